@@ -1,0 +1,34 @@
+"""The ``likra`` command line. Every command has a Python API of the same name."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from likra.errors import LikraError
+
+app = typer.Typer(
+    help="likra: how much do language models learn from negative examples?",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+from likra.cli import data as _data  # noqa: E402
+
+app.add_typer(_data.app, name="data")
+
+
+def main() -> None:
+    """Entry point: user errors print one clear line and exit 2; no traceback."""
+    try:
+        app(standalone_mode=False)
+    except LikraError as error:
+        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.secho(
+            "interrupted: finished work is saved; re-run the same command to resume.", err=True
+        )
+        sys.exit(130)

