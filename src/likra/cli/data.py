@@ -2,6 +2,116 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import typer
 
+from likra.data.items import Item
+
 app = typer.Typer(help="Benchmarks and data sets.", no_args_is_help=True)
+
+
+def list_tasks() -> list[dict[str, Any]]:
+    """Every registered task with its splits, item counts, unlabelled splits and description."""
+    from likra.data.registry import all_tasks
+
+    rows = []
+    for name, task in all_tasks().items():
+        rows.append(
+            {
+                "name": name,
+                "splits": {split: len(task.load(split)) for split in task.splits},
+                "unlabelled_splits": list(task.unlabelled_splits),
+                "fewshot_split": task.fewshot_split,
+                "description": task.description,
+            }
+        )
+    return rows
+
+
+@app.command("list")
+def list_command(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List every task, its splits with item counts, and which splits are unlabelled."""
+    rows = list_tasks()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        splits = " ".join(f"{s}={n}" for s, n in r["splits"].items())
+        if r["unlabelled_splits"]:
+            splits += " (unlabelled: " + ", ".join(r["unlabelled_splits"]) + ")"
+        typer.echo(f"{r['name']:<{width}}  {splits}")
+        typer.echo(f"{'':<{width}}  {r['description']}")
+
+
+def _default_split(task_or_path: str) -> str:
+    from likra.data.jsonl import looks_like_path
+    from likra.data.registry import get_task
+
+    if looks_like_path(task_or_path):
+        return "-"
+    splits = [s for s in get_task(task_or_path).splits]
+    return "validation" if "validation" in splits else splits[0]
+
+
+def _fewshot_pool(task_or_path: str, items: list[Item]) -> list[Item]:
+    from likra.data.jsonl import looks_like_path
+    from likra.data.registry import get_task
+    from likra.errors import LikraError
+
+    if looks_like_path(task_or_path):
+        return items  # a user file is its own demonstration pool (minus the item itself)
+    task = get_task(task_or_path)
+    if task.fewshot_split is None:
+        raise LikraError(f"task '{task.name}' has no split to draw k-shot demonstrations from")
+    return task.load(task.fewshot_split)
+
+
+def format_item(item: Item) -> str:
+    """A readable dump: contexts as text (gutter '| '), choices with the gold marked, reprs."""
+
+    def block(text: str) -> str:
+        return "\n".join("    | " + line for line in text.split("\n"))
+
+    lines = [f"id: {item.id}"]
+    if len(set(item.contexts)) == 1:
+        lines += ["  context:", block(item.contexts[0])]
+    else:
+        for i, context in enumerate(item.contexts):
+            lines += [f"  context[{i}]:", block(context)]
+    lines.append("  choices (* = gold):")
+    for i, (choice, cont) in enumerate(zip(item.choices, item.continuations)):
+        mark = "*" if i == item.gold else " "
+        lines.append(f"   {mark}{i}. {choice!r}  continuation={cont!r}")
+    if item.train_contexts is not None and item.train_continuations is not None:
+        lines.append("  training form (context, answer):")
+        for i, pair in enumerate(zip(item.train_contexts, item.train_continuations)):
+            lines.append(f"    {i}. {pair!r}")
+    return "\n".join(lines)
+
+
+@app.command("show")
+def show_command(
+    task: str = typer.Argument(..., help="A task name (see `likra data list`) or a .jsonl file."),
+    split: str = typer.Option(None, "--split", "-s", help="Split (default: validation, if any)."),
+    n: int = typer.Option(3, "-n", help="How many items to show."),
+    shots: int = typer.Option(0, "--shots", "-k", help="k-shot demonstrations to prepend."),
+    seed: int = typer.Option(1234, "--seed", help="Seed for drawing demonstrations."),
+) -> None:
+    """Print the first N items of a split exactly as they will be scored."""
+    from likra.data.fewshot import add_fewshot
+    from likra.data.jsonl import resolve_items
+
+    split = split or _default_split(task)
+    items = resolve_items(task, split)
+    shown = items[: max(n, 0)]
+    if shots:
+        shown = add_fewshot(shown, _fewshot_pool(task, items), shots, seed=seed)
+    typer.echo(f"{task} [{split}]: {len(items)} items, showing {len(shown)}")
+    for item in shown:
+        typer.echo("")
+        typer.echo(format_item(item))

@@ -1,0 +1,76 @@
+"""k-shot prompts: demonstrations drawn from a pool and joined the way lm-evaluation-harness joins them.
+
+lm-eval's plain-text prompt is ``description + demo_1 + "\\n\\n" + ... + demo_k + "\\n\\n" + context``
+where each demo is the solved item (context, target delimiter, gold answer). Unlike lm-eval, whose
+sampler draws from one RNG stream shared across the run, each item gets its own RNG seeded by
+``(seed, item.id)``: an item's prompt then does not depend on which other items are evaluated.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+
+from likra.data.items import Item
+from likra.errors import LikraError
+
+FEWSHOT_DELIMITER = "\n\n"
+
+
+def _description(item: Item) -> str:
+    """The task description that starts every context (MMLU), or ""."""
+    description = item.meta.get("description", "")
+    if description and all(c.startswith(description) for c in item.contexts):
+        return description
+    return ""
+
+
+def _demo_text(demo: Item) -> str:
+    # A demo carries no description of its own: lm-eval prints it once, before all demos.
+    return demo.demonstration()[len(_description(demo)) :]
+
+
+def add_fewshot(items: Sequence[Item], pool: Sequence[Item], k: int, seed: int = 1234) -> list[Item]:
+    """Each item with ``k`` demonstrations from ``pool`` before its context(s).
+
+    Demonstrations never include the item itself (same id or identical question). Draws are
+    deterministic per (seed, item id).
+    """
+    if k < 0:
+        raise LikraError(f"the number of shots must be 0 or more, got {k}")
+    if k == 0:
+        return list(items)
+    if k > len(pool) - 1:
+        raise LikraError(
+            f"cannot draw {k} demonstrations from a pool of {len(pool)} items "
+            f"(at most {max(len(pool) - 1, 0)}: the item itself is never its own demonstration)"
+        )
+    # Indices to exclude per id / question, so each draw costs O(k), not O(len(pool)).
+    by_id: dict[str, set[int]] = defaultdict(set)
+    by_question: dict[str, set[int]] = defaultdict(set)
+    for index, demo in enumerate(pool):
+        by_id[demo.id].add(index)
+        by_question[demo.question].add(index)
+
+    out = []
+    for item in items:
+        excluded = by_id.get(item.id, set()) | by_question.get(item.question, set())
+        if len(pool) - len(excluded) < k:
+            raise LikraError(
+                f"item {item.id!r}: only {len(pool) - len(excluded)} pool items differ from it, "
+                f"cannot draw {k} demonstrations"
+            )
+        rng = random.Random(f"{seed}-{item.id}")
+        # As lm-eval does: draw k + (number excluded), then drop the excluded ones.
+        drawn = rng.sample(range(len(pool)), k + len(excluded))
+        chosen = [i for i in drawn if i not in excluded][:k]
+        demos = "".join(_demo_text(pool[i]) + FEWSHOT_DELIMITER for i in chosen)
+        description = _description(item)
+        if description:
+            contexts = tuple(description + demos + c[len(description) :] for c in item.contexts)
+            out.append(replace(item, contexts=contexts))
+        else:
+            out.append(item.with_prefix(demos))
+    return out
