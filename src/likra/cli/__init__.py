@@ -17,13 +17,27 @@ app = typer.Typer(
 
 from likra.cli import data as _data  # noqa: E402
 
+from likra.cli import run as _run  # noqa: E402
+
 app.add_typer(_data.app, name="data")
+app.command("train")(_run.train_command)
+app.command("eval")(_run.eval_command)
 
 
 def main() -> None:
     """Entry point: user errors print one clear line and exit 2; no traceback."""
+    import click
+
     try:
         app(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        typer.secho("interrupted: finished work is saved; re-run the same command to resume.", err=True)
+        sys.exit(130)
     except LikraError as error:
         typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
         sys.exit(2)

@@ -53,22 +53,9 @@ def _default_split(task_or_path: str) -> str:
     from likra.data.registry import get_task
 
     if looks_like_path(task_or_path):
-        return "-"
-    splits = [s for s in get_task(task_or_path).splits]
+        return "-"  # a .jsonl file has no splits
+    splits = list(get_task(task_or_path).splits)
     return "validation" if "validation" in splits else splits[0]
-
-
-def _fewshot_pool(task_or_path: str, items: list[Item]) -> list[Item]:
-    from likra.data.jsonl import looks_like_path
-    from likra.data.registry import get_task
-    from likra.errors import LikraError
-
-    if looks_like_path(task_or_path):
-        return items  # a user file is its own demonstration pool (minus the item itself)
-    task = get_task(task_or_path)
-    if task.fewshot_split is None:
-        raise LikraError(f"task '{task.name}' has no split to draw k-shot demonstrations from")
-    return task.load(task.fewshot_split)
 
 
 def format_item(item: Item) -> str:
@@ -103,14 +90,14 @@ def show_command(
     seed: int = typer.Option(1234, "--seed", help="Seed for drawing demonstrations."),
 ) -> None:
     """Print the first N items of a split exactly as they will be scored."""
-    from likra.data.fewshot import add_fewshot
+    from likra.data.fewshot import add_fewshot, fewshot_pool
     from likra.data.jsonl import resolve_items
 
     split = split or _default_split(task)
     items = resolve_items(task, split)
     shown = items[: max(n, 0)]
     if shots:
-        shown = add_fewshot(shown, _fewshot_pool(task, items), shots, seed=seed)
+        shown = add_fewshot(shown, fewshot_pool(task), shots, seed=seed)
     typer.echo(f"{task} [{split}]: {len(items)} items, showing {len(shown)}")
     for item in shown:
         typer.echo("")

@@ -1,6 +1,7 @@
-"""k-shot prompts: demonstrations drawn from a pool and joined the way lm-evaluation-harness joins them.
+"""k-shot prompts: demonstrations drawn from a pool, joined as lm-evaluation-harness joins them.
 
-lm-eval's plain-text prompt is ``description + demo_1 + "\\n\\n" + ... + demo_k + "\\n\\n" + context``
+lm-eval's plain-text prompt is
+``description + demo_1 + "\\n\\n" + ... + demo_k + "\\n\\n" + context``
 where each demo is the solved item (context, target delimiter, gold answer). Unlike lm-eval, whose
 sampler draws from one RNG stream shared across the run, each item gets its own RNG seeded by
 ``(seed, item.id)``: an item's prompt then does not depend on which other items are evaluated.
@@ -32,7 +33,9 @@ def _demo_text(demo: Item) -> str:
     return demo.demonstration()[len(_description(demo)) :]
 
 
-def add_fewshot(items: Sequence[Item], pool: Sequence[Item], k: int, seed: int = 1234) -> list[Item]:
+def add_fewshot(
+    items: Sequence[Item], pool: Sequence[Item], k: int, seed: int = 1234
+) -> list[Item]:
     """Each item with ``k`` demonstrations from ``pool`` before its context(s).
 
     Demonstrations never include the item itself (same id or identical question). Draws are
@@ -74,3 +77,17 @@ def add_fewshot(items: Sequence[Item], pool: Sequence[Item], k: int, seed: int =
         else:
             out.append(item.with_prefix(demos))
     return out
+
+
+def fewshot_pool(task_or_path: str) -> list[Item]:
+    """Where k-shot demonstrations come from: the task's ``fewshot_split``, or for a ``.jsonl``
+    file the whole file (``add_fewshot`` never picks an item as its own demonstration)."""
+    from likra.data.jsonl import looks_like_path, resolve_items
+    from likra.data.registry import get_task
+
+    if looks_like_path(task_or_path):
+        return resolve_items(task_or_path, "-")
+    task = get_task(task_or_path)
+    if task.fewshot_split is None:
+        raise LikraError(f"task '{task.name}' has no split to draw k-shot demonstrations from")
+    return task.load(task.fewshot_split)

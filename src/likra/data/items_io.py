@@ -14,19 +14,27 @@ _TUPLE_FIELDS = ("choices", "contexts", "continuations", "train_contexts", "trai
 
 
 def item_to_dict(item: Item) -> dict[str, Any]:
-    """The item's fields as plain JSON values (``meta`` only when non-empty)."""
+    """The item's fields as plain JSON values.
+
+    Compact: a context shared by every choice is written once as ``"context"``; continuations
+    that are just " " + choice, absent training forms and empty ``meta`` are left out.
+    """
     row: dict[str, Any] = {
         "id": item.id,
         "question": item.question,
         "choices": list(item.choices),
         "gold": item.gold,
-        "contexts": list(item.contexts),
-        "continuations": list(item.continuations),
-        "train_contexts": None if item.train_contexts is None else list(item.train_contexts),
-        "train_continuations": (
-            None if item.train_continuations is None else list(item.train_continuations)
-        ),
     }
+    if len(set(item.contexts)) == 1 and len(item.contexts) == len(item.choices):
+        row["context"] = item.contexts[0]
+    else:
+        row["contexts"] = list(item.contexts)
+    if item.continuations != tuple(" " + c for c in item.choices):
+        row["continuations"] = list(item.continuations)
+    if item.train_contexts is not None:
+        row["train_contexts"] = list(item.train_contexts)
+    if item.train_continuations is not None:
+        row["train_continuations"] = list(item.train_continuations)
     if item.meta:
         row["meta"] = item.meta
     return row
@@ -35,6 +43,10 @@ def item_to_dict(item: Item) -> dict[str, Any]:
 def item_from_dict(row: dict[str, Any]) -> Item:
     """The inverse of :func:`item_to_dict`."""
     fields = {k: (tuple(row[k]) if row.get(k) is not None else None) for k in _TUPLE_FIELDS}
+    if "context" in row:
+        fields["contexts"] = (row["context"],) * len(row["choices"])
+    if "continuations" not in row:
+        fields["continuations"] = tuple(" " + c for c in row["choices"])
     return Item(
         id=str(row["id"]),
         question=row["question"],

@@ -30,7 +30,9 @@ def _check_text(value: Any, err: Any, field: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise err("contains a lone surrogate escape (\\ud800-\\udfff): not valid text", field) from None
+        raise err(
+            "contains a lone surrogate escape (\\ud800-\\udfff): not valid text", field
+        ) from None
     return value
 
 
@@ -42,7 +44,7 @@ def _parse_record(record: Any, path: Path, line_no: int) -> tuple[Any, Item]:
 
     if not isinstance(record, dict):
         raise err(
-            f"expected a JSON object like {{\"question\": ..., \"choices\": [...], \"answer\": 0}}, "
+            f'expected a JSON object like {{"question": ..., "choices": [...], "answer": 0}}, '
             f"got a JSON {type(record).__name__}"
         )
     unknown = sorted(set(record) - set(_FIELDS))
@@ -72,7 +74,8 @@ def _parse_record(record: Any, path: Path, line_no: int) -> tuple[Any, Item]:
     for i, choice in enumerate(choices):
         if i != answer and choice.strip() == gold_text:
             raise err(
-                f"the correct answer {choices[answer]!r} (choice {answer}) is repeated as a wrong choice",
+                f"the correct answer {choices[answer]!r} (choice {answer}) "
+                "is repeated as a wrong choice",
                 f"choices[{i}]",
             )
 
@@ -145,7 +148,8 @@ def read_jsonl_items(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> 
                 record = json.loads(text)
             except json.JSONDecodeError as error:
                 raise LikraError(
-                    f"invalid JSON: {error.msg} at column {error.colno}; expected one JSON object per line",
+                    f"invalid JSON: {error.msg} at column {error.colno}; "
+                    "expected one JSON object per line",
                     file=path,
                     line=line_no,
                 ) from None
@@ -178,7 +182,11 @@ def resolve_items(task_or_path: str, split: str) -> list[Item]:
     if looks_like_path(task_or_path):
         path = Path(task_or_path)
         if not path.exists():
-            raise LikraError("file not found (a task argument that looks like a path must be an existing .jsonl file)", file=path)
+            raise LikraError(
+                "file not found (a task argument that looks like a path "
+                "must be an existing .jsonl file)",
+                file=path,
+            )
         if path.suffix != ".jsonl":
             raise LikraError("expected a .jsonl file (one JSON object per line)", file=path)
         return read_jsonl_items(path)

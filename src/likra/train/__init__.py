@@ -1,0 +1,1 @@
+"""Training the positive and negative LoRA heads."""

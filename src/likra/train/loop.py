@@ -1,0 +1,266 @@
+"""The training loop: two LoRA heads, one frozen base, the same questions in the same order.
+
+Step k trains the pos head on the positives of questions [32k, 32k+32) and the neg head on the
+negatives of the same questions. The heads have separate parameters and optimisers and no
+dropout, so interleaving their steps gives exactly the weights of the reference's "pos epoch,
+then neg epoch" -- and lets every checkpoint hold both heads.
+
+Loss: cross-entropy on answer tokens only (the context is never scored, no EOS is added),
+averaged over the batch's answer tokens. Sequences are packed (see ``likra.score.packing``):
+no padding is computed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from likra.data.pairs import Example, QuestionExamples
+from likra.errors import LikraError
+from likra.io import append_jsonl, atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
+from likra.model.heads import HEADS, load_head_weights, save_heads
+from likra.rundir import update_manifest
+from likra.score.forward import target_logprobs
+from likra.score.packing import Group, build_batch, plan_batches, plan_rows
+from likra.score.tokenize import encode_requests
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    lr: float = 1e-3
+    batch_size: int = 32
+    epochs: int = 1
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.0
+    seed: int = 42
+    save_every: int = 16
+    batch_tokens: int = 4096
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise LikraError(f"learning rate must be a positive number, got {self.lr}", field="lr")
+        if self.batch_size < 1:
+            raise LikraError(f"batch size must be >= 1, got {self.batch_size}", field="batch_size")
+        if self.epochs < 1:
+            raise LikraError(f"epochs must be >= 1, got {self.epochs}", field="epochs")
+        if not self.max_grad_norm > 0:
+            raise LikraError(f"max_grad_norm must be > 0, got {self.max_grad_norm}", field="max_grad_norm")
+        if self.weight_decay < 0:
+            raise LikraError(f"weight decay must be >= 0, got {self.weight_decay}", field="weight_decay")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def is_checkpoint_step(step: int) -> bool:
+    """Optimiser steps 1, 2, 4, 8, ... (N = 32, 64, 128, ... questions at batch 32)."""
+    return step & (step - 1) == 0
+
+
+def question_order(n_questions: int, seed: int) -> list[int]:
+    order = list(range(n_questions))
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def checkpoint_name(questions_seen: int) -> str:
+    return f"N-{questions_seen}"
+
+
+def head_parameters(peft_model: Any, name: str) -> list[torch.nn.Parameter]:
+    params = [p for n, p in peft_model.named_parameters() if "lora_" in n and f".{name}." in n]
+    if not params:
+        raise LikraError(f"the model has no LoRA parameters for head '{name}'")
+    return params
+
+
+class HeadTrainer:
+    """One head: its parameters, optimiser, and the loss of a batch of examples."""
+
+    def __init__(self, peft_model: Any, tokenizer: Any, name: str, settings: TrainSettings, max_length: int):
+        self.model, self.tokenizer, self.name = peft_model, tokenizer, name
+        self.settings, self.max_length = settings, max_length
+        self.params = head_parameters(peft_model, name)
+        self.optimizer = torch.optim.AdamW(self.params, lr=settings.lr, weight_decay=settings.weight_decay)
+        self.device = next(peft_model.parameters()).device
+        self.mask_dtype = next(p for p in peft_model.parameters() if not p.requires_grad).dtype
+
+    def step(self, examples: Sequence[Example]) -> dict[str, float]:
+        """One optimiser step on ``examples``; returns loss, answer tokens, input tokens."""
+        self.model.set_adapter(self.name)
+        self.model.train()
+        for p in self.params:
+            p.requires_grad_(True)
+        encoded = encode_requests(self.tokenizer, [(e.context, e.answer) for e in examples], self.max_length)
+        groups = [Group(prefix=e.context, branches=[e.continuation], keys=[i]) for i, e in enumerate(encoded)]
+        answer_tokens = sum(len(e.continuation) for e in encoded)
+        if answer_tokens == 0:
+            raise LikraError("a training batch has no answer tokens (empty answers?)")
+        self.optimizer.zero_grad(set_to_none=True)
+        total, input_tokens = 0.0, 0
+        for rows in plan_batches(plan_rows(groups, 512), self.settings.batch_tokens):
+            batch = build_batch(rows, self.tokenizer.pad_token_id or 0, self.mask_dtype)
+            logprobs = target_logprobs(self.model, batch, self.device)
+            loss = -logprobs.sum() / answer_tokens
+            loss.backward()
+            total += float(loss.detach())
+            input_tokens += batch.n_tokens
+        if not math.isfinite(total):
+            return {"loss": total, "answer_tokens": answer_tokens, "input_tokens": input_tokens}
+        torch.nn.utils.clip_grad_norm_(self.params, self.settings.max_grad_norm)
+        self.optimizer.step()
+        self.model.eval()
+        return {"loss": total, "answer_tokens": answer_tokens, "input_tokens": input_tokens}
+
+    def optimizer_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = {}
+        for index, state in self.optimizer.state_dict()["state"].items():
+            for key, value in state.items():
+                tensors[f"{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+        return tensors
+
+    def load_optimizer_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for flat, value in tensors.items():
+            index, key = flat.split(".", 1)
+            state.setdefault(int(index), {})[key] = value.to(self.device)
+        current = self.optimizer.state_dict()
+        self.optimizer.load_state_dict({"state": state, "param_groups": current["param_groups"]})
+
+
+def _save_atomically(folder: Path, write) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        write(tmp)
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            folder.rename(old)
+            tmp.rename(folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def train_heads(
+    peft_model: Any,
+    tokenizer: Any,
+    pairs: Sequence[QuestionExamples],
+    run_dir: Path,
+    settings: TrainSettings,
+    max_length: int = 2048,
+    progress: bool = True,
+) -> list[str]:
+    """Train both heads over ``pairs`` (already in training order); returns checkpoint names.
+
+    Resumes from ``run_dir/resume`` when present; completed checkpoints are never redone.
+    """
+    from safetensors.torch import load_file, save_file
+
+    trainers = {name: HeadTrainer(peft_model, tokenizer, name, settings, max_length) for name in HEADS}
+    steps_per_epoch = math.ceil(len(pairs) / settings.batch_size)
+    total_steps = steps_per_epoch * settings.epochs
+    checkpoints_dir, resume_dir = run_dir / "checkpoints", run_dir / "resume"
+    log_path = run_dir / "train_log.jsonl"
+    start_step = 0
+    if (resume_dir / "state.json").exists():
+        start_step = int(read_json(resume_dir / "state.json")["step"])
+        for name, trainer in trainers.items():
+            load_head_weights(peft_model, resume_dir / name, name)
+            trainer.load_optimizer_tensors(load_file(str(resume_dir / f"optimizer-{name}.safetensors")))
+        # The log is append-only; drop lines written after the resume point.
+        if log_path.exists():
+            kept = [r for r in read_jsonl(log_path) if r["step"] <= start_step]
+            atomic_write_jsonl(log_path, kept)
+    elif log_path.exists():
+        log_path.unlink()
+
+    def save_resume(step: int) -> None:
+        def write(tmp: Path) -> None:
+            save_heads(peft_model, tmp)
+            for name, trainer in trainers.items():
+                save_file(trainer.optimizer_tensors(), str(tmp / f"optimizer-{name}.safetensors"))
+            atomic_write_json(tmp / "state.json", {"step": step})
+
+        _save_atomically(resume_dir, write)
+
+    checkpoints = sorted(p.name for p in checkpoints_dir.glob("N-*")) if checkpoints_dir.exists() else []
+    update_manifest(run_dir, "train", status="running", total_steps=total_steps)
+    bar = tqdm(total=total_steps, initial=start_step, desc="training", unit="step", disable=not progress)
+    started = time.perf_counter()
+    for step in range(start_step + 1, total_steps + 1):
+        within = (step - 1) % steps_per_epoch
+        batch = pairs[within * settings.batch_size : (within + 1) * settings.batch_size]
+        step_started = time.perf_counter()
+        results = {
+            "pos": trainers["pos"].step([q.positive for q in batch]),
+            "neg": trainers["neg"].step([n for q in batch for n in q.negatives]),
+        }
+        seconds = time.perf_counter() - step_started
+        questions_seen = (step - 1) * settings.batch_size + len(batch)
+        tokens = sum(r["input_tokens"] for r in results.values())
+        examples = len(batch) + sum(len(q.negatives) for q in batch)
+        row = {
+            "step": step,
+            "questions": questions_seen,
+            "pos_loss": results["pos"]["loss"],
+            "neg_loss": results["neg"]["loss"],
+            "pos_answer_tokens": results["pos"]["answer_tokens"],
+            "neg_answer_tokens": results["neg"]["answer_tokens"],
+            "seconds": round(seconds, 4),
+            "examples_per_s": round(examples / seconds, 2),
+            "tokens_per_s": round(tokens / seconds, 1),
+        }
+        bad = [h for h in HEADS if not math.isfinite(results[h]["loss"])]
+        if bad:
+            last = checkpoints[-1] if checkpoints else None
+            update_manifest(run_dir, "train", status="failed", failed_step=step, last_good_checkpoint=last,
+                            reason=f"non-finite loss in head(s) {', '.join(bad)}")
+            bar.close()
+            raise LikraError(
+                f"training diverged at step {step}: {', '.join(bad)} loss is "
+                f"{', '.join(str(results[h]['loss']) for h in bad)}. The run is marked failed; "
+                f"the last good checkpoint is {last or '(none yet)'}. Try a lower learning rate."
+            )
+        append_jsonl(log_path, row)
+        bar.set_postfix(pos=f"{row['pos_loss']:.3f}", neg=f"{row['neg_loss']:.3f}",
+                        ex_s=row["examples_per_s"], tok_s=row["tokens_per_s"])
+        bar.update(1)
+        if is_checkpoint_step(step) or step == total_steps:
+            name = checkpoint_name(questions_seen)
+            _save_atomically(checkpoints_dir / name, lambda tmp: (
+                save_heads(peft_model, tmp),
+                atomic_write_json(tmp / "checkpoint.json", {"step": step, "questions": questions_seen}),
+            ))
+            if name not in checkpoints:
+                checkpoints.append(name)
+        if is_checkpoint_step(step) or step % settings.save_every == 0 or step == total_steps:
+            save_resume(step)
+    bar.close()
+    update_manifest(run_dir, "train", status="complete", total_steps=total_steps,
+                    checkpoints=sorted_checkpoints(checkpoints_dir),
+                    seconds=round(time.perf_counter() - started, 2))
+    return sorted_checkpoints(checkpoints_dir)
+
+
+def sorted_checkpoints(checkpoints_dir: Path) -> list[str]:
+    """Complete checkpoints (both heads present), in order of training questions."""
+    names = [
+        p.name for p in checkpoints_dir.glob("N-*")
+        if (p / "checkpoint.json").exists() and all((p / h / "adapter_model.safetensors").exists() for h in HEADS)
+    ] if checkpoints_dir.exists() else []
+    return sorted(names, key=lambda n: int(n.split("-")[1]))

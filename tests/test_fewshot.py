@@ -1,0 +1,127 @@
+"""k-shot prompts: deterministic draws, never the item itself, lm-eval's joining."""
+
+from __future__ import annotations
+
+import pytest
+from fixtures import load_fixture
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from likra.data.fewshot import add_fewshot
+from likra.data.items import Item
+from likra.errors import LikraError
+
+
+def make_pool(n: int) -> list[Item]:
+    return [
+        Item.shared(
+            f"q{i}", f"question {i}", f"Question: question {i}\nAnswer:", [f"a{i}", f"b{i}"], i % 2
+        )
+        for i in range(n)
+    ]
+
+
+def test_k0_returns_items_unchanged() -> None:
+    pool = make_pool(5)
+    assert add_fewshot(pool, pool, 0) == pool
+
+
+def test_joining_matches_lm_eval() -> None:
+    pool = make_pool(2)
+    (out,) = add_fewshot([pool[0]], pool, 1)
+    # the only other item is q1, gold b1
+    assert (
+        out.contexts == ("Question: question 1\nAnswer: b1\n\nQuestion: question 0\nAnswer:",) * 2
+    )
+    assert out.continuations == pool[0].continuations and out.gold == pool[0].gold
+
+
+def test_deterministic_and_seeded() -> None:
+    pool = make_pool(50)
+    items = pool[:10]
+    first, again = add_fewshot(items, pool, 3), add_fewshot(items, pool, 3)
+    assert first == again
+    # per item: the same item gets the same demos whatever else is in the batch
+    assert add_fewshot(items[3:4], pool, 3) == first[3:4]
+    other_seed = add_fewshot(items, pool, 3, seed=99)
+    assert other_seed != first
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 30), k=st.integers(1, 5), seed=st.integers(0, 10_000), data=st.data())
+def test_never_includes_self(n: int, k: int, seed: int, data: st.DataObject) -> None:
+    k = min(k, n - 1)
+    pool = make_pool(n)
+    index = data.draw(st.integers(0, n - 1))
+    (out,) = add_fewshot([pool[index]], pool, k, seed=seed)
+    prefix = out.contexts[0].removesuffix(pool[index].contexts[0])
+    demos = prefix.split("\n\n")
+    assert demos[-1] == ""  # the prefix ends with the delimiter
+    assert len(demos[:-1]) == k
+    assert pool[index].demonstration() not in demos
+    assert len(set(demos[:-1])) == k  # no demo twice
+
+
+def test_excludes_identical_question_with_other_id() -> None:
+    pool = make_pool(3)
+    clone = Item.shared("other", "question 0", "Question: question 0\nAnswer:", ["a0", "b0"], 0)
+    for seed in range(20):
+        (out,) = add_fewshot([clone], pool, 2, seed=seed)
+        assert "question 0\nAnswer: a0" not in out.contexts[0]
+    # the global bound passes (3 <= 4 - 1) but only 2 pool items differ from this one
+    pool.append(Item.shared("dup", "question 0", "Q", ["x", "y"], 0))
+    with pytest.raises(LikraError, match="only 2 pool items differ"):
+        add_fewshot([clone], pool, 3)
+
+
+def test_k_too_large() -> None:
+    pool = make_pool(4)
+    with pytest.raises(LikraError, match="at most 3"):
+        add_fewshot(pool, pool, 4)
+    with pytest.raises(LikraError):
+        add_fewshot(pool, pool, -1)
+
+
+def test_winogrande_demos_and_per_choice_contexts() -> None:
+    items = load_fixture("winogrande_validation")
+    out = add_fewshot(items[:3], items, 2)
+    for before, after in zip(items[:3], out):
+        prefixes = {a.removesuffix(b) for a, b in zip(after.contexts, before.contexts)}
+        assert len(prefixes) == 1  # one shared prefix for both option contexts
+        assert after.train_contexts == before.train_contexts  # training form is untouched
+        demos = prefixes.pop().split("\n\n")[:-1]
+        assert all(d in {i.demonstration() for i in items} for d in demos)
+
+
+def test_description_stays_first() -> None:
+    """MMLU: lm-eval prints the description once, before the demonstrations."""
+    items = load_fixture("mmlu_high_school_geography_test")
+    description = items[0].meta["description"]
+    (out,) = add_fewshot(items[:1], items, 2)
+    context = out.contexts[0]
+    assert context.startswith(description) and context.count(description) == 1
+    body = context[len(description) :]
+    demos = body.split("\n\n")
+    assert len(demos) == 3 and demos[-1] == items[0].contexts[0][len(description) :]
+    assert all(d.rsplit("\nAnswer: ", 1)[1] in {"A", "B", "C", "D"} for d in demos[:2])
+    assert all(description not in d for d in demos)
+
+
+def test_fewshot_pool_for_jsonl_and_tasks(tmp_path) -> None:  # noqa: ANN001
+    import json
+
+    from likra.data.fewshot import fewshot_pool
+
+    path = tmp_path / "mine.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"question": f"q{i}", "choices": ["a", "b"], "answer": 0}) + "\n"
+            for i in range(3)
+        )
+    )
+    pool = fewshot_pool(str(path))
+    assert [i.id for i in pool] == ["mine-1", "mine-2", "mine-3"]
+    (out,) = add_fewshot(pool[:1], pool, 2)
+    assert out.contexts[0].count("Answer: a\n\n") == 2
+    with pytest.raises(LikraError, match="no split to draw"):
+        fewshot_pool("sciq")
