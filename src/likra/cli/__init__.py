@@ -23,6 +23,14 @@ app.add_typer(_data.app, name="data")
 app.command("train")(_run.train_command)
 app.command("eval")(_run.eval_command)
 
+from likra.cli import experiments as _experiments  # noqa: E402
+
+app.command("reproduce")(_experiments.reproduce_command)
+app.command("curve")(_experiments.curve_command)
+app.command("negatives")(_experiments.curve_command)
+app.command("likelihoods")(_experiments.likelihoods_command)
+app.command("report")(_experiments.report_command)
+
 
 def main() -> None:
     """Entry point: user errors print one clear line and exit 2; no traceback."""

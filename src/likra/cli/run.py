@@ -25,6 +25,7 @@ def train_command(
     lr: Annotated[float, typer.Option(help="Constant learning rate (AdamW).")] = TrainSettings.lr,
     batch_size: Annotated[int, typer.Option(help="Questions per optimiser step.")] = 32,
     epochs: Annotated[int, typer.Option()] = 1,
+    save_every: Annotated[int, typer.Option(help="Save resume state every N optimiser steps (and at checkpoints).")] = TrainSettings.save_every,
     lora_r: Annotated[int, typer.Option()] = 8,
     lora_alpha: Annotated[int, typer.Option()] = 8,
     lora_dropout: Annotated[float, typer.Option()] = 0.0,
@@ -39,7 +40,7 @@ def train_command(
 
     lora = LoraSettings(r=lora_r, alpha=lora_alpha, dropout=lora_dropout,
                         target_modules=tuple(t.strip() for t in lora_targets.split(",") if t.strip()))
-    settings = TrainSettings(lr=lr, batch_size=batch_size, epochs=epochs, seed=seed)
+    settings = TrainSettings(lr=lr, batch_size=batch_size, epochs=epochs, seed=seed, save_every=save_every)
     checkpoints = train(run_dir, model=model, task=task, split=split, strategy=negatives,
                         max_questions=max_questions, lora=lora, settings=settings,
                         base_scores=base_scores, contamination=contamination, device=device,

@@ -94,13 +94,15 @@ def convert_gguf(gguf_path: Path, target: Path, provenance: dict) -> Path:
     started = time.perf_counter()
     folder, name = str(gguf_path.parent), gguf_path.name
     try:
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=name, dtype=torch.float32, trust_remote_code=False
+        )
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, trust_remote_code=False)
     except Exception as error:  # a corrupt or truncated GGUF surfaces as many exception types
         raise LikraError(f"cannot read GGUF model file: {error}", file=gguf_path) from error
     # A GGUF-loaded model is flagged as quantised and refuses save_pretrained: rebuild it from
     # a clean config and copy the (already dequantised) weights across.
-    config = AutoConfig.from_pretrained(folder, gguf_file=name)
+    config = AutoConfig.from_pretrained(folder, gguf_file=name, trust_remote_code=False)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     clean = AutoModelForCausalLM.from_config(config, dtype=torch.float32)

@@ -23,8 +23,12 @@ from likra.train.loop import sorted_checkpoints
 UNTRAINED = "N-0"
 
 
-def eval_items(task: str, split: str, limit: int | None, shots: int, seed: int = 1234) -> list[Item]:
-    """The evaluation items: the first ``limit`` of the split, with k-shot contexts if asked."""
+def eval_items(
+    task: str, split: str, limit: int | None, shots: int, seed: int = 1234, ablate: bool = False
+) -> list[Item]:
+    """The evaluation items: the first ``limit`` of the split, with k-shot contexts if asked.
+
+    ``ablate`` removes the question (the question-ablated control)."""
     from likra.data.jsonl import resolve_items
 
     if limit is not None and limit < 1:
@@ -34,12 +38,21 @@ def eval_items(task: str, split: str, limit: int | None, shots: int, seed: int =
         from likra.data.fewshot import add_fewshot, fewshot_pool
 
         items = add_fewshot(items, fewshot_pool(task), shots, seed)
+    if ablate:
+        from likra.data.transforms import without_question
+
+        items = [without_question(item) for item in items]
     return items
 
 
-def eval_folder_name(task: str, split: str, shots: int, limit: int | None) -> str:
-    name = Path(task).stem if task.endswith(".jsonl") else task
-    return f"{name}-{split}-{shots}shot" + (f"-limit{limit}" if limit else "")
+def task_label(task: str) -> str:
+    """A folder-safe name for a task or a .jsonl file path."""
+    return Path(task).stem if task.endswith(".jsonl") else task
+
+
+def eval_folder_name(task: str, split: str, shots: int, limit: int | None, ablate: bool = False) -> str:
+    name = task_label(task)
+    return f"{name}-{split}-{shots}shot" + (f"-limit{limit}" if limit else "") + ("-noq" if ablate else "")
 
 
 def merge_scores(base_rows: Sequence[dict], head_rows: Sequence[dict] | None) -> list[dict]:
@@ -73,10 +86,13 @@ def evaluate(
     progress: bool = True,
     loaded: Any = None,
     batch_tokens: int = 4096,
+    base_dir: str | Path | None = None,
 ) -> list[dict]:
     """Evaluate a run directory (every/selected checkpoint + base) or a bare model (base only).
 
-    Returns one metrics dict per checkpoint, in order (``N-0`` = untrained heads).
+    Returns one metrics dict per checkpoint, in order (``N-0`` = untrained heads). Runs whose
+    config says ``question_ablated`` are scored without the question. ``base_dir`` shares
+    base scores between runs of one model (experiments); default: inside the run.
     """
     from likra.model.heads import HEADS, attach_heads, load_head_weights
 
@@ -85,6 +101,7 @@ def evaluate(
     if is_run:
         run_config = read_json(target_path / "config.json")
         model_name, root = run_config["model"], target_path
+        ablate = bool(run_config.get("question_ablated", False))
         available = sorted_checkpoints(target_path / "checkpoints")
         if checkpoints == "all":
             chosen = [UNTRAINED] + available
@@ -99,21 +116,23 @@ def evaluate(
                     file=target_path,
                 )
     else:
-        model_name, chosen = str(target), []
+        model_name, chosen, ablate = str(target), [], False
         root = Path(out_dir) if out_dir else Path("runs") / f"eval-{Path(str(target)).name}"
-    folder = root / "eval" / eval_folder_name(task, split, shots, limit)
-    items = eval_items(task, split, limit, shots)
+    folder_name = eval_folder_name(task, split, shots, limit, ablate)
+    folder = safe_child(root / "eval", folder_name)  # task/split come from the user: stay inside
+    base_folder = Path(base_dir) / folder_name if base_dir else folder
+    items = eval_items(task, split, limit, shots, ablate=ablate)
     if not items:
         raise LikraError(f"task '{task}' split '{split}' has no items")
     base_model = loaded
     results = []
     with locked(root):
-        base_path = folder / "base.jsonl"
+        base_path = base_folder / "base.jsonl"
         if not base_path.exists():
             base_model = base_model or _load(model_name, device)
             rows, stats = _score(base_model, base_model.model, items, ("base",), progress, batch_tokens)
+            atomic_write_json(base_folder / "base_stats.json", stats)
             atomic_write_jsonl(base_path, rows)
-            atomic_write_json(folder / "base_stats.json", stats)
         base_rows = read_jsonl(base_path)
         if not is_run:
             results.append(_write_metrics(folder / "base", base_rows, _describe(task, split, shots, model_name, None), "base"))

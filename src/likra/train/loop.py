@@ -12,6 +12,7 @@ no padding is computed.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import shutil
@@ -27,7 +28,7 @@ from tqdm.auto import tqdm
 
 from likra.data.pairs import Example, QuestionExamples
 from likra.errors import LikraError
-from likra.io import append_jsonl, atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
+from likra.io import append_jsonl, atomic_write_json, atomic_write_jsonl, read_json
 from likra.model.heads import HEADS, load_head_weights, save_heads
 from likra.rundir import update_manifest
 from likra.score.forward import target_logprobs
@@ -57,6 +58,10 @@ class TrainSettings:
             raise LikraError(f"max_grad_norm must be > 0, got {self.max_grad_norm}", field="max_grad_norm")
         if self.weight_decay < 0:
             raise LikraError(f"weight decay must be >= 0, got {self.weight_decay}", field="weight_decay")
+        if self.save_every < 1:
+            raise LikraError(f"save_every must be >= 1 (steps), got {self.save_every}", field="save_every")
+        if self.batch_tokens < 1:
+            raise LikraError(f"batch_tokens must be >= 1, got {self.batch_tokens}", field="batch_tokens")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -117,7 +122,10 @@ class HeadTrainer:
             input_tokens += batch.n_tokens
         if not math.isfinite(total):
             return {"loss": total, "answer_tokens": answer_tokens, "input_tokens": input_tokens}
-        torch.nn.utils.clip_grad_norm_(self.params, self.settings.max_grad_norm)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.settings.max_grad_norm))
+        if not math.isfinite(grad_norm):  # never step into non-finite weights
+            return {"loss": total, "answer_tokens": answer_tokens, "input_tokens": input_tokens,
+                    "grad_norm": grad_norm}
         self.optimizer.step()
         self.model.eval()
         return {"loss": total, "answer_tokens": answer_tokens, "input_tokens": input_tokens}
@@ -136,6 +144,27 @@ class HeadTrainer:
             state.setdefault(int(index), {})[key] = value.to(self.device)
         current = self.optimizer.state_dict()
         self.optimizer.load_state_dict({"state": state, "param_groups": current["param_groups"]})
+
+
+def _read_log(path: Path) -> list[dict]:
+    """The training log's rows; a line torn by a kill mid-write is skipped."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def _recover(folder: Path) -> None:
+    """Finish a replacement that ``_save_atomically`` began but a kill interrupted."""
+    old = folder.with_name(f".{folder.name}.old")
+    if not folder.exists() and old.exists():
+        old.rename(folder)
+    for tmp in folder.parent.glob(f".{folder.name}.*"):
+        if tmp.is_dir() and tmp != old:
+            shutil.rmtree(tmp, ignore_errors=True)  # a half-written temporary folder
 
 
 def _save_atomically(folder: Path, write) -> None:
@@ -177,6 +206,7 @@ def train_heads(
     checkpoints_dir, resume_dir = run_dir / "checkpoints", run_dir / "resume"
     log_path = run_dir / "train_log.jsonl"
     start_step = 0
+    _recover(resume_dir)
     if (resume_dir / "state.json").exists():
         start_step = int(read_json(resume_dir / "state.json")["step"])
         for name, trainer in trainers.items():
@@ -184,7 +214,7 @@ def train_heads(
             trainer.load_optimizer_tensors(load_file(str(resume_dir / f"optimizer-{name}.safetensors")))
         # The log is append-only; drop lines written after the resume point.
         if log_path.exists():
-            kept = [r for r in read_jsonl(log_path) if r["step"] <= start_step]
+            kept = [r for r in _read_log(log_path) if r["step"] <= start_step]
             atomic_write_jsonl(log_path, kept)
     elif log_path.exists():
         log_path.unlink()
@@ -198,7 +228,7 @@ def train_heads(
 
         _save_atomically(resume_dir, write)
 
-    checkpoints = sorted(p.name for p in checkpoints_dir.glob("N-*")) if checkpoints_dir.exists() else []
+    checkpoints = sorted_checkpoints(checkpoints_dir)  # complete ones are never rewritten
     update_manifest(run_dir, "train", status="running", total_steps=total_steps)
     bar = tqdm(total=total_steps, initial=start_step, desc="training", unit="step", disable=not progress)
     started = time.perf_counter()
@@ -225,7 +255,8 @@ def train_heads(
             "examples_per_s": round(examples / seconds, 2),
             "tokens_per_s": round(tokens / seconds, 1),
         }
-        bad = [h for h in HEADS if not math.isfinite(results[h]["loss"])]
+        bad = [h for h in HEADS if not math.isfinite(results[h]["loss"])
+               or not math.isfinite(results[h].get("grad_norm", 0.0))]
         if bad:
             last = checkpoints[-1] if checkpoints else None
             update_manifest(run_dir, "train", status="failed", failed_step=step, last_good_checkpoint=last,
@@ -233,21 +264,23 @@ def train_heads(
             bar.close()
             raise LikraError(
                 f"training diverged at step {step}: {', '.join(bad)} loss is "
-                f"{', '.join(str(results[h]['loss']) for h in bad)}. The run is marked failed; "
+                f"{', '.join(str(results[h]['loss']) for h in bad)}"
+                + "".join(f" ({h} gradient norm {results[h]['grad_norm']})" for h in bad if "grad_norm" in results[h])
+                + ". The run is marked failed; "
                 f"the last good checkpoint is {last or '(none yet)'}. Try a lower learning rate."
             )
         append_jsonl(log_path, row)
         bar.set_postfix(pos=f"{row['pos_loss']:.3f}", neg=f"{row['neg_loss']:.3f}",
                         ex_s=row["examples_per_s"], tok_s=row["tokens_per_s"])
         bar.update(1)
-        if is_checkpoint_step(step) or step == total_steps:
-            name = checkpoint_name(questions_seen)
+        name = checkpoint_name(questions_seen)
+        if (is_checkpoint_step(step) or step == total_steps) and name not in checkpoints:
+            # A checkpoint finished before an interruption is kept as it is (same weights).
             _save_atomically(checkpoints_dir / name, lambda tmp: (
                 save_heads(peft_model, tmp),
                 atomic_write_json(tmp / "checkpoint.json", {"step": step, "questions": questions_seen}),
             ))
-            if name not in checkpoints:
-                checkpoints.append(name)
+            checkpoints.append(name)
         if is_checkpoint_step(step) or step % settings.save_every == 0 or step == total_steps:
             save_resume(step)
     bar.close()

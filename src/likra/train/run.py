@@ -15,11 +15,18 @@ from likra.rundir import check_config, locked, read_manifest
 from likra.train.loop import TrainSettings, question_order, sorted_checkpoints, train_heads
 
 
-def load_items(task: str, split: str) -> list[Item]:
-    """Items of a registered task, or of a user's JSONL file (a path ending in .jsonl)."""
+def load_items(task: str, split: str, ablate: bool = False) -> list[Item]:
+    """Items of a registered task, or of a user's JSONL file (a path ending in .jsonl).
+
+    ``ablate`` removes the question from every context (the question-ablated control)."""
     from likra.data.jsonl import resolve_items
 
-    return resolve_items(task, split)
+    items = resolve_items(task, split)
+    if ablate:
+        from likra.data.transforms import without_question
+
+        items = [without_question(item) for item in items]
+    return items
 
 
 def training_items(items: Sequence[Item], seed: int, max_questions: int | None) -> list[Item]:
@@ -58,6 +65,7 @@ def train(
     device: str | None = None,
     progress: bool = True,
     loaded: Any = None,
+    question_ablated: bool = False,
 ) -> list[str]:
     """Train the pos and neg heads; returns the checkpoint names (``N-32``, ``N-64``, ...).
 
@@ -76,19 +84,27 @@ def train(
         "max_questions": max_questions,
         "contamination": contamination,
         "base_scores": str(base_scores) if base_scores else None,
+        "question_ablated": question_ablated,
         "lora": lora.to_dict(),
         "train": settings.to_dict(),
     }
-    items = load_items(task, split)
+    items = load_items(task, split, question_ablated)
     ordered = training_items(items, settings.seed, max_questions)
     scores = base_scores_from_file(base_scores) if base_scores else None
     pairs = build_pairs(ordered, strategy, settings.seed, scores, contamination)
     with locked(run_dir):
-        check_config(run_dir, config)
-        if read_manifest(run_dir)["stages"].get("train", {}).get("status") == "complete":
-            return sorted_checkpoints(run_dir / "checkpoints")
+        if (run_dir / "config.json").exists():
+            check_config(run_dir, config)
+            if read_manifest(run_dir)["stages"].get("train", {}).get("status") == "complete":
+                return sorted_checkpoints(run_dir / "checkpoints")
         from likra.model.load import load_base
 
         base = loaded if loaded is not None else load_base(model, device=device)
         peft_model = attach_heads(base.model, lora)
-        return train_heads(peft_model, base.tokenizer, pairs, run_dir, settings, base.max_length, progress)
+        try:
+            # A new run's config is written only once its model and heads load, so a typo in
+            # --model leaves no config behind that would refuse the corrected command.
+            check_config(run_dir, config)
+            return train_heads(peft_model, base.tokenizer, pairs, run_dir, settings, base.max_length, progress)
+        finally:
+            peft_model.unload()  # restore the plain base model (it may be reused by the caller)

@@ -1,0 +1,1 @@
+"""Experiments ("recipes") composed from the data, training, scoring and metrics components."""

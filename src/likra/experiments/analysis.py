@@ -1,0 +1,197 @@
+"""Read an experiment's score tables and turn them into curves, tables and comparisons.
+
+Everything here is arithmetic on stored ``scores.jsonl`` files: no model is run.
+The primary metric is acc_norm (the paper's metric on ARC); acc is reported alongside.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from likra.experiments.profiles import EvalSet, Profile
+from likra.experiments.runner import RunSpec, run_dir, run_specs
+from likra.experiments.stats import Estimate, bootstrap_indices, estimate, item_means
+from likra.io import read_jsonl
+from likra.metrics import MODES, predictions, weighted, weighted_neg_only
+from likra.score.evaluate import eval_folder_name
+from likra.train.run import load_items
+
+Score = Callable[[Mapping[str, float]], float]
+CURVE_MODES = ("base", "sft", "likra", "neg-only", "pos-base", "calibrated")
+
+
+def group_name(spec: RunSpec) -> str:
+    """Runs that are seeds of the same curve share a group name."""
+    return spec.strategy + ("-noq" if spec.ablated else "")
+
+
+@dataclass
+class ExperimentResults:
+    profile: Profile
+    # (train task, eval key, group) -> N -> list of score tables (one per seed)
+    tables: dict[tuple[str, str, str], dict[int, list[list[dict]]]] = field(default_factory=dict)
+    seeds: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    _indices: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def indices(self, n_items: int) -> np.ndarray:
+        if n_items not in self._indices:
+            self._indices[n_items] = bootstrap_indices(n_items)
+        return self._indices[n_items]
+
+    def sizes(self, key: tuple[str, str, str]) -> list[int]:
+        return sorted(self.tables.get(key, {}))
+
+    def correct(self, key: tuple[str, str, str], n: int, score: Score, normalise: bool = True) -> np.ndarray:
+        """(seeds, items) correctness of one scoring rule at one curve point."""
+        return np.stack([predictions(rows, score, normalise)["correct"] for rows in self.tables[key][n]])
+
+    def point(self, key: tuple[str, str, str], n: int, score: Score, normalise: bool = True) -> Estimate:
+        per_item = item_means(self.correct(key, n, score, normalise))
+        return estimate(per_item, self.indices(per_item.size))
+
+    def paired(self, a: np.ndarray, b: np.ndarray) -> Estimate:
+        """Estimate of mean(a) - mean(b) for seed-averaged per-item arrays on the same items."""
+        diff = item_means(a) - item_means(b)
+        return estimate(diff, self.indices(diff.size))
+
+
+def _attach_unconditional(rows: list[dict], uncond: list[dict] | None) -> list[dict]:
+    if uncond is None:
+        return rows
+    for row, other in zip(rows, uncond):
+        for choice, u in zip(row["choices"], other["choices"]):
+            choice["base_uncond"] = u["base"]
+    return rows
+
+
+def load_results(exp_dir: Path, profile: Profile) -> ExperimentResults:
+    """Every complete score table of the experiment, grouped into curves."""
+    results = ExperimentResults(profile)
+    pool_sizes = {s.train_task: len(load_items(s.train_task, s.train_split)) for s in profile.studies}
+    uncond_cache: dict[str, list[dict] | None] = {}
+    collected: dict[tuple[str, str, str], dict[int, dict[int, list[dict]]]] = defaultdict(lambda: defaultdict(dict))
+    for spec in run_specs(profile, pool_sizes):
+        for eval_set in spec.study.eval_sets:
+            base_folder = eval_folder_name(eval_set.task, eval_set.split, profile.shots, eval_set.limit)
+            if base_folder not in uncond_cache:
+                path = exp_dir / "base" / base_folder / "uncond.jsonl"
+                uncond_cache[base_folder] = read_jsonl(path) if path.exists() else None
+            folder = run_dir(exp_dir, spec) / "eval" / eval_folder_name(
+                eval_set.task, eval_set.split, profile.shots, eval_set.limit, spec.ablated)
+            if not folder.exists():
+                continue
+            key = (spec.study.train_task, eval_set.key, group_name(spec))
+            for checkpoint in folder.glob("N-*"):
+                scores = checkpoint / "scores.jsonl"
+                if not (checkpoint / "metrics.json").exists() or not scores.exists():
+                    continue
+                n = int(checkpoint.name.split("-")[1])
+                rows = read_jsonl(scores)
+                if not spec.ablated:
+                    rows = _attach_unconditional(rows, uncond_cache[base_folder])
+                collected[key][n][spec.seed] = rows
+    for key, by_n in collected.items():
+        # A curve point counts only when every seed that reached the curve's largest N has it.
+        all_seeds = sorted({s for tables in by_n.values() for s in tables})
+        results.seeds[key] = all_seeds
+        results.tables[key] = {
+            n: [tables[s] for s in sorted(tables)] for n, tables in sorted(by_n.items())
+            if len(tables) == len(all_seeds)
+        }
+    return results
+
+
+def curve_table(results: ExperimentResults, key, modes=CURVE_MODES, normalise: bool = True) -> list[dict]:
+    """Rows ``{"N", "<mode>": Estimate}`` for one curve."""
+    table = []
+    for n in results.sizes(key):
+        row: dict = {"N": n}
+        columns = set(results.tables[key][n][0][0]["choices"][0])
+        for mode in modes:
+            if mode == "calibrated" and "base_uncond" not in columns:
+                continue
+            row[mode] = results.point(key, n, MODES[mode], normalise)
+        table.append(row)
+    return table
+
+
+def weighting_table(results: ExperimentResults, key, weights, sizes=None) -> list[dict]:
+    """acc_norm of w_pos=1 / w_neg=w (likra) and base - w*neg (neg-only) over w, at several N."""
+    rows = []
+    for n in sizes or [s for s in results.sizes(key) if s > 0]:
+        for w in weights:
+            rows.append({
+                "N": n, "w_neg": w,
+                "likra": results.point(key, n, weighted(1.0, w)),
+                "neg-only": results.point(key, n, weighted_neg_only(w)),
+            })
+    return rows
+
+
+def likelihood_table(results: ExperimentResults, key) -> list[dict]:
+    """How the gold, the most plausible wrong and the other wrong answers move with N.
+
+    "Most plausible wrong" = the wrong choice with the highest base log-likelihood per character.
+    Per N: mean log-likelihood (per character) of each answer type under base, pos and neg, and
+    the fraction of items where the plausible wrong answer outranks the gold one, per mode.
+    """
+    table = []
+    for n in results.sizes(key):
+        sums: dict[str, list[float]] = defaultdict(list)
+        outranks: dict[str, list[float]] = defaultdict(list)
+        for rows in results.tables[key][n]:
+            for row in rows:
+                choices, gold = row["choices"], row["gold"]
+                per_char = [c["base"] / max(c["n_chars"], 1) for c in choices]
+                wrong = [i for i in range(len(choices)) if i != gold]
+                plausible = max(wrong, key=lambda i: per_char[i])
+                others = [i for i in wrong if i != plausible]
+                for variant in ("base", "pos", "neg"):
+                    value = lambda i: choices[i][variant] / max(choices[i]["n_chars"], 1)  # noqa: E731
+                    sums[f"gold/{variant}"].append(value(gold))
+                    sums[f"plausible/{variant}"].append(value(plausible))
+                    if others:
+                        sums[f"other/{variant}"].append(float(np.mean([value(i) for i in others])))
+                for mode in ("base", "sft", "likra", "neg-only"):
+                    score = MODES[mode]
+                    norm = lambda i: _finite(score(choices[i])) / max(choices[i]["n_chars"], 1)  # noqa: E731
+                    outranks[mode].append(float(norm(plausible) > norm(gold)))
+        row = {"N": n}
+        row.update({k: float(np.mean(v)) for k, v in sums.items()})
+        row.update({f"outranks/{m}": float(np.mean(v)) for m, v in outranks.items()})
+        table.append(row)
+    return table
+
+
+def outrank_matrix(results: ExperimentResults, key, n: int, mode: str) -> np.ndarray:
+    """(seeds, items): 1 where the most plausible wrong answer outranks the gold one."""
+    score = MODES[mode]
+    out = []
+    for rows in results.tables[key][n]:
+        flags = []
+        for row in rows:
+            choices, gold = row["choices"], row["gold"]
+            per_char = [c["base"] / max(c["n_chars"], 1) for c in choices]
+            plausible = max((i for i in range(len(choices)) if i != gold), key=lambda i: per_char[i])
+            norm = lambda i: _finite(score(choices[i])) / max(choices[i]["n_chars"], 1)  # noqa: E731
+            flags.append(float(norm(plausible) > norm(gold)))
+        out.append(flags)
+    return np.array(out)
+
+
+def _finite(value: float) -> float:
+    return value if np.isfinite(value) else -np.inf
+
+
+def main_key(profile: Profile, group: str = "first") -> tuple[str, str, str]:
+    study = profile.studies[0]
+    return (study.train_task, study.eval_sets[0].key, group)
+
+
+__all__ = ["ExperimentResults", "load_results", "curve_table", "weighting_table", "likelihood_table",
+           "outrank_matrix", "main_key", "EvalSet"]

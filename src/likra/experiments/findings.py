@@ -1,0 +1,208 @@
+"""A plain verdict on each of the paper's findings, with the numbers that decide it.
+
+Every verdict compares two quantities on the same evaluation items (paired bootstrap over
+items, seed-averaged) and says ``holds`` when the 95% interval of the deciding difference is
+on the paper's side of the threshold, ``does not hold`` when it is on the other side, and
+``inconclusive`` when it straddles. The zero point of every curve is the base model's accuracy
+(untrained heads tie every likra score, so their own N = 0 accuracy is the tie rule's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from likra.experiments.analysis import ExperimentResults, main_key, outrank_matrix
+from likra.experiments.stats import Estimate, estimate, item_means, ratio
+from likra.metrics import MODES, weighted
+
+EARLY_PHASE_MAX_N = 128  # the paper: "each negative is worth about 10x a positive below 128 examples"
+CLOSE_MARGIN = 0.05  # "neg-only comes close": within 5 accuracy points of likra
+
+
+@dataclass
+class Finding:
+    number: int
+    claim: str
+    verdict: str  # holds | does not hold | inconclusive | not measured
+    evidence: str
+    numbers: dict
+
+    def to_dict(self) -> dict:
+        return {"finding": self.number, "claim": self.claim, "verdict": self.verdict,
+                "evidence": self.evidence, "numbers": self.numbers}
+
+
+def _verdict(diff: Estimate, threshold: float = 0.0) -> str:
+    if diff.lo > threshold:
+        return "holds"
+    if diff.hi < threshold:
+        return "does not hold"
+    return "inconclusive"
+
+
+def _largest_common(results: ExperimentResults, *keys) -> int | None:
+    common = set.intersection(*(set(results.sizes(k)) for k in keys)) if keys else set()
+    common.discard(0)
+    return max(common) if common else None
+
+
+def value_per_example(results: ExperimentResults, key) -> dict | None:
+    """Accuracy gained per added positive (sft), per added negative (neg-only) and per pair
+    (likra) over the steepest segment of the likra curve, and the negative/positive ratio."""
+    sizes = [n for n in results.sizes(key) if n > 0]
+    if not sizes:
+        return None
+    base = item_means(results.correct(key, sizes[0], MODES["base"]))
+    curves = {m: {n: item_means(results.correct(key, n, MODES[m])) for n in sizes} for m in ("sft", "likra", "neg-only")}
+    previous = {sizes[0]: (0, base)}
+    for a, b in zip(sizes, sizes[1:]):
+        previous[b] = (a, None)
+    best_n, best_gain = sizes[0], -np.inf
+    for n in sizes:
+        start_n, _ = previous[n]
+        start = base if start_n == 0 else curves["likra"][start_n]
+        gain = (curves["likra"][n].mean() - start.mean()) / (n - start_n)
+        if gain > best_gain:
+            best_n, best_gain = n, gain
+    start_n = previous[best_n][0]
+    idx = results.indices(base.size)
+    out = {"segment": [start_n, best_n]}
+    per_example = {}
+    for mode, label in (("sft", "per_positive"), ("neg-only", "per_negative"), ("likra", "per_pair")):
+        start = base if start_n == 0 else curves[mode][start_n]
+        diff = (curves[mode][best_n] - start) / (best_n - start_n)
+        per_example[label] = diff
+        out[label] = estimate(diff, idx)
+    out["negative_vs_positive"] = ratio(per_example["per_negative"], per_example["per_positive"], idx)
+    return out
+
+
+def assess(results: ExperimentResults) -> list[Finding]:
+    """Verdicts on findings 1-5 and on the controls, from the main study's first eval set."""
+    profile = results.profile
+    key = main_key(profile)
+    findings: list[Finding] = []
+    sizes = [n for n in results.sizes(key) if n > 0]
+    if not sizes:
+        return [Finding(i, c, "not measured", "no curve points yet", {}) for i, c in enumerate(CLAIMS, 1)]
+    largest = sizes[-1]
+
+    # 1. Critical phase: likra beats sft early on.
+    early = max([n for n in sizes if n <= EARLY_PHASE_MAX_N] or sizes[:1])
+    diff = results.paired(results.correct(key, early, MODES["likra"]), results.correct(key, early, MODES["sft"]))
+    value = value_per_example(results, key)
+    ratio_text = ""
+    if value and value["negative_vs_positive"] is not None:
+        ratio_text = (f"; in the steepest likra segment (N {value['segment'][0]}->{value['segment'][1]}) a negative "
+                      f"is worth {value['negative_vs_positive'].fmt(2)} positives")
+    findings.append(Finding(1, CLAIMS[0], _verdict(diff),
+                            f"likra - sft acc_norm at N={early}: {diff.fmt()}{ratio_text}",
+                            {"N": early, "likra_minus_sft": diff.to_dict(),
+                             "value_per_example": _value_dict(value)}))
+
+    # 2. Near-miss (first wrong choice) vs implausible (other-question) negatives.
+    near, far = main_key(profile, "first"), main_key(profile, "other-question")
+    n2 = _largest_common(results, near, far)
+    if n2 is None:
+        findings.append(Finding(2, CLAIMS[1], "not measured", "no other-question run", {}))
+    else:
+        seeds_far = len(results.tables[far][n2])
+        a = results.correct(near, n2, MODES["likra"])[:seeds_far]
+        b = results.correct(far, n2, MODES["likra"])
+        d2 = results.paired(a, b)
+        findings.append(Finding(2, CLAIMS[1], _verdict(d2),
+                                f"likra acc_norm, near-miss minus other-question negatives at N={n2}: {d2.fmt()}",
+                                {"N": n2, "near_minus_implausible": d2.to_dict()}))
+
+    # 3. Positives barely move plausible wrong answers; negatives identify them.
+    base_out = outrank_matrix(results, key, largest, "base")
+    sft_out = outrank_matrix(results, key, largest, "sft")
+    likra_out = outrank_matrix(results, key, largest, "likra")
+    sft_drop = results.paired(base_out, sft_out)
+    likra_drop = results.paired(base_out, likra_out)
+    d3 = results.paired(sft_out, likra_out)
+    findings.append(Finding(3, CLAIMS[2], _verdict(d3),
+                            f"at N={largest}, the most plausible wrong answer outranks the gold one in "
+                            f"{item_means(base_out).mean():.3f} of items under base; sft lowers that by {sft_drop.fmt()}, "
+                            f"likra by {likra_drop.fmt()} (likra - sft: {d3.fmt()})",
+                            {"N": largest, "outrank_base": float(item_means(base_out).mean()),
+                             "sft_reduction": sft_drop.to_dict(), "likra_reduction": likra_drop.to_dict(),
+                             "likra_minus_sft_reduction": d3.to_dict()}))
+
+    # 4. Negatives alone come close to positives + negatives.
+    neg_only = results.correct(key, largest, MODES["neg-only"])
+    likra = results.correct(key, largest, MODES["likra"])
+    base = results.correct(key, largest, MODES["base"])
+    gap = results.paired(likra, neg_only)
+    gain = results.paired(neg_only, base)
+    verdict4 = "holds" if gap.hi <= CLOSE_MARGIN and gain.lo > 0 else (
+        "does not hold" if gap.lo > CLOSE_MARGIN or gain.hi < 0 else "inconclusive")
+    findings.append(Finding(4, CLAIMS[3], verdict4,
+                            f"at N={largest}: likra - neg-only {gap.fmt()} (close = upper bound <= {CLOSE_MARGIN}); "
+                            f"neg-only - base {gain.fmt()}",
+                            {"N": largest, "likra_minus_neg_only": gap.to_dict(), "neg_only_minus_base": gain.to_dict()}))
+
+    # 5. The weight of the negative head matters.
+    weights = [w for w in profile.weights if w > 0]
+    accs = {w: results.correct(key, largest, weighted(1.0, w)) for w in weights}
+    means = {w: item_means(a).mean() for w, a in accs.items()}
+    best, worst = max(means, key=means.get), min(means, key=means.get)
+    spread = results.paired(accs[best], accs[worst])
+    best_vs_1 = results.paired(accs[best], accs[1.0]) if 1.0 in accs else None
+    findings.append(Finding(5, CLAIMS[4], _verdict(spread),
+                            f"at N={largest}, acc_norm over w_neg in {weights}: best w={best} ({means[best]:.3f}), "
+                            f"worst w={worst} ({means[worst]:.3f}); best - worst {spread.fmt()}"
+                            + (f"; best - (w=1) {best_vs_1.fmt()}" if best_vs_1 else ""),
+                            {"N": largest, "acc_by_weight": {str(w): float(m) for w, m in means.items()},
+                             "best_minus_worst": spread.to_dict()}))
+    findings.extend(controls(results, key, largest))
+    return findings
+
+
+def controls(results: ExperimentResults, key, largest: int) -> list[Finding]:
+    """Controls the paper lacks: calibration score, pos-base, question-ablated run."""
+    out = []
+    likra = results.correct(key, largest, MODES["likra"])
+    base = results.correct(key, largest, MODES["base"])
+    likra_gain = results.paired(likra, base)
+    columns = set(results.tables[key][largest][0][0]["choices"][0])
+    if "base_uncond" in columns:
+        calibrated = results.correct(key, largest, MODES["calibrated"])
+        d = results.paired(likra, calibrated)
+        out.append(Finding(6, "Control (a): likra beats the untrained calibration score log P(a|q) - log P(a|\"Answer:\")",
+                           _verdict(d), f"at N={largest}: likra - calibrated {d.fmt()}; calibrated - base "
+                           f"{results.paired(calibrated, base).fmt()}", {"likra_minus_calibrated": d.to_dict()}))
+    pos_base = results.correct(key, largest, MODES["pos-base"])
+    d = results.paired(likra, pos_base)
+    out.append(Finding(7, "Control (b): likra beats pos-base, a ratio score that uses no negatives",
+                       _verdict(d), f"at N={largest}: likra - pos-base {d.fmt()}; pos-base - base "
+                       f"{results.paired(pos_base, base).fmt()}", {"likra_minus_pos_base": d.to_dict()}))
+    ablated = (key[0], key[1], "first-noq")
+    if largest in results.tables.get(ablated, {}):
+        noq = results.correct(ablated, largest, MODES["likra"])
+        noq_base = results.correct(key, largest, MODES["base"])[: len(noq)]
+        noq_gain = results.paired(noq, noq_base)
+        share = (noq_gain.value / likra_gain.value) if likra_gain.value > 0 else float("nan")
+        verdict = "holds" if noq_gain.hi < likra_gain.lo else ("does not hold" if noq_gain.lo >= likra_gain.value else "inconclusive")
+        out.append(Finding(8, "Control (c): the likra gain needs the question (question-ablated run gains less)",
+                           verdict, f"at N={largest}: likra gain over base {likra_gain.fmt()}; the same training "
+                           f"without the question gains {noq_gain.fmt()} ({share:.0%} of it) from answer-only cues",
+                           {"likra_gain": likra_gain.to_dict(), "question_ablated_gain": noq_gain.to_dict()}))
+    return out
+
+
+def _value_dict(value: dict | None) -> dict | None:
+    if value is None:
+        return None
+    return {k: (v.to_dict() if isinstance(v, Estimate) else v) for k, v in value.items()}
+
+
+CLAIMS = (
+    "In a critical early phase likra improves far more per training example than sft",
+    "Near-miss negatives (the question's own distractors) help more than implausible ones",
+    "Training on positives barely lowers plausible wrong answers; training on negatives identifies them",
+    "Negatives alone (neg-only) come close to positives plus negatives (likra)",
+    "The weight of the negative head matters",
+)

@@ -1,0 +1,1 @@
+"""Reports: Markdown with tables and PNG plots, per-item results as JSONL/CSV."""

@@ -1,0 +1,190 @@
+"""The packed scorer against naive per-request scoring, and its tokenisation and masking.
+
+Naive scoring is what lm-evaluation-harness does: run the model (its ordinary ``forward``, plain
+causal attention) on each context+continuation alone and sum the log-softmax of the
+continuation tokens. The packed scorer must give the same numbers for every request however the
+requests are grouped, packed into rows, batched or ordered.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from fixtures import load_fixture
+
+from likra.score.packing import build_batch, group_requests, plan_batches, plan_rows
+from likra.score.scorer import score_items, score_requests
+from likra.score.tokenize import encode_requests, prefix_token_id
+
+
+def mixed_items():
+    """ARC (one context shared by 4 choices), Winogrande (a context per choice), HellaSwag."""
+    return (
+        load_fixture("arc_easy_test")[:4]
+        + load_fixture("winogrande_validation")[:4]
+        + load_fixture("hellaswag_validation")[:3]
+        + load_fixture("arc_challenge_test")[:2]
+    )
+
+
+def all_requests(items):
+    return [r for item in items for r in item.requests()]
+
+
+def naive_loglik(model, context_ids, continuation_ids) -> float:
+    """Sum of log P(continuation token | everything before it), one sequence, plain forward."""
+    ids = list(context_ids) + list(continuation_ids)
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids[:-1]])).logits[0].double()
+    logprobs = torch.log_softmax(logits, dim=-1)
+    start = len(context_ids) - 1  # the logits at the last context token predict the first answer token
+    positions = torch.arange(start, start + len(continuation_ids))
+    return float(logprobs[positions, torch.tensor(list(continuation_ids))].sum())
+
+
+@pytest.fixture(params=["no-bos", "bos"])
+def base(request):
+    return request.getfixturevalue("tiny_base" if request.param == "no-bos" else "tiny_bos_base")
+
+
+def test_packed_equals_naive(base) -> None:
+    requests = all_requests(mixed_items())
+    scores, n_tokens, n_truncated = score_requests(
+        base.model, base.tokenizer, requests, ("base",), max_length=base.max_length, progress=False
+    )
+    encoded = encode_requests(base.tokenizer, requests, base.max_length)
+    assert n_truncated == 0
+    assert n_tokens == [len(e.continuation) for e in encoded]
+    naive = [naive_loglik(base.model, e.context, e.continuation) for e in encoded]
+    assert len(scores["base"]) == len(requests)
+    for got, want in zip(scores["base"], naive):
+        assert got == pytest.approx(want, abs=1e-4)
+    # Sanity: a random model gives each token roughly 1/vocab, so the scores are clearly negative
+    # and differ between choices (the comparison above is not trivially 0 == 0).
+    assert max(scores["base"]) < -1.0
+    assert len({round(s, 3) for s in scores["base"]}) > len(requests) // 2
+
+
+def test_every_continuation_token_scored_once_and_no_context_token(base) -> None:
+    tokenizer = base.tokenizer
+    requests = all_requests(mixed_items())
+    encoded = encode_requests(tokenizer, requests, base.max_length)
+    groups = group_requests([(e.context, e.continuation) for e in encoded])
+    # ARC/HellaSwag choices share their context: one group per item, not per request.
+    assert len(groups) < len(requests)
+    targets: dict[int, list[int]] = {}
+    for rows in plan_batches(plan_rows(groups, 64), 256):
+        batch = build_batch(rows, tokenizer.pad_token_id, torch.float32)
+        for key, tok in zip(batch.target_keys.tolist(), batch.target_ids.tolist()):
+            targets.setdefault(key, []).append(tok)
+    for key, (e, (context, continuation)) in enumerate(zip(encoded, requests)):
+        # exactly the continuation's tokens, each once, in order: no context token is a target
+        assert targets[key] == list(e.continuation)
+        assert len(e.continuation) >= 1
+        # context + continuation tokens are exactly the whole text, split at the right place
+        whole = tokenizer(context + continuation)["input_ids"]
+        assert list(e.context) + list(e.continuation) == whole
+        text_ctx = tokenizer.decode(e.context, skip_special_tokens=True)
+        text_cont = tokenizer.decode(e.continuation, skip_special_tokens=True)
+        assert text_ctx + text_cont == context + continuation
+        if tokenizer.bos_token_id is not None:
+            assert e.context[0] == tokenizer.bos_token_id
+            assert tokenizer.bos_token_id not in e.continuation
+
+
+def test_trailing_context_space_moves_to_continuation(base) -> None:
+    (a,), (b,) = (
+        encode_requests(base.tokenizer, [("Question: Which gas?\nAnswer: ", "oxygen")], 256),
+        encode_requests(base.tokenizer, [("Question: Which gas?\nAnswer:", " oxygen")], 256),
+    )
+    assert a == b
+
+
+def test_empty_context_uses_prefix_token(base) -> None:
+    tokenizer = base.tokenizer
+    continuation = " The producers in all ecosystems are plants."
+    (e,) = encode_requests(tokenizer, [("", continuation)], base.max_length)
+    expected_prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    assert prefix_token_id(tokenizer) == expected_prefix
+    assert e.context == (expected_prefix,)
+    assert list(e.continuation) == tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    scores, n_tokens, _ = score_requests(
+        base.model, base.tokenizer, [("", continuation), ("Question: x\nAnswer:", " y")], progress=False
+    )
+    assert n_tokens[0] == len(e.continuation)
+    assert scores["base"][0] == pytest.approx(naive_loglik(base.model, e.context, e.continuation), abs=1e-4)
+
+
+def test_long_contexts_truncated_from_the_left(base) -> None:
+    requests = all_requests(mixed_items())
+    full = encode_requests(base.tokenizer, requests, 10_000)
+    max_length = sorted(len(f.context) + len(f.continuation) for f in full)[len(full) // 2]
+    cut = encode_requests(base.tokenizer, requests, max_length)
+    should_cut = [len(f.context) + len(f.continuation) > max_length + 1 for f in full]
+    assert 0 < sum(should_cut) < len(requests)
+    scores, _, n_truncated = score_requests(
+        base.model, base.tokenizer, requests, ("base",), max_length=max_length, progress=False
+    )
+    assert n_truncated == sum(should_cut)
+    for f, c, was_cut, score in zip(full, cut, should_cut, scores["base"]):
+        assert c.truncated == was_cut
+        if was_cut:
+            # lm-eval keeps the last max_length + 1 tokens: the continuation whole, the context's tail
+            assert len(c.context) + len(c.continuation) == max_length + 1
+            assert c.continuation == f.continuation
+            assert c.context == f.context[-len(c.context):]
+        else:
+            assert c == f
+        assert score == pytest.approx(naive_loglik(base.model, c.context, c.continuation), abs=1e-4)
+
+
+def test_continuation_longer_than_max_length_does_not_crash(tiny_base) -> None:
+    long_answer = " " + " ".join(["carbon dioxide"] * 40)
+    scores, n_tokens, n_truncated = score_requests(
+        tiny_base.model, tiny_base.tokenizer, [("Question: x\nAnswer:", long_answer)], max_length=16, progress=False
+    )
+    assert n_truncated == 1 and n_tokens == [16]
+    assert scores["base"][0] < 0
+
+
+@pytest.mark.parametrize("row_tokens, batch_tokens", [(1, 1), (48, 160), (4096, 100_000)])
+def test_packing_settings_do_not_change_scores(tiny_bos_base, row_tokens, batch_tokens) -> None:
+    base = tiny_bos_base
+    requests = all_requests(mixed_items())
+    reference, _, _ = score_requests(base.model, base.tokenizer, requests, progress=False)
+    scores, _, _ = score_requests(
+        base.model, base.tokenizer, requests, progress=False, row_tokens=row_tokens, batch_tokens=batch_tokens
+    )
+    assert scores["base"] == pytest.approx(reference["base"], abs=1e-5)
+
+
+def test_item_order_does_not_change_scores(tiny_base) -> None:
+    items = mixed_items()
+    shuffled = items[:]
+    random.Random(0).shuffle(shuffled)
+    kw = dict(progress=False, row_tokens=128, batch_tokens=1024)
+    rows, stats = score_items(tiny_base.model, tiny_base.tokenizer, items, ("base",), **kw)
+    rows2, _ = score_items(tiny_base.model, tiny_base.tokenizer, shuffled, ("base",), **kw)
+    assert [r["id"] for r in rows2] == [i.id for i in shuffled]
+    by_id = {r["id"]: r for r in rows2}
+    for row in rows:
+        other = by_id[row["id"]]
+        assert other["gold"] == row["gold"]
+        for a, b in zip(row["choices"], other["choices"]):
+            assert a["n_tokens"] == b["n_tokens"] and a["n_chars"] == b["n_chars"]
+            assert a["base"] == pytest.approx(b["base"], abs=1e-5)
+    assert stats.n_items == len(items) and stats.n_choices == sum(i.n_choices for i in items)
+
+
+def test_score_items_rows(tiny_base) -> None:
+    """Row layout: per choice a score per variant, n_tokens, and n_chars without the delimiter."""
+    items = load_fixture("winogrande_validation")[:2] + load_fixture("arc_easy_test")[:1]
+    rows, _ = score_items(tiny_base.model, tiny_base.tokenizer, items, ("base",), progress=False)
+    for item, row in zip(items, rows):
+        assert row["id"] == item.id and row["gold"] == item.gold
+        assert len(row["choices"]) == item.n_choices
+        for c, choice in enumerate(row["choices"]):
+            assert set(choice) == {"base", "n_tokens", "n_chars"}
+            assert choice["n_chars"] == len(item.continuations[c].removeprefix(" "))
