@@ -1,6 +1,5 @@
-"""``python -m likra``: the same as the ``likra`` command."""
+"""``python -m likra`` runs the CLI."""
 
 from likra.cli import main
 
-if __name__ == "__main__":
-    main()
+main()

@@ -46,14 +46,15 @@ def weighted(w_pos: float, w_neg: float) -> Score:
     for name, value in (("w_pos", w_pos), ("w_neg", w_neg)):
         if not math.isfinite(value):
             raise LikraError(f"negative-head weights must be finite numbers, got {name}={value}", field=name)
-    return lambda c: w_pos * c["pos"] - w_neg * c["neg"]
+    # A zero weight drops its term: 0 * -inf would be NaN and rank the choice last.
+    return lambda c: (w_pos * c["pos"] if w_pos else 0.0) - (w_neg * c["neg"] if w_neg else 0.0)
 
 
 def weighted_neg_only(w_neg: float) -> Score:
     """``log P_base - w_neg * log P_neg``: the neg-only analogue of the weighting ablation."""
     if not math.isfinite(w_neg):
         raise LikraError(f"negative-head weights must be finite numbers, got w_neg={w_neg}", field="w_neg")
-    return lambda c: c["base"] - w_neg * c["neg"]
+    return lambda c: c["base"] - (w_neg * c["neg"] if w_neg else 0.0)
 
 
 def mode_score(mode: str) -> Score:

@@ -27,7 +27,7 @@ from likra.cli import experiments as _experiments  # noqa: E402
 
 app.command("reproduce")(_experiments.reproduce_command)
 app.command("curve")(_experiments.curve_command)
-app.command("negatives")(_experiments.curve_command)
+app.command("negatives")(_experiments.negatives_command)
 app.command("likelihoods")(_experiments.likelihoods_command)
 app.command("report")(_experiments.report_command)
 

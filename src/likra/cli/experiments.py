@@ -75,6 +75,25 @@ def curve_command(
     typer.echo(f"report: {report}")
 
 
+def negatives_command(
+    exp_dir: Annotated[Path, EXP_DIR],
+    train_task: Annotated[str, typer.Option(help="Training task or .jsonl file.")] = "arc",
+    eval_task: Annotated[list[str], typer.Option(help="Evaluation task[:split[:limit]] (repeatable).")] = ["arc_challenge:test"],
+    max_questions: Annotated[Optional[int], typer.Option(help="Largest N (default: the whole pool).")] = None,
+    negatives: Annotated[str, typer.Option(help="Strategies to compare.")] = "first,random,hardest,easiest,other-question,all",
+    model: Annotated[str, typer.Option()] = "smollm2-135m",
+    seeds: Annotated[str, typer.Option()] = "42",
+    batch_size: Annotated[int, typer.Option()] = 32,
+    lr: Annotated[float, typer.Option()] = 1e-3,
+    device: Annotated[Optional[str], typer.Option()] = None,
+    quiet: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """The learning curve for each negative strategy: near-miss vs implausible, measured."""
+    curve_command(exp_dir, train_task=train_task, eval_task=eval_task, max_questions=max_questions,
+                  negatives=negatives, model=model, seeds=seeds, points="checkpoints", batch_size=batch_size,
+                  lr=lr, ablation=False, device=device, quiet=quiet)
+
+
 def likelihoods_command(exp_dir: Annotated[Path, EXP_DIR],
                         as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """How gold, most plausible wrong and other wrong answers move under base/pos/neg with N."""

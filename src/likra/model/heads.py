@@ -109,9 +109,11 @@ def load_head_weights(peft_model: Any, folder: str | Path, name: str) -> None:
     try:
         result = set_peft_model_state_dict(peft_model, state, adapter_name=name)
     except RuntimeError as error:  # size mismatch: made for another base model or rank
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = next((line for line in lines if "size mismatch" in line), lines[0] if lines else "")
         raise LikraError(
             f"adapter does not fit this base model (made for a different model or LoRA "
-            f"rank?): {str(error).splitlines()[0]}",
+            f"rank?): {detail}",
             file=weights,
         ) from error
     missing = [k for k in getattr(result, "missing_keys", []) if k in expected]

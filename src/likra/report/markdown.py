@@ -80,7 +80,7 @@ def write_report(exp_dir: Path, results: ExperimentResults, extra: dict | None =
             tie = None
             if 0 in results.tables[key]:
                 tie = float(results.correct(key, 0, MODES["likra"]).mean())
-            plot = learning_curves(curves, f"{study.train_task} -> {eval_set.key} ({profile.model}, "
+            plot = learning_curves(curves, f"{task_label(study.train_task)} -> {eval_set.key} ({Path(profile.model).name}, "
                                    f"{len(results.seeds[key])} seeds)", out / f"curve-{task_label(study.train_task)}-{eval_set.key}.png", tie)
             md += [f"## Learning curve: train `{study.train_task}`, evaluate `{eval_set.key}`", "",
                    f"![learning curve]({plot.name})", ""]

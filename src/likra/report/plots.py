@@ -12,18 +12,24 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 COLORS = {"base": "#555555", "sft": "#1f77b4", "likra": "#d62728", "neg-only": "#2ca02c",
           "pos-base": "#9467bd", "calibrated": "#8c564b", "likra (no question)": "#ff7f0e"}
-ZERO_X = 8  # where N = 0 sits on the log axis
+TIE_MODES = ("likra", "neg-only", "pos-base", "likra (no question)")
 
 
-def _x(n: int) -> float:
-    return ZERO_X if n == 0 else n
+def _zero_x(curves: dict) -> float:
+    """Where N = 0 sits on the log axis: one octave left of the smallest positive N."""
+    positive = [p[0] for pts in curves.values() for p in pts if p[0] > 0]
+    return min(positive) / 2 if positive else 1.0
 
 
 def learning_curves(curves: dict[str, list[tuple[int, float, float, float]]], title: str, path: Path,
                     tie_point: float | None = None, metric: str = "acc_norm") -> Path:
     """One line per mode: points (N, value, lo, hi); N = 0 drawn at the left edge."""
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    zero = _zero_x(curves)
+    _x = lambda n: zero if n == 0 else n  # noqa: E731
     for mode, points in curves.items():
+        if mode in TIE_MODES or mode.startswith("likra,"):
+            points = [p for p in points if p[0] > 0]  # their N = 0 is a tie, drawn as a marker
         if not points:
             continue
         xs = [_x(p[0]) for p in points]
@@ -32,12 +38,12 @@ def learning_curves(curves: dict[str, list[tuple[int, float, float, float]]], ti
         ax.plot(xs, [p[1] for p in points], style, marker="o", ms=3.5, label=mode, color=color)
         ax.fill_between(xs, [p[2] for p in points], [p[3] for p in points], alpha=0.15, color=color)
     if tie_point is not None:
-        ax.scatter([ZERO_X], [tie_point], marker="x", s=60, color="black", zorder=5,
+        ax.scatter([zero], [tie_point], marker="x", s=60, color="black", zorder=5,
                    label="untrained heads: all likra scores tie (first choice)")
     ax.set_xscale("log", base=2)
     ticks = sorted({_x(p[0]) for pts in curves.values() for p in pts})
     ax.set_xticks(ticks)
-    ax.set_xticklabels(["0" if t == ZERO_X else str(int(t)) for t in ticks], fontsize=8)
+    ax.set_xticklabels(["0" if t == zero else str(int(t)) for t in ticks], fontsize=8)
     ax.set_xlabel("training questions N (log scale)")
     ax.set_ylabel(f"{metric} (mean over seeds, 95% CI)")
     ax.set_title(title, fontsize=10)

@@ -97,9 +97,9 @@ def evaluate(
     from likra.model.heads import HEADS, attach_heads, load_head_weights
 
     target_path = Path(target)
-    is_run = (target_path / "config.json").exists()
+    run_config = _run_config(target_path)
+    is_run = run_config is not None  # a model folder's config.json is not a run's
     if is_run:
-        run_config = read_json(target_path / "config.json")
         model_name, root = run_config["model"], target_path
         ablate = bool(run_config.get("question_ablated", False))
         available = sorted_checkpoints(target_path / "checkpoints")
@@ -160,6 +160,18 @@ def evaluate(
             peft_model.unload()  # give the caller its plain base model back
         update_manifest(root, f"eval:{folder.name}", status="complete", checkpoints=chosen)
     return results
+
+
+def _run_config(target: Path) -> dict | None:
+    """The likra config of a run directory, or None when ``target`` is not one."""
+    path = target / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        config = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) and "lora" in config and "model" in config else None
 
 
 def _lora_settings(run_config: dict):

@@ -207,6 +207,8 @@ def train_heads(
     log_path = run_dir / "train_log.jsonl"
     start_step = 0
     _recover(resume_dir)
+    for tmp in checkpoints_dir.glob(".N-*") if checkpoints_dir.exists() else []:
+        shutil.rmtree(tmp, ignore_errors=True)  # a checkpoint half written when a kill came
     if (resume_dir / "state.json").exists():
         start_step = int(read_json(resume_dir / "state.json")["step"])
         for name, trainer in trainers.items():

@@ -100,7 +100,11 @@ def train(
         from likra.model.load import load_base
 
         base = loaded if loaded is not None else load_base(model, device=device)
-        peft_model = attach_heads(base.model, lora)
+        import torch
+
+        with torch.random.fork_rng(devices=[]):  # LoRA A's init comes from the run's seed alone
+            torch.manual_seed(settings.seed)
+            peft_model = attach_heads(base.model, lora)
         try:
             # A new run's config is written only once its model and heads load, so a typo in
             # --model leaves no config behind that would refuse the corrected command.
