@@ -140,6 +140,17 @@ def test_unknown_checkpoint(cli: Callable, trained_run: Path) -> None:
     assert sorted(p.relative_to(trained_run) for p in trained_run.rglob("*")) == before
 
 
+def test_run_directory_made_with_other_settings(cli: Callable, trained_run: Path, tiny_model_dir: Path,
+                                                tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
+    expect_cli_error(cli, "train", run, "--model", tiny_model_dir, *TRAIN_OK, "--lr", "0.01",
+                     words=(f"{run}/config.json", "this run directory was made with different settings (train)",
+                            "use a new directory or the original settings to resume"))
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
+
+
 def test_jsonl_error_through_the_cli(cli: Callable, tmp_path: Path, tiny_model_dir: Path) -> None:
     """The JSONL cases are tested in test_jsonl.py; this one shows the CLI keeps file:line field."""
     data = tmp_path / "data.jsonl"

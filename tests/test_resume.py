@@ -20,18 +20,26 @@ from pathlib import Path
 
 import pytest
 
-N_QUESTIONS, BATCH, SAVE_EVERY = 40, 2, 5  # 20 steps; checkpoints at steps 1, 2, 4, 8, 16, 20
-CHECKPOINTS = ["N-2", "N-4", "N-8", "N-16", "N-32", "N-40"]
+N_QUESTIONS, BATCH, SAVE_EVERY = 24, 2, 3  # 12 steps; checkpoints at steps 1, 2, 4, 8, 12
+CHECKPOINTS = ["N-2", "N-4", "N-8", "N-16", "N-24"]  # resume state saved at 1, 2, 3, 4, 6, 8, 9, 12
 TIMEOUT = 120
+LIMIT = 40  # evaluation items (arc_easy test)
 
 
 def likra(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "likra", *map(str, args)]
 
 
+def _default_sigint() -> None:
+    # A terminal's Ctrl-C reaches a process whose SIGINT is not ignored; a test runner started
+    # in the background inherits SIGINT ignored (and Python keeps that), so restore the default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(command: list[str]) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1", TQDM_DISABLE="1")
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_default_sigint)
 
 
 def finish(process: subprocess.Popen) -> tuple[int, str, str]:
@@ -53,9 +61,15 @@ def interrupt_when(process: subprocess.Popen, ready: Callable[[], bool], sig: in
     return process.returncode, err
 
 
-def log_lines(run: Path) -> int:
+def log_lines(run: Path, since: float = 0.0) -> int:
+    """Lines in the training log, or 0 while it was last written before ``since``."""
     path = run / "train_log.jsonl"
-    return path.read_text().count("\n") if path.exists() else 0
+    try:
+        if path.stat().st_mtime < since:
+            return 0
+        return path.read_text().count("\n")
+    except FileNotFoundError:
+        return 0
 
 
 def resume_step(run: Path) -> int:
@@ -98,23 +112,25 @@ def test_training_killed_at_several_points_resumes_to_the_same_adapters(tmp_path
     rc, _ = interrupt_when(start(command), lambda: (run / "checkpoints" / "N-8" / "checkpoint.json").exists())
     assert rc == -signal.SIGKILL
     done = [n for n in CHECKPOINTS if (run / "checkpoints" / n / "checkpoint.json").exists()]
-    assert done[:3] == ["N-2", "N-4", "N-8"] and "N-32" not in done
+    assert done[:3] == ["N-2", "N-4", "N-8"] and "N-24" not in done
     kept.update(mtimes(checkpoint_files(run, done)))
     assert json.loads((run / "manifest.json").read_text())["stages"]["train"]["status"] == "running"
 
-    # Kill 2 (Ctrl-C = SIGINT) after step 7: a clean stop with a message saying how to resume.
-    rc, err = interrupt_when(start(command), lambda: log_lines(run) >= 7, signal.SIGINT)
+    # Kill 2 (Ctrl-C = SIGINT) after step 6: a clean stop with a message saying how to resume.
+    started = time.time()  # (the log still holds the killed process's lines: wait for new ones)
+    rc, err = interrupt_when(start(command), lambda: log_lines(run, started) >= 6, signal.SIGINT)
     assert rc == 130, err
     assert "interrupted: finished work is saved; re-run the same command to resume." in err
     assert "Traceback" not in err
     assert not (run / ".lock").exists() or _lock_is_free(run)
     kept.update(mtimes(checkpoint_files(run, [n for n in CHECKPOINTS if (run / "checkpoints" / n).exists()])))
 
-    # Kill 3 (SIGKILL) between two saves of the resume state: after step 12, last save at step 10.
-    rc, _ = interrupt_when(start(command), lambda: log_lines(run) >= 12)
+    # Kill 3 (SIGKILL) between two saves of the resume state: after step 10, last save at step 9.
+    started = time.time()
+    rc, _ = interrupt_when(start(command), lambda: log_lines(run, started) >= 10)
     assert rc == -signal.SIGKILL
     at_kill = log_lines(run)
-    assert resume_step(run) == 10 < at_kill < 15  # steps 11..at_kill are lost and will be redone
+    assert resume_step(run) == 9 < at_kill < 12  # steps 10..at_kill are lost and will be redone
     log_before = (run / "train_log.jsonl").read_text().splitlines()
     kept.update(mtimes(checkpoint_files(run, [n for n in CHECKPOINTS if (run / "checkpoints" / n).exists()])))
 
@@ -124,11 +140,11 @@ def test_training_killed_at_several_points_resumes_to_the_same_adapters(tmp_path
     (run / ".resume.half").mkdir()
     (run / ".resume.half" / "state.json").write_text('{"st')
     with open(run / "train_log.jsonl", "a") as handle:
-        handle.write('{"step": 13, "questio')
+        handle.write('{"step": 11, "questio')
 
     rc, out, err = finish(start(command))
     assert rc == 0, err
-    assert "checkpoints in" in out and "N-40" in out
+    assert "checkpoints in" in out and "N-24" in out
 
     # Same adapters as the uninterrupted run (within 1e-6), for every checkpoint and both heads.
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(CHECKPOINTS)
@@ -140,18 +156,18 @@ def test_training_killed_at_several_points_resumes_to_the_same_adapters(tmp_path
             for key in ours:
                 assert (ours[key] - theirs[key]).abs().max().item() <= 1e-6, (name, head, key)
     # Work finished before a kill was not redone: those checkpoint files were never rewritten,
-    # and the first 10 logged steps are byte-identical (their timings were not re-measured).
+    # and the first 9 logged steps are byte-identical (their timings were not re-measured).
     assert mtimes(list(kept)) == kept
     log_after = (run / "train_log.jsonl").read_text().splitlines()
-    assert log_after[:10] == log_before[:10]
-    assert [json.loads(line)["step"] for line in log_after] == list(range(1, 21))
+    assert log_after[:9] == log_before[:9]
+    assert [json.loads(line)["step"] for line in log_after] == list(range(1, 13))
     manifest = json.loads((run / "manifest.json").read_text())["stages"]["train"]
     assert manifest["status"] == "complete" and manifest["checkpoints"] == CHECKPOINTS
     assert not list(run.glob(".resume.*")) and not list((run / "checkpoints").glob(".*"))
 
-    # A re-run of a finished run does nothing.
-    rc, out, err = finish(start(command))
-    assert rc == 0, err
+    # A re-run of a finished run does nothing (in-process: the same code path, no start-up).
+    assert train(run, model=str(tiny_model_dir), task="arc", max_questions=N_QUESTIONS,
+                 settings=TrainSettings(batch_size=BATCH, save_every=SAVE_EVERY), progress=False) == CHECKPOINTS
     assert mtimes(list(kept)) == kept
 
 
@@ -172,12 +188,12 @@ def _lock_is_free(run: Path) -> bool:
 
 @pytest.fixture
 def trained_run(tmp_path: Path, tiny_model_dir: Path) -> Path:
-    """A finished run with checkpoints N-2, N-4, N-8 (8 questions, batch 2)."""
+    """A finished run with checkpoints N-2, N-4 (4 questions, batch 2)."""
     from likra.train.loop import TrainSettings
     from likra.train.run import train
 
     run = tmp_path / "trained"
-    train(run, model=str(tiny_model_dir), task="arc", max_questions=8, settings=TrainSettings(batch_size=2),
+    train(run, model=str(tiny_model_dir), task="arc", max_questions=4, settings=TrainSettings(batch_size=2),
           progress=False)
     return run
 
@@ -188,30 +204,30 @@ def test_scoring_killed_at_several_points_resumes_to_equal_scores(tmp_path: Path
     reference, run = tmp_path / "reference", tmp_path / "run"
     shutil.copytree(trained_run, reference)
     shutil.copytree(trained_run, run)
-    task = ["--task", "arc_easy", "--split", "test", "--limit", "150"]
-    evaluate(reference, task="arc_easy", split="test", limit=150, progress=False)
-    folder_name = "arc_easy-test-0shot-limit150"
+    task = ["--task", "arc_easy", "--split", "test", "--limit", str(LIMIT)]
+    evaluate(reference, task="arc_easy", split="test", limit=LIMIT, progress=False)
+    folder_name = f"arc_easy-test-0shot-limit{LIMIT}"
     folder = run / "eval" / folder_name
     command = likra("eval", run, *task, "--quiet")
-    names = ["N-0", "N-2", "N-4", "N-8"]
+    names = ["N-0", "N-2", "N-4"]
 
     def check_consistent() -> None:
         """A metrics.json never exists without its complete scores.jsonl."""
         for name in names:
             if (folder / name / "metrics.json").exists():
                 rows = (folder / name / "scores.jsonl").read_text().splitlines()
-                assert len(rows) == 150 and all(json.loads(row) for row in rows)
+                assert len(rows) == LIMIT and all(json.loads(row) for row in rows)
 
     # Kill 1: as soon as the base scores are written.
     rc, _ = interrupt_when(start(command), lambda: (folder / "base.jsonl").exists())
     assert rc == -signal.SIGKILL
     check_consistent()
     kept = mtimes([folder / "base.jsonl", folder / "base_stats.json"])
-    # Kill 2: as soon as the first trained checkpoint's metrics are written (N-4, N-8 not yet).
+    # Kill 2: as soon as the first trained checkpoint's metrics are written (N-4's not yet).
     rc, _ = interrupt_when(start(command), lambda: (folder / "N-2" / "metrics.json").exists())
     assert rc == -signal.SIGKILL
     check_consistent()
-    assert not (folder / "N-8" / "metrics.json").exists()
+    assert not (folder / "N-4" / "metrics.json").exists()
     finished = [p for name in names for p in (folder / name).glob("*") if (folder / name / "metrics.json").exists()]
     assert {p.parent.name for p in finished} >= {"N-0", "N-2"}
     kept.update(mtimes(finished))
@@ -236,6 +252,9 @@ def test_scoring_killed_at_several_points_resumes_to_equal_scores(tmp_path: Path
 
 def test_second_process_on_the_same_run_directory_is_refused(tmp_path: Path, tiny_model_dir: Path) -> None:
     """One process holds the run directory's lock; a second ``likra`` on it refuses at once."""
+    from likra.errors import LikraError
+    from likra.score.evaluate import evaluate
+
     run = tmp_path / "run"
     run.mkdir()
     holder = subprocess.Popen(
@@ -246,16 +265,20 @@ def test_second_process_on_the_same_run_directory_is_refused(tmp_path: Path, tin
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        for args in (("train", run, "--model", tiny_model_dir, "--task", "arc", "--max-questions", "2",
-                      "--batch-size", "2", "--quiet"),
-                     ("eval", run, "--task", "arc_easy", "--split", "test", "--limit", "2", "--quiet")):
-            if args[0] == "eval":
-                (run / "config.json").write_text(json.dumps({"model": str(tiny_model_dir), "lora": {}}))
-            result = subprocess.run(likra(*args), capture_output=True, text=True, timeout=TIMEOUT)
-            assert result.returncode == 2, result.stderr
-            assert (f"error: {run}: another likra process is using this run directory; wait for it to "
-                    "finish or use a different directory") in result.stderr
-            assert not (run / "manifest.json").exists() and not (run / "eval").exists()
+        message = (f"{run}: another likra process is using this run directory; wait for it to "
+                   "finish or use a different directory")
+        result = subprocess.run(likra("train", run, "--model", tiny_model_dir, "--task", "arc",
+                                      "--max-questions", "2", "--batch-size", "2", "--quiet"),
+                                capture_output=True, text=True, timeout=TIMEOUT)
+        assert result.returncode == 2, result.stderr
+        assert f"error: {message}" in result.stderr
+        assert sorted(p.name for p in run.iterdir()) == [".lock"]
+        # The same for likra eval on a run directory (in-process: this test process is the second).
+        (run / "config.json").write_text(json.dumps({"model": str(tiny_model_dir), "lora": {}}))
+        with pytest.raises(LikraError) as info:
+            evaluate(run, task="arc_easy", split="test", limit=2, progress=False)
+        assert str(info.value) == message
+        assert sorted(p.name for p in run.iterdir()) == [".lock", "config.json"]
     finally:
         holder.kill()
         holder.wait()

@@ -37,7 +37,13 @@ def main() -> None:
     import click
 
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # Outside standalone mode typer *returns* exit codes: Ctrl-C inside a command becomes
+        # 130 (it catches KeyboardInterrupt itself), typer.Exit(n) becomes n.
+        if code == 130:
+            raise KeyboardInterrupt
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            sys.exit(code)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as error:

@@ -129,7 +129,9 @@ def run_experiment(exp_dir: Path, profile: Profile, base: Any, progress: bool = 
             loaded=base,
             question_ablated=spec.ablated,
         )
-        for eval_set in spec.study.eval_sets:
+        # Negative types and the ablation control are scored on the main evaluation set only.
+        eval_sets = spec.study.eval_sets if spec.role in ("curve", "subset") else spec.study.eval_sets[:1]
+        for eval_set in eval_sets:
             evaluate(
                 folder,
                 task=eval_set.task,

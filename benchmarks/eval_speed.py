@@ -1,0 +1,121 @@
+"""Evaluation speed: likra's packed scorer vs lm-evaluation-harness's HFLM, same model, same items.
+
+Both score the base log-likelihood of every choice of the same items, in one process, on the
+one model object likra loaded (lm-eval gets it through ``HFLM(pretrained=model)``). Prints
+choices/s for both, their ratio, the largest per-choice log-likelihood difference and whether
+acc agrees; writes ``benchmarks/results/eval_speed.json``.
+
+    python benchmarks/eval_speed.py --limit 300            # ARC-Challenge test, first 300 items
+    python benchmarks/eval_speed.py --task hellaswag --split validation --limit 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from likra.model.load import load_base
+from likra.score.evaluate import eval_items
+from likra.score.scorer import score_items
+
+
+def lm_eval_logliks(lm, requests: list[tuple[str, str]]) -> list[float]:
+    from lm_eval.api.instance import Instance
+
+    instances = [
+        Instance(request_type="loglikelihood", doc={}, arguments=(ctx, cont), idx=i)
+        for i, (ctx, cont) in enumerate(requests)
+    ]
+    return [float(ll) for ll, _ in lm.loglikelihood(instances, disable_tqdm=True)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--task", default="arc_challenge")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--limit", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=16, help="lm-eval's batch size (requests)")
+    parser.add_argument("--batch-tokens", type=int, default=4096, help="likra's token budget per batch")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--out", default="benchmarks/results/eval_speed.json")
+    args = parser.parse_args()
+
+    from lm_eval.models.huggingface import HFLM
+
+    base = load_base(args.model, device=args.device)
+    items = eval_items(args.task, args.split, args.limit, 0)
+    requests = [r for item in items for r in item.requests()]
+    lm = HFLM(pretrained=base.model, tokenizer=base.tokenizer, batch_size=args.batch_size,
+              device=str(base.device))
+
+    # Warm up both paths (allocator, kernels) on two items so neither pays one-time costs.
+    score_items(base.model, base.tokenizer, items[:2], ("base",), progress=False)
+    lm_eval_logliks(lm, [r for item in items[:2] for r in item.requests()])
+
+    def sync() -> None:
+        if base.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    sync()
+    started = time.perf_counter()
+    rows, stats = score_items(base.model, base.tokenizer, items, ("base",), max_length=base.max_length,
+                              batch_tokens=args.batch_tokens, progress=False)
+    sync()
+    likra_seconds = time.perf_counter() - started
+    ours = np.array([c["base"] for row in rows for c in row["choices"]])
+
+    started = time.perf_counter()
+    theirs = np.array(lm_eval_logliks(lm, requests))
+    sync()
+    lm_eval_seconds = time.perf_counter() - started
+
+    diff = np.abs(ours - theirs)
+    cursor, agree, acc_ours, acc_theirs = 0, 0, 0, 0
+    for item in items:
+        a, b = ours[cursor: cursor + item.n_choices], theirs[cursor: cursor + item.n_choices]
+        cursor += item.n_choices
+        agree += int(np.argmax(a)) == int(np.argmax(b))
+        acc_ours += int(np.argmax(a)) == item.gold
+        acc_theirs += int(np.argmax(b)) == item.gold
+    result = {
+        "model": args.model,
+        "task": args.task,
+        "split": args.split,
+        "items": len(items),
+        "choices": len(requests),
+        "device": str(base.device),
+        "dtype": str(base.dtype),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "likra": {"seconds": round(likra_seconds, 3), "choices_per_s": round(len(requests) / likra_seconds, 2),
+                  "batch_tokens": args.batch_tokens, "truncated": stats.n_truncated},
+        "lm_eval": {"seconds": round(lm_eval_seconds, 3), "choices_per_s": round(len(requests) / lm_eval_seconds, 2),
+                    "batch_size": args.batch_size},
+        "speedup": round(lm_eval_seconds / likra_seconds, 3),
+        "max_abs_loglik_diff": float(diff.max()),
+        "mean_abs_loglik_diff": float(diff.mean()),
+        "argmax_agreement": agree / len(items),
+        "acc_likra": acc_ours / len(items),
+        "acc_lm_eval": acc_theirs / len(items),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    print(f"{args.task}/{args.split}: {len(items)} items, {len(requests)} choices on {base.device}")
+    print(f"likra   : {result['likra']['choices_per_s']:8.2f} choices/s ({likra_seconds:.1f} s)")
+    print(f"lm-eval : {result['lm_eval']['choices_per_s']:8.2f} choices/s ({lm_eval_seconds:.1f} s)")
+    print(f"speed-up: {result['speedup']:.2f}x   max |Δ loglik| = {diff.max():.2e}   "
+          f"argmax agreement = {result['argmax_agreement']:.3f}   acc {result['acc_likra']:.3f} vs {result['acc_lm_eval']:.3f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

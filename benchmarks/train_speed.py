@@ -1,0 +1,169 @@
+"""Training speed: likra's HeadTrainer (packed sequences) vs a plain peft loop (padded batches).
+
+Both train one LoRA head (the reference's r=8, alpha=8, MLP projections; AdamW, constant lr,
+gradient clipping 1.0) for N optimiser steps on the same examples -- the positives of the first
+N x batch ARC training questions -- with the same LoRA initialisation (same seed). The plain
+loop is what one would write with transformers + peft: right-padded batches through
+``model(input_ids, attention_mask, labels)`` with label -100 on the context and the padding.
+Prints examples/s and tokens/s (real, non-padding tokens) and the ratio, and checks that the
+two compute the same loss (first step, before any update, within 1e-4). Writes
+``benchmarks/results/train_speed.json``.
+
+    python benchmarks/train_speed.py --steps 3 --batch-size 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from likra.data.pairs import build_pairs
+from likra.model.heads import LoraSettings, attach_heads, lora_config
+from likra.model.load import load_base
+from likra.score.tokenize import encode_requests
+from likra.train.loop import HeadTrainer, TrainSettings
+from likra.train.run import load_items, training_items
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def likra_steps(base, batches, settings: TrainSettings, seed: int) -> dict:
+    torch.manual_seed(seed)
+    peft_model = attach_heads(base.model, LoraSettings(), names=("pos",))
+    trainer = HeadTrainer(peft_model, base.tokenizer, "pos", settings, base.max_length)
+    losses, times, tokens = [], [], 0
+    try:
+        for batch in batches:
+            sync(base.device)
+            started = time.perf_counter()
+            result = trainer.step(batch)
+            sync(base.device)
+            times.append(time.perf_counter() - started)
+            losses.append(result["loss"])
+            tokens += result["input_tokens"]
+    finally:
+        peft_model.unload()
+    return {"losses": losses, "step_seconds": times, "input_tokens": tokens}
+
+
+def plain_peft_steps(base, batches, settings: TrainSettings, seed: int) -> dict:
+    from peft import get_peft_model
+
+    torch.manual_seed(seed)
+    model = get_peft_model(base.model, lora_config(LoraSettings()))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    pad = base.tokenizer.pad_token_id
+    losses, times, tokens, padded = [], [], 0, 0
+    try:
+        for batch in batches:
+            sync(base.device)
+            started = time.perf_counter()
+            encoded = encode_requests(base.tokenizer, [(e.context, e.answer) for e in batch], base.max_length)
+            width = max(len(e.context) + len(e.continuation) for e in encoded)
+            input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+            labels = torch.full((len(encoded), width), -100, dtype=torch.long)
+            attention = torch.zeros((len(encoded), width), dtype=torch.long)
+            for row, e in enumerate(encoded):
+                ids = list(e.context) + list(e.continuation)
+                input_ids[row, : len(ids)] = torch.tensor(ids)
+                labels[row, len(e.context): len(ids)] = torch.tensor(e.continuation)
+                attention[row, : len(ids)] = 1
+                tokens += len(ids)
+            padded += input_ids.numel()
+            model.train()
+            optimizer.zero_grad(set_to_none=True)
+            out = model(input_ids=input_ids.to(base.device), attention_mask=attention.to(base.device),
+                        labels=labels.to(base.device))
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
+            optimizer.step()
+            sync(base.device)
+            times.append(time.perf_counter() - started)
+            losses.append(float(out.loss.detach()))
+    finally:
+        model.eval()
+        model.unload()
+    return {"losses": losses, "step_seconds": times, "input_tokens": tokens, "padded_tokens": padded}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--task", default="arc")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--out", default="benchmarks/results/train_speed.json")
+    args = parser.parse_args()
+
+    base = load_base(args.model, device=args.device)
+    settings = TrainSettings(lr=args.lr, batch_size=args.batch_size, seed=args.seed)
+    n = args.steps * args.batch_size
+    pairs = build_pairs(training_items(load_items(args.task, args.split), args.seed, n), "first", args.seed)
+    examples = [p.positive for p in pairs]
+    batches = [examples[i: i + args.batch_size] for i in range(0, n, args.batch_size)]
+
+    ours = likra_steps(base, batches, settings, args.seed)
+    theirs = plain_peft_steps(base, batches, settings, args.seed)
+
+    def rates(run: dict) -> dict:
+        seconds = sum(run["step_seconds"])
+        return {
+            "seconds": round(seconds, 3),
+            "examples_per_s": round(n / seconds, 2),
+            "tokens_per_s": round(run["input_tokens"] / seconds, 1),
+            "step_seconds": [round(s, 3) for s in run["step_seconds"]],
+            "losses": run["losses"],
+        }
+
+    first_diff = abs(ours["losses"][0] - theirs["losses"][0])
+    result = {
+        "model": args.model,
+        "device": str(base.device),
+        "dtype": str(base.dtype),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "examples": n,
+        "real_tokens": ours["input_tokens"],
+        "padded_tokens_plain": theirs["padded_tokens"],
+        "likra": rates(ours),
+        "plain_peft": rates(theirs),
+        "speedup": round(sum(theirs["step_seconds"]) / sum(ours["step_seconds"]), 3),
+        "first_step_loss_diff": first_diff,
+        "max_loss_diff": max(abs(a - b) for a, b in zip(ours["losses"], theirs["losses"])),
+        "losses_agree": first_diff <= 1e-4,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    print(f"{n} examples ({args.steps} steps x {args.batch_size}) on {base.device}; "
+          f"{ours['input_tokens']} real tokens, plain loop pads to {theirs['padded_tokens']}")
+    for name in ("likra", "plain_peft"):
+        r = result[name]
+        print(f"{name:10s}: {r['examples_per_s']:7.2f} examples/s {r['tokens_per_s']:9.1f} tokens/s "
+              f"({r['seconds']:.1f} s; losses {', '.join(f'{x:.5f}' for x in r['losses'])})")
+    print(f"speed-up: {result['speedup']:.2f}x   first-step loss diff {first_diff:.2e} "
+          f"({'OK' if result['losses_agree'] else 'MISMATCH'}), max over steps {result['max_loss_diff']:.2e}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    if not result["losses_agree"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
