@@ -10,6 +10,7 @@ no library packs prefix-sharing branches; transformers accepts the resulting 4D 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -57,8 +58,15 @@ def group_requests(
 def plan_rows(groups: Sequence[Group], row_tokens: int) -> list[list[Group]]:
     """First-fit-decreasing bin packing of groups into rows of at most ``row_tokens`` inputs.
 
-    A group longer than ``row_tokens`` gets a row of its own.
+    The capacity is first lowered to spread the tokens evenly over the fewest rows (rows are
+    padded to the longest, so 498 + 19 tokens would cost 2 x 498). A group longer than the
+    capacity gets a row of its own.
     """
+    total = sum(g.n_inputs for g in groups)
+    if total:
+        n_rows = math.ceil(total / row_tokens)
+        longest = max(g.n_inputs for g in groups)
+        row_tokens = min(row_tokens, max(math.ceil(total / n_rows) + longest // 2, longest))
     rows: list[list[Group]] = []
     loads: list[int] = []
     for group in sorted(groups, key=lambda g: g.n_inputs, reverse=True):
