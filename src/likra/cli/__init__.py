@@ -32,8 +32,24 @@ app.command("likelihoods")(_experiments.likelihoods_command)
 app.command("report")(_experiments.report_command)
 
 
+def _quiet_libraries() -> None:
+    """Keep the terminal for likra's own progress bars: no library bars or deprecation noise."""
+    import os
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def main() -> None:
     """Entry point: user errors print one clear line and exit 2; no traceback."""
+    _quiet_libraries()
     import click
 
     try:
