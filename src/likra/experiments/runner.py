@@ -131,12 +131,16 @@ def run_experiment(exp_dir: Path, profile: Profile, base: Any, progress: bool = 
         )
         # Negative types and the ablation control are scored on the main evaluation set only.
         eval_sets = spec.study.eval_sets if spec.role in ("curve", "subset") else spec.study.eval_sets[:1]
+        chosen: str | list[str] = "final" if spec.role == "subset" else "all"
+        only = {"negatives": profile.negatives_eval_n, "ablation": profile.ablation_eval_n}.get(spec.role)
+        if only:
+            chosen = ["N-0"] + [f"N-{n}" for n in only if n <= (spec.max_questions or 0)]
         for eval_set in eval_sets:
             evaluate(
                 folder,
                 task=eval_set.task,
                 split=eval_set.split,
-                checkpoints="final" if spec.role == "subset" else "all",
+                checkpoints=chosen,
                 limit=eval_set.limit,
                 shots=profile.shots,
                 progress=progress,
