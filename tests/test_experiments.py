@@ -1,0 +1,165 @@
+"""Experiment plumbing on the tiny model (seconds), statistics against hand-computed values,
+and the report's files: sections present, plots decode as images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fixtures import load_fixture
+
+from likra.experiments.profiles import get_profile, tiny_profile
+from likra.experiments.reproduce import build_report, load_profile, reproduce
+from likra.experiments.runner import curve_sizes
+from likra.experiments.stats import Estimate, estimate, ratio, slope
+
+
+def _write_jsonl(path: Path, items) -> Path:
+    path.write_text("".join(
+        json.dumps({"id": it.id, "question": it.question, "choices": list(it.choices), "answer": it.gold}) + "\n"
+        for it in items))
+    return path
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory, tiny_model_dir):
+    """A whole tiny experiment: 2 seeds, negative types, ablation, report."""
+    root = tmp_path_factory.mktemp("exp")
+    items = load_fixture("arc_easy_test") + load_fixture("arc_challenge_test")
+    train = _write_jsonl(root / "train.jsonl", items[:32])
+    evaluation = _write_jsonl(root / "eval.jsonl", items[32:])
+    profile = tiny_profile(str(tiny_model_dir), str(train), str(evaluation))
+    logs: list[str] = []
+    report = reproduce(root / "exp", profile, progress=False, log=logs.append)
+    return root / "exp", profile, report, logs
+
+
+def test_experiment_runs_every_planned_run_and_checkpoint(experiment):
+    exp, profile, report, logs = experiment
+    runs = sorted(p.name for p in (exp / "runs" / "train").iterdir())
+    assert runs == ["first-s1", "first-s1-noq", "first-s2", "hardest-s42", "other-question-s42"]
+    main = exp / "runs" / "train" / "first-s1" / "eval" / "eval-test-0shot"
+    assert sorted(p.name for p in main.glob("N-*")) == ["N-0", "N-16", "N-4", "N-8"]
+    # Base scores are computed once for the experiment, not once per run.
+    assert (exp / "base" / "eval-test-0shot" / "base.jsonl").exists()
+    assert not (main / "base.jsonl").exists()
+    assert (exp / "base" / "eval-test-0shot" / "uncond.jsonl").exists()
+    assert len(logs) == 5
+
+
+def test_report_has_sections_tables_and_decodable_plots(experiment):
+    import matplotlib.image
+
+    exp, _, report, _ = experiment
+    text = report.read_text()
+    for section in ("## Configuration", "## Findings", "## Learning curve", "### Negative types",
+                    "## Likelihood of plausible wrong answers", "## Negative-head weighting",
+                    "## Value of one example", "## The paper's numbers beside ours"):
+        assert section in text, section
+    pngs = sorted(report.parent.glob("*.png"))
+    assert {p.name for p in pngs} >= {"curve-train-eval-test.png", "negatives-train-eval-test.png", "weighting.png"}
+    for png in pngs:
+        image = matplotlib.image.imread(png)
+        assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 300
+        assert image.std() > 0.01  # not a blank canvas
+    findings = json.loads((report.parent / "findings.json").read_text())
+    assert [f["finding"] for f in findings][:5] == [1, 2, 3, 4, 5]
+    assert all(f["verdict"] in ("holds", "does not hold", "inconclusive", "not measured") for f in findings)
+    rows = (report.parent / "curves.csv").read_text().splitlines()
+    assert rows[0].startswith("train,eval,negatives,N,mode,acc_norm,lo,hi,acc")
+    assert len(rows) > 20
+
+
+def test_rerunning_a_finished_experiment_only_rebuilds_the_report(experiment):
+    exp, profile, report, _ = experiment
+    stamps = {p: p.stat().st_mtime_ns for p in exp.rglob("scores.jsonl")}
+    logs: list[str] = []
+    again = reproduce(exp, profile, progress=False, log=logs.append)
+    assert again == report
+    assert logs == ["experiment already complete: rebuilding the report only"]
+    assert {p: p.stat().st_mtime_ns for p in exp.rglob("scores.jsonl")} == stamps
+    assert load_profile(exp) == profile
+
+
+def test_a_different_profile_is_refused_in_the_same_directory(experiment):
+    from dataclasses import replace
+
+    from likra.errors import LikraError
+
+    exp, profile, _, _ = experiment
+    with pytest.raises(LikraError, match="different profile"):
+        reproduce(exp, replace(profile, lr=0.5), progress=False, log=lambda _: None)
+
+
+def test_report_curve_points_match_per_item_results(experiment):
+    """The mean in curves.csv equals the mean of per_item.csv over seeds and items."""
+    import csv
+
+    exp, _, report, _ = experiment
+    curves = list(csv.DictReader((report.parent / "curves.csv").open()))
+    per_item = list(csv.DictReader((report.parent / "per_item.csv").open()))
+    for mode in ("sft", "likra", "neg-only"):
+        point = next(r for r in curves if r["negatives"] == "first" and r["N"] == "16" and r["mode"] == mode)
+        values = [int(r[mode]) for r in per_item if r["N"] == "16"]
+        assert float(point["acc_norm"]) == pytest.approx(np.mean(values), abs=1e-12)
+
+
+def test_curve_sizes():
+    assert curve_sizes(256, 16) == [16, 32, 64, 128, 256]
+    assert curve_sizes(6615, 32)[-3:] == [2048, 4096, 6615]
+    assert curve_sizes(8, 16) == [8]
+
+
+def test_default_profile_is_what_the_readme_says():
+    profile = get_profile("default")
+    assert len(profile.seeds) >= 3 and profile.model == "smollm2-135m"
+    assert profile.studies[0].eval_sets[0].task == "arc_challenge"
+
+
+# --- statistics against hand-computed values -------------------------------------------------
+
+
+def test_estimate_mean_and_interval_by_hand():
+    per_item = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 1], dtype=float)  # mean 0.7
+    indices = np.array([[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+                        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [4, 6, 1, 4, 6, 1, 4, 6, 1, 0]])
+    # bootstrap means: 0.7, 0.0, 1.0, 0.1 -> 2.5th/97.5th percentiles (linear interpolation)
+    result = estimate(per_item, indices)
+    assert result.value == pytest.approx(0.7)
+    assert result.lo == pytest.approx(np.percentile([0.7, 0.0, 1.0, 0.1], 2.5))
+    assert result.hi == pytest.approx(np.percentile([0.7, 0.0, 1.0, 0.1], 97.5))
+    assert result.lo <= result.value <= result.hi
+
+
+def test_estimate_of_a_constant_has_zero_width():
+    result = estimate(np.ones(50))
+    assert (result.value, result.lo, result.hi) == (1.0, 1.0, 1.0)
+
+
+def test_bootstrap_interval_matches_the_normal_approximation():
+    rng = np.random.default_rng(1)
+    per_item = (rng.random(2000) < 0.3).astype(float)
+    result = estimate(per_item)
+    p = per_item.mean()
+    half = 1.96 * np.sqrt(p * (1 - p) / per_item.size)
+    assert result.half_width == pytest.approx(half, rel=0.1)
+
+
+def test_slope_per_example_by_hand():
+    before = np.array([0, 0, 1, 0], dtype=float)  # 0.25
+    after = np.array([1, 0, 1, 1], dtype=float)  # 0.75
+    result = slope(after, before, examples=16)
+    assert result.value == pytest.approx(0.5 / 16)
+
+
+def test_ratio_by_hand_and_undefined():
+    num = np.array([0.2, 0.4])
+    den = np.array([0.1, 0.1])
+    assert ratio(num, den).value == pytest.approx(3.0)
+    assert ratio(num, np.zeros(2)) is None
+
+
+def test_estimate_formatting():
+    assert Estimate(0.5, 0.4, 0.6).fmt() == "0.500 [0.400, 0.600]"
