@@ -18,7 +18,8 @@ Fixtures (use them from any test file):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,23 @@ def real_base(real_base_session) -> Iterator:
     strip_peft(real_base_session.model)
     yield real_base_session
     strip_peft(real_base_session.model)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Callable:
+    """Run ``likra ARGS`` in-process (the console script's code path, without a ~3 s interpreter
+    start); returns (exit code, stdout, stderr)."""
+    from likra.cli import main
+
+    def run(*args: str | Path) -> tuple[int, str, str]:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["likra", *map(str, args)])
+        try:
+            main()
+            code = 0
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

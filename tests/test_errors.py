@@ -24,25 +24,6 @@ from likra.errors import LikraError
 TRAIN_OK = ["--task", "arc", "--max-questions", "2", "--batch-size", "2", "--quiet"]
 
 
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Callable:
-    """Run ``likra ARGS`` in-process; returns (exit code, stdout, stderr)."""
-    from likra.cli import main
-
-    def run(*args: str | Path) -> tuple[int, str, str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["likra", *map(str, args)])
-        try:
-            main()
-            code = 0
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
 def expect_cli_error(cli: Callable, *args: str | Path, words: tuple[str, ...]) -> str:
     """The command exits 2 with one ``error: ...`` message containing ``words``; no traceback."""
     code, out, err = cli(*args)

@@ -11,7 +11,7 @@ import pytest
 from fixtures import load_fixture
 
 from likra.experiments.profiles import get_profile, tiny_profile
-from likra.experiments.reproduce import build_report, load_profile, reproduce
+from likra.experiments.reproduce import load_profile, reproduce
 from likra.experiments.runner import curve_sizes
 from likra.experiments.stats import Estimate, estimate, ratio, slope
 

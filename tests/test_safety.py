@@ -12,7 +12,6 @@ import json
 import os
 import pickle
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,25 +37,6 @@ class Payload:
 def write_pickle(path: Path, marker: Path) -> Path:
     path.write_bytes(pickle.dumps({"weight": Payload(marker)}))
     return path
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Callable:
-    """Run ``likra ARGS`` in-process; returns (exit code, stdout, stderr)."""
-    from likra.cli import main
-
-    def run(*args: str | Path) -> tuple[int, str, str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["likra", *map(str, args)])
-        try:
-            main()
-            code = 0
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def test_payload_really_executes_when_unpickled(tmp_path: Path) -> None:

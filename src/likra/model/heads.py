@@ -6,7 +6,7 @@ so ``PeftModel.from_pretrained(base, folder)`` loads either head with plain peft
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
