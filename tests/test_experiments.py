@@ -163,3 +163,23 @@ def test_ratio_by_hand_and_undefined():
 
 def test_estimate_formatting():
     assert Estimate(0.5, 0.4, 0.6).fmt() == "0.500 [0.400, 0.600]"
+
+
+def test_independent_runs_on_nested_subsets(tmp_path, tiny_model_dir):
+    """--points subsets: one run per N, each scored at its final checkpoint."""
+    from dataclasses import replace
+
+    from likra.experiments.analysis import curve_table, load_results
+
+    items = load_fixture("arc_easy_test")
+    train = _write_jsonl(tmp_path / "train.jsonl", items[:8])
+    evaluation = _write_jsonl(tmp_path / "eval.jsonl", items[8:])
+    profile = replace(tiny_profile(str(tiny_model_dir), str(train), str(evaluation)), points="subsets",
+                      seeds=(1,), negative_strategies=(), ablation=False)
+    profile = replace(profile, studies=(replace(profile.studies[0], max_questions=8),))
+    reproduce(tmp_path / "exp", profile, progress=False, log=lambda _: None)
+    runs = sorted(p.name for p in (tmp_path / "exp" / "runs" / "train").iterdir())
+    assert runs == ["first-s1-n4", "first-s1-n8"]
+    results = load_results(tmp_path / "exp", profile)
+    assert [row["N"] for row in curve_table(results, (str(train), "eval-test", "first"))] == [4, 8]
+    assert "independent runs on nested subsets" in (tmp_path / "exp" / "report" / "REPORT.md").read_text()

@@ -1,9 +1,8 @@
 """Nothing is lost on interruption: kill the real ``likra`` process (SIGKILL, and once Ctrl-C =
 SIGINT) at several points of training and of scoring, re-run the same command, and check that
 the result equals an uninterrupted run and that work finished before a kill is not redone.
-Also: a second process on the same run directory is refused (lock).
-
-The experiment command does not exist yet, so there is no experiment kill test.
+Also: a second process on the same run directory is refused (lock), and an experiment
+(``likra curve``) killed twice finishes with exactly the scores of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -282,3 +281,43 @@ def test_second_process_on_the_same_run_directory_is_refused(tmp_path: Path, tin
     finally:
         holder.kill()
         holder.wait()
+
+
+def _experiment_command(exp: Path, data: Path, model: Path) -> list[str]:
+    return likra("curve", exp, "--train-task", data / "train.jsonl", "--eval-task", f"{data / 'eval.jsonl'}:test",
+                 "--model", model, "--seeds", "1,2", "--batch-size", "4", "--max-questions", "16",
+                 "--negatives", "first,other-question", "--quiet")
+
+
+def test_experiment_killed_twice_finishes_with_identical_scores(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from fixtures import load_fixture
+
+    items = load_fixture("arc_easy_test") + load_fixture("arc_challenge_test")
+    for name, chunk in (("train.jsonl", items[:16]), ("eval.jsonl", items[16:40])):
+        (tmp_path / name).write_text("".join(json.dumps({"id": it.id, "question": it.question, "choices": list(it.choices),
+                                                         "answer": it.gold}) + "\n" for it in chunk))
+    reference, exp = tmp_path / "reference", tmp_path / "exp"
+    code, _, err = finish(start(_experiment_command(reference, tmp_path, tiny_model_dir)))
+    assert code == 0, err
+
+    first_run = exp / "runs" / "train" / "first-s1" / "eval" / "eval-test-0shot"
+    # Kill 1: during the first run's evaluation (after its N-8 scores are written).
+    interrupt_when(start(_experiment_command(exp, tmp_path, tiny_model_dir)),
+                   lambda: (first_run / "N-8" / "metrics.json").exists())
+    done_before = {p: p.stat().st_mtime_ns for p in exp.rglob("scores.jsonl")}
+    assert done_before, "nothing was finished before the first kill"
+    # Kill 2: while the second seed trains.
+    interrupt_when(start(_experiment_command(exp, tmp_path, tiny_model_dir)),
+                   lambda: (exp / "runs" / "train" / "first-s2" / "train_log.jsonl").exists())
+    code, out, err = finish(start(_experiment_command(exp, tmp_path, tiny_model_dir)))
+    assert code == 0, err
+    # Work finished before the kills was not redone.
+    assert {p: p.stat().st_mtime_ns for p in done_before} == done_before
+    # Every score table equals the uninterrupted experiment's, exactly.
+    ours = sorted(p.relative_to(exp) for p in exp.rglob("scores.jsonl"))
+    theirs = sorted(p.relative_to(reference) for p in reference.rglob("scores.jsonl"))
+    assert ours == theirs and len(ours) > 10
+    for relative in ours:
+        assert (exp / relative).read_text() == (reference / relative).read_text(), relative
+    assert json.loads((exp / "report" / "findings.json").read_text()) == json.loads(
+        (reference / "report" / "findings.json").read_text())
