@@ -71,6 +71,7 @@ PROFILES: dict[str, Profile] = {
             Study("arc", (EvalSet("arc_challenge", "test", 320), EvalSet("arc_easy", "test", 100)), 256),
         ),
         batch_size=16,
+        negative_strategies=("random", "hardest", "other-question", "all"),
         negatives_max_questions=128,
         negatives_eval_n=(32, 128),
         ablation_eval_n=(64, 256),
@@ -78,7 +79,8 @@ PROFILES: dict[str, Profile] = {
             "SmolLM2-135M on 2 CPU cores in under 30 minutes: train on the ARC pool up to N=256 "
             "questions (3 seeds; batch 16 so that one run's checkpoints fall at N=16, 32, 64, 128, "
             "256), evaluate every checkpoint on the first 320 ARC-Challenge and the first 100 "
-            "ARC-Easy test items; negative types (one seed, up to N=128) scored at N=32 and 128; "
+            "ARC-Easy test items; negative types random, hardest, other-question and all (one seed, up to "
+            "N=128; `easiest` is in the full profile) scored at N=32 and 128; "
             "the question-ablated control (one seed) at N=64 and 256. Scoring dominates the cost, "
             "so the evaluation subsets are sized for a 95% half-width of about 0.05 on ARC-Challenge."
         ),
