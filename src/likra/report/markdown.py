@@ -172,15 +172,16 @@ def _value(md, results, key) -> None:
     value = value_per_example(results, key)
     if not value:
         return
-    a, b = value["segment"]
+    n = value["segment"][1]
     ratio = value["negative_vs_positive"]
     md += ["## Value of one example", "",
-           f"Over the steepest segment of the likra curve (N {a} -> {b}; N = 0 is the base model): accuracy "
-           "gained per added positive (pos head alone, sft), per added negative (neg head alone, neg-only) and per "
-           "positive+negative pair (likra). The paper claims a negative is worth about 10 positives early on.", "",
+           f"Accuracy gained per added training example over the early region N = 0 -> {n} (N = 0 is the base "
+           "model): per positive (the pos head alone, sft), per negative (the neg head alone, neg-only) and per "
+           "positive+negative pair (likra). The paper claims a negative is worth about 10 positives below 128 "
+           "examples. The ratio is given only when the positives' gain is distinguishable from zero.", "",
            _md_table(["per positive (sft)", "per negative (neg-only)", "per pair (likra)", "negative / positive"],
                      [[value["per_positive"].fmt(5), value["per_negative"].fmt(5), value["per_pair"].fmt(5),
-                       ratio.fmt(2) if ratio else "undefined (sft gained nothing)"]]), ""]
+                       ratio.fmt(2) if ratio else "undefined: sft's gain per positive is not above 0"]]), ""]
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
