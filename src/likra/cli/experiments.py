@@ -9,6 +9,16 @@ from typing import Annotated, Optional
 import typer
 
 EXP_DIR = typer.Argument(help="Experiment directory (re-run to resume; a finished one only rebuilds the report).")
+# Options shared by `likra curve` and `likra negatives`.
+TrainTask = Annotated[str, typer.Option(help="Training task or .jsonl file.")]
+EvalTasks = Annotated[list[str], typer.Option(help="Evaluation task[:split[:limit]] (repeatable).")]
+MaxQuestions = Annotated[Optional[int], typer.Option(help="Largest N (default: the whole pool).")]
+Model = Annotated[str, typer.Option(help="Packaged name, model folder, .gguf file or Hub id.")]
+Seeds = Annotated[str, typer.Option(help="Comma-separated seeds (question orders).")]
+BatchSize = Annotated[int, typer.Option(help="Questions per optimiser step.")]
+LearningRate = Annotated[float, typer.Option(help="Constant learning rate (AdamW).")]
+Device = Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda if available).")]
+Quiet = Annotated[bool, typer.Option(help="No progress bars.")]
 
 
 def _seeds(text: Optional[str]) -> Optional[tuple[int, ...]]:
@@ -37,18 +47,18 @@ def reproduce_command(
 
 def curve_command(
     exp_dir: Annotated[Path, EXP_DIR],
-    train_task: Annotated[str, typer.Option(help="Training task or .jsonl file.")] = "arc",
-    eval_task: Annotated[list[str], typer.Option(help="Evaluation task[:split[:limit]] (repeatable).")] = ["arc_challenge:test"],
-    max_questions: Annotated[Optional[int], typer.Option(help="Largest N (default: the whole pool).")] = None,
+    train_task: TrainTask = "arc",
+    eval_task: EvalTasks = ["arc_challenge:test"],
+    max_questions: MaxQuestions = None,
     negatives: Annotated[str, typer.Option(help="Comma-separated strategies; the first draws the main curve.")] = "first",
-    model: Annotated[str, typer.Option()] = "smollm2-135m",
-    seeds: Annotated[str, typer.Option()] = "42,43,44",
+    model: Model = "smollm2-135m",
+    seeds: Seeds = "42,43,44",
     points: Annotated[str, typer.Option(help="checkpoints or subsets.")] = "checkpoints",
-    batch_size: Annotated[int, typer.Option()] = 32,
-    lr: Annotated[float, typer.Option()] = 1e-3,
+    batch_size: BatchSize = 32,
+    lr: LearningRate = 1e-3,
     ablation: Annotated[bool, typer.Option(help="Also run the question-ablated control.")] = False,
-    device: Annotated[Optional[str], typer.Option()] = None,
-    quiet: Annotated[bool, typer.Option()] = False,
+    device: Device = None,
+    quiet: Quiet = False,
 ) -> None:
     """Learning curves of sft, likra and neg-only over N, several seeds, with 95% bands.
 
@@ -77,16 +87,16 @@ def curve_command(
 
 def negatives_command(
     exp_dir: Annotated[Path, EXP_DIR],
-    train_task: Annotated[str, typer.Option(help="Training task or .jsonl file.")] = "arc",
-    eval_task: Annotated[list[str], typer.Option(help="Evaluation task[:split[:limit]] (repeatable).")] = ["arc_challenge:test"],
-    max_questions: Annotated[Optional[int], typer.Option(help="Largest N (default: the whole pool).")] = None,
+    train_task: TrainTask = "arc",
+    eval_task: EvalTasks = ["arc_challenge:test"],
+    max_questions: MaxQuestions = None,
     negatives: Annotated[str, typer.Option(help="Strategies to compare.")] = "first,random,hardest,easiest,other-question,all",
-    model: Annotated[str, typer.Option()] = "smollm2-135m",
-    seeds: Annotated[str, typer.Option()] = "42",
-    batch_size: Annotated[int, typer.Option()] = 32,
-    lr: Annotated[float, typer.Option()] = 1e-3,
-    device: Annotated[Optional[str], typer.Option()] = None,
-    quiet: Annotated[bool, typer.Option()] = False,
+    model: Model = "smollm2-135m",
+    seeds: Seeds = "42",
+    batch_size: BatchSize = 32,
+    lr: LearningRate = 1e-3,
+    device: Device = None,
+    quiet: Quiet = False,
 ) -> None:
     """The learning curve for each negative strategy: near-miss vs implausible, measured."""
     curve_command(exp_dir, train_task=train_task, eval_task=eval_task, max_questions=max_questions,
