@@ -34,10 +34,17 @@ def main() -> None:
         for lr in [float(x) for x in args.lrs.split(",")]:
             run = Path(tmp) / f"lr{lr}"
             started = time.perf_counter()
-            train(run, model=args.model, max_questions=args.questions,
-                  settings=TrainSettings(lr=lr), loaded=base, progress=False)
-            metrics = evaluate(run, task=args.eval_task, split=args.eval_split,
-                               checkpoints="final", loaded=base, progress=False)[-1]
+            train(
+                run,
+                model=args.model,
+                max_questions=args.questions,
+                settings=TrainSettings(lr=lr),
+                loaded=base,
+                progress=False,
+            )
+            metrics = evaluate(
+                run, task=args.eval_task, split=args.eval_split, checkpoints="final", loaded=base, progress=False
+            )[-1]
             row = {"lr": lr, "questions": args.questions, "seconds": round(time.perf_counter() - started, 1)}
             for mode in ("sft", "likra", "neg-only", "pos-base"):
                 row[mode] = round(metrics["modes"][mode]["acc_norm"], 4)
@@ -45,7 +52,10 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             results.append(row)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"eval": f"{args.eval_task}/{args.eval_split}", "metric": "acc_norm", "runs": results}, indent=2) + "\n")
+    Path(args.out).write_text(
+        json.dumps({"eval": f"{args.eval_task}/{args.eval_split}", "metric": "acc_norm", "runs": results}, indent=2)
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

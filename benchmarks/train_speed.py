@@ -9,7 +9,16 @@ Prints examples/s and tokens/s (real, non-padding tokens) and the ratio, and che
 two compute the same loss (first step, before any update, within 1e-4). Writes
 ``benchmarks/results/train_speed.json``.
 
+Both also get an achieved *useful* training GFLOP/s (``benchmarks/flops.py``): 2 x (the real
+input tokens x 2 x non-embedding parameters, plus the LM head at the answer-token predictors,
+the only positions the loss reads), forward plus the input-gradient backward through the
+frozen weights, divided by each loop's time. The work is the same for both; the plain loop
+also pays for padding and for logits at every position. Beside them: this machine's measured
+CPU matmul rate for the dtype used (``benchmarks/matmul_rate.py``, same process, after the
+training runs) and each loop's fraction of it.
+
     python benchmarks/train_speed.py --steps 3 --batch-size 32
+    python benchmarks/train_speed.py --steps 3 --batch-size 32 --dtype bf16
 """
 
 from __future__ import annotations
@@ -24,11 +33,19 @@ from pathlib import Path
 import torch
 
 from likra.data.pairs import build_pairs
+from likra.data.selection import load_items, training_items
+from likra.lm.tokenize import encode_requests
 from likra.model.heads import LoraSettings, attach_heads, lora_config
 from likra.model.load import load_base
-from likra.score.tokenize import encode_requests
+from likra.model.precision import DTYPE_CHOICES, dtype_name
 from likra.train.loop import HeadTrainer, TrainSettings
-from likra.train.run import load_items, training_items
+
+try:  # run as a script, this folder is on sys.path; imported from the repo root, it is a package
+    from flops import non_embedding_params, training_flops
+    from matmul_rate import matmul_rate
+except ImportError:
+    from benchmarks.flops import non_embedding_params, training_flops
+    from benchmarks.matmul_rate import matmul_rate
 
 
 def sync(device: torch.device) -> None:
@@ -40,7 +57,7 @@ def likra_steps(base, batches, settings: TrainSettings, seed: int) -> dict:
     torch.manual_seed(seed)
     peft_model = attach_heads(base.model, LoraSettings(), names=("pos",))
     trainer = HeadTrainer(peft_model, base.tokenizer, "pos", settings, base.max_length)
-    losses, times, tokens = [], [], 0
+    losses, times, tokens, answer_tokens = [], [], 0, 0
     try:
         for batch in batches:
             sync(base.device)
@@ -50,9 +67,10 @@ def likra_steps(base, batches, settings: TrainSettings, seed: int) -> dict:
             times.append(time.perf_counter() - started)
             losses.append(result["loss"])
             tokens += result["input_tokens"]
+            answer_tokens += result["answer_tokens"]
     finally:
         peft_model.unload()
-    return {"losses": losses, "step_seconds": times, "input_tokens": tokens}
+    return {"losses": losses, "step_seconds": times, "input_tokens": tokens, "answer_tokens": answer_tokens}
 
 
 def plain_peft_steps(base, batches, settings: TrainSettings, seed: int) -> dict:
@@ -76,14 +94,17 @@ def plain_peft_steps(base, batches, settings: TrainSettings, seed: int) -> dict:
             for row, e in enumerate(encoded):
                 ids = list(e.context) + list(e.continuation)
                 input_ids[row, : len(ids)] = torch.tensor(ids)
-                labels[row, len(e.context): len(ids)] = torch.tensor(e.continuation)
+                labels[row, len(e.context) : len(ids)] = torch.tensor(e.continuation)
                 attention[row, : len(ids)] = 1
                 tokens += len(ids)
             padded += input_ids.numel()
             model.train()
             optimizer.zero_grad(set_to_none=True)
-            out = model(input_ids=input_ids.to(base.device), attention_mask=attention.to(base.device),
-                        labels=labels.to(base.device))
+            out = model(
+                input_ids=input_ids.to(base.device),
+                attention_mask=attention.to(base.device),
+                labels=labels.to(base.device),
+            )
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
             optimizer.step()
@@ -106,34 +127,45 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--dtype", default="fp32", choices=DTYPE_CHOICES, help="model dtype (load_base's)")
     parser.add_argument("--out", default="benchmarks/results/train_speed.json")
     args = parser.parse_args()
 
-    base = load_base(args.model, device=args.device)
+    base = load_base(args.model, device=args.device, dtype=args.dtype)
+    dtype = dtype_name(base.dtype)
     settings = TrainSettings(lr=args.lr, batch_size=args.batch_size, seed=args.seed)
     n = args.steps * args.batch_size
     pairs = build_pairs(training_items(load_items(args.task, args.split), args.seed, n), "first", args.seed)
     examples = [p.positive for p in pairs]
-    batches = [examples[i: i + args.batch_size] for i in range(0, n, args.batch_size)]
+    batches = [examples[i : i + args.batch_size] for i in range(0, n, args.batch_size)]
 
     ours = likra_steps(base, batches, settings, args.seed)
     theirs = plain_peft_steps(base, batches, settings, args.seed)
 
+    # Useful work, the same for both loops: likra's real input tokens, the head at answer predictors.
+    useful_gflop = training_flops(base.model, ours["input_tokens"], ours["answer_tokens"]) / 1e9
+    # The CPU's matmul rate (meaningless for a GPU run), at the thread count the training used.
+    peak = matmul_rate(base.dtype) if base.device.type == "cpu" else None
+
     def rates(run: dict) -> dict:
         seconds = sum(run["step_seconds"])
+        achieved = useful_gflop / seconds
         return {
             "seconds": round(seconds, 3),
             "examples_per_s": round(n / seconds, 2),
             "tokens_per_s": round(run["input_tokens"] / seconds, 1),
             "step_seconds": [round(s, 3) for s in run["step_seconds"]],
             "losses": run["losses"],
+            "gflops_per_s": round(achieved, 2),
+            "fraction_of_matmul_rate": round(achieved / peak, 4) if peak else None,
         }
 
     first_diff = abs(ours["losses"][0] - theirs["losses"][0])
     result = {
         "model": args.model,
         "device": str(base.device),
-        "dtype": str(base.dtype),
+        "dtype": dtype,
+        "dtype_requested": args.dtype,
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "steps": args.steps,
@@ -141,6 +173,14 @@ def main() -> None:
         "examples": n,
         "real_tokens": ours["input_tokens"],
         "padded_tokens_plain": theirs["padded_tokens"],
+        "answer_tokens": ours["answer_tokens"],
+        "useful_flops": {
+            "non_embedding_params": non_embedding_params(base.model),
+            "input_tokens": ours["input_tokens"],
+            "scored_positions": ours["answer_tokens"],
+            "gflop": round(useful_gflop, 3),
+        },
+        "matmul_rate_gflops_per_s": round(peak, 1) if peak else None,
         "likra": rates(ours),
         "plain_peft": rates(theirs),
         "speedup": round(sum(theirs["step_seconds"]) / sum(ours["step_seconds"]), 3),
@@ -149,14 +189,27 @@ def main() -> None:
         "losses_agree": first_diff <= 1e-4,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    print(f"{n} examples ({args.steps} steps x {args.batch_size}) on {base.device}; "
-          f"{ours['input_tokens']} real tokens, plain loop pads to {theirs['padded_tokens']}")
+    print(
+        f"{n} examples ({args.steps} steps x {args.batch_size}) on {base.device} ({dtype}); "
+        f"{ours['input_tokens']} real tokens, plain loop pads to {theirs['padded_tokens']}; "
+        f"useful work {useful_gflop:.1f} GFLOP ({ours['answer_tokens']} answer tokens)"
+    )
     for name in ("likra", "plain_peft"):
         r = result[name]
-        print(f"{name:10s}: {r['examples_per_s']:7.2f} examples/s {r['tokens_per_s']:9.1f} tokens/s "
-              f"({r['seconds']:.1f} s; losses {', '.join(f'{x:.5f}' for x in r['losses'])})")
-    print(f"speed-up: {result['speedup']:.2f}x   first-step loss diff {first_diff:.2e} "
-          f"({'OK' if result['losses_agree'] else 'MISMATCH'}), max over steps {result['max_loss_diff']:.2e}")
+        share = f", {r['fraction_of_matmul_rate']:.1%} of matmul rate" if peak else ""
+        print(
+            f"{name:10s}: {r['examples_per_s']:7.2f} examples/s {r['tokens_per_s']:9.1f} tokens/s "
+            f"{r['gflops_per_s']:7.2f} useful GFLOP/s{share} "
+            f"({r['seconds']:.1f} s; losses {', '.join(f'{x:.5f}' for x in r['losses'])})"
+        )
+    print(
+        f"matmul rate ({dtype}, {torch.get_num_threads()} threads): "
+        f"{f'{peak:.1f} GFLOP/s' if peak else 'n/a (not a CPU run)'}"
+    )
+    print(
+        f"speed-up: {result['speedup']:.2f}x   first-step loss diff {first_diff:.2e} "
+        f"({'OK' if result['losses_agree'] else 'MISMATCH'}), max over steps {result['max_loss_diff']:.2e}"
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

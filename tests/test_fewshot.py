@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from fixtures import load_fixture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fixtures import load_fixture
 from likra.data.fewshot import add_fewshot
 from likra.data.items import Item
 from likra.errors import LikraError
@@ -14,9 +14,7 @@ from likra.errors import LikraError
 
 def make_pool(n: int) -> list[Item]:
     return [
-        Item.shared(
-            f"q{i}", f"question {i}", f"Question: question {i}\nAnswer:", [f"a{i}", f"b{i}"], i % 2
-        )
+        Item.shared(f"q{i}", f"question {i}", f"Question: question {i}\nAnswer:", [f"a{i}", f"b{i}"], i % 2)
         for i in range(n)
     ]
 
@@ -30,9 +28,7 @@ def test_joining_matches_lm_eval() -> None:
     pool = make_pool(2)
     (out,) = add_fewshot([pool[0]], pool, 1)
     # the only other item is q1, gold b1
-    assert (
-        out.contexts == ("Question: question 1\nAnswer: b1\n\nQuestion: question 0\nAnswer:",) * 2
-    )
+    assert out.contexts == ("Question: question 1\nAnswer: b1\n\nQuestion: question 0\nAnswer:",) * 2
     assert out.continuations == pool[0].continuations and out.gold == pool[0].gold
 
 
@@ -114,10 +110,7 @@ def test_fewshot_pool_for_jsonl_and_tasks(tmp_path) -> None:  # noqa: ANN001
 
     path = tmp_path / "mine.jsonl"
     path.write_text(
-        "".join(
-            json.dumps({"question": f"q{i}", "choices": ["a", "b"], "answer": 0}) + "\n"
-            for i in range(3)
-        )
+        "".join(json.dumps({"question": f"q{i}", "choices": ["a", "b"], "answer": 0}) + "\n" for i in range(3))
     )
     pool = fewshot_pool(str(path))
     assert [i.id for i in pool] == ["mine-1", "mine-2", "mine-3"]

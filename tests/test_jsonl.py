@@ -64,9 +64,7 @@ def test_reads_default_format(tmp_path: Path) -> None:
 
 def test_bom_and_crlf_accepted(tmp_path: Path) -> None:
     path = tmp_path / "bom.jsonl"
-    path.write_bytes(
-        b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\r\n" + json.dumps(GOOD).encode() + b"\r\n"
-    )
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\r\n" + json.dumps(GOOD).encode() + b"\r\n")
     assert [i.id for i in read_jsonl_items(path)] == ["bom-1", "bom-2"]
 
 
@@ -92,15 +90,11 @@ def records(draw: st.DrawFn) -> dict:
     return record
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(records(), min_size=1, max_size=5), ascii_only=st.booleans())
 def test_valid_records_parse_back(tmp_path: Path, rows: list[dict], ascii_only: bool) -> None:
     path = tmp_path / "gen.jsonl"
-    path.write_text(
-        "".join(json.dumps(r, ensure_ascii=ascii_only) + "\n" for r in rows), encoding="utf-8"
-    )
+    path.write_text("".join(json.dumps(r, ensure_ascii=ascii_only) + "\n" for r in rows), encoding="utf-8")
     items = read_jsonl_items(path)
     assert len(items) == len(rows)
     for item, row in zip(items, rows):
@@ -129,9 +123,7 @@ garbage_line = st.one_of(
 )
 
 
-@settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(garbage_line, max_size=4))
 def test_garbage_raises_only_likra_error(tmp_path: Path, lines: list[bytes]) -> None:
     path = tmp_path / "garbage.jsonl"
@@ -166,28 +158,20 @@ def test_answer_not_integer(tmp_path: Path, answer: object) -> None:
 
 @pytest.mark.parametrize("answer", [-1, 3, 100])
 def test_answer_out_of_range(tmp_path: Path, answer: int) -> None:
-    expect_error(
-        write(tmp_path, [{**GOOD, "answer": answer}]), 1, "answer", "from 0 to 2", str(answer)
-    )
+    expect_error(write(tmp_path, [{**GOOD, "answer": answer}]), 1, "answer", "from 0 to 2", str(answer))
 
 
 @pytest.mark.parametrize("choices", [[], ["only"]])
 def test_fewer_than_two_choices(tmp_path: Path, choices: list) -> None:
-    expect_error(
-        write(tmp_path, [{**GOOD, "choices": choices, "answer": 0}]), 1, "choices", "at least 2"
-    )
+    expect_error(write(tmp_path, [{**GOOD, "choices": choices, "answer": 0}]), 1, "choices", "at least 2")
 
 
 def test_choices_not_a_list(tmp_path: Path) -> None:
-    expect_error(
-        write(tmp_path, [{**GOOD, "choices": "3, 4"}]), 1, "choices", "expected a list of strings"
-    )
+    expect_error(write(tmp_path, [{**GOOD, "choices": "3, 4"}]), 1, "choices", "expected a list of strings")
 
 
 def test_choice_not_a_string(tmp_path: Path) -> None:
-    expect_error(
-        write(tmp_path, [{**GOOD, "choices": ["3", 4, "5"]}]), 1, "choices[1]", "expected a string"
-    )
+    expect_error(write(tmp_path, [{**GOOD, "choices": ["3", 4, "5"]}]), 1, "choices[1]", "expected a string")
 
 
 @pytest.mark.parametrize("blank", ["", "   ", "\n\t"])
@@ -202,9 +186,7 @@ def test_blank_choice(tmp_path: Path, blank: str) -> None:
 
 @pytest.mark.parametrize("blank", ["", "  "])
 def test_blank_question(tmp_path: Path, blank: str) -> None:
-    expect_error(
-        write(tmp_path, [{**GOOD, "question": blank}]), 1, "question", "empty or whitespace"
-    )
+    expect_error(write(tmp_path, [{**GOOD, "question": blank}]), 1, "question", "empty or whitespace")
 
 
 def test_question_not_a_string(tmp_path: Path) -> None:
@@ -212,15 +194,11 @@ def test_question_not_a_string(tmp_path: Path) -> None:
 
 
 def test_gold_repeated_among_wrong_choices(tmp_path: Path) -> None:
-    expect_error(
-        write(tmp_path, [{**GOOD, "choices": ["3", "4", "4 "]}]), 1, "choices[2]", "repeated"
-    )
+    expect_error(write(tmp_path, [{**GOOD, "choices": ["3", "4", "4 "]}]), 1, "choices[2]", "repeated")
 
 
 def test_duplicate_ids(tmp_path: Path) -> None:
-    error = expect_error(
-        write(tmp_path, [{**GOOD, "id": "a"}, GOOD, {**GOOD, "id": "a"}]), 3, "id", "duplicate id"
-    )
+    error = expect_error(write(tmp_path, [{**GOOD, "id": "a"}, GOOD, {**GOOD, "id": "a"}]), 3, "id", "duplicate id")
     assert "line 1" in str(error)
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures import load_fixture
 
+from fixtures import load_fixture
 from likra.metrics import all_metrics
 from likra.score.scorer import score_items
 
@@ -42,8 +42,9 @@ def test_loglikelihoods_and_accuracies_match_lm_eval(real_base) -> None:
     everything = [item for task_items in items.values() for item in task_items]
     requests = [r for item in everything for r in item.requests()]
     theirs = lm_eval_logliks(real_base, requests)
-    rows, stats = score_items(real_base.model, real_base.tokenizer, everything, ("base",),
-                              max_length=real_base.max_length, progress=False)
+    rows, stats = score_items(
+        real_base.model, real_base.tokenizer, everything, ("base",), max_length=real_base.max_length, progress=False
+    )
     ours = [c["base"] for row in rows for c in row["choices"]]
     assert stats.n_truncated == 0 and len(ours) == len(theirs) == len(requests)
     diffs = np.abs(np.array(ours) - np.array(theirs))
@@ -51,12 +52,12 @@ def test_loglikelihoods_and_accuracies_match_lm_eval(real_base) -> None:
 
     cursor = 0
     for task, task_items in items.items():
-        task_rows = rows[cursor: cursor + len(task_items)]
+        task_rows = rows[cursor : cursor + len(task_items)]
         cursor += len(task_items)
         offset = sum(i.n_choices for i in everything[: everything.index(task_items[0])])
         acc, acc_norm = [], []
         for item in task_items:
-            ll = np.array(theirs[offset: offset + item.n_choices])
+            ll = np.array(theirs[offset : offset + item.n_choices])
             offset += item.n_choices
             # lm-eval: acc = argmax ll; acc_norm = argmax ll / len(choice text) (the raw choice,
             # i.e. the continuation without its leading delimiter)

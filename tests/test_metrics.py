@@ -32,8 +32,9 @@ def row(gold, base, n_chars=None, pos=None, neg=None, id="q"):
     return {
         "id": id,
         "gold": gold,
-        "choices": [{"base": b, "pos": p, "neg": q, "n_tokens": 1, "n_chars": c}
-                    for b, p, q, c in zip(base, pos, neg, n_chars)],
+        "choices": [
+            {"base": b, "pos": p, "neg": q, "n_tokens": 1, "n_chars": c} for b, p, q, c in zip(base, pos, neg, n_chars)
+        ],
     }
 
 
@@ -141,15 +142,22 @@ def rows_strategy(draw, min_items=1, max_items=8):
     out = []
     for i in range(draw(st.integers(min_items, max_items))):
         n = draw(st.integers(2, 5))
-        out.append({
-            "id": f"q{i}",
-            "gold": draw(st.integers(0, n - 1)),
-            "choices": [
-                {"base": draw(score), "pos": draw(score), "neg": draw(score), "n_tokens": 1,
-                 "n_chars": draw(st.integers(0, 40))}
-                for _ in range(n)
-            ],
-        })
+        out.append(
+            {
+                "id": f"q{i}",
+                "gold": draw(st.integers(0, n - 1)),
+                "choices": [
+                    {
+                        "base": draw(score),
+                        "pos": draw(score),
+                        "neg": draw(score),
+                        "n_tokens": 1,
+                        "n_chars": draw(st.integers(0, 40)),
+                    }
+                    for _ in range(n)
+                ],
+            }
+        )
     return out
 
 
@@ -163,7 +171,7 @@ def first_argmax(values) -> int:
 def test_metric_invariants(rows) -> None:
     metrics = all_metrics(rows)
     n = len(rows)
-    for name, m in metrics.items():
+    for m in metrics.values():
         for acc, ci, ties, rtb in (
             (m["acc"], m["acc_ci95"], m["ties"], m["acc_random_tiebreak"]),
             (m["acc_norm"], m["acc_norm_ci95"], m["ties_norm"], m["acc_norm_random_tiebreak"]),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from fixtures import load_fixture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fixtures import load_fixture
 from likra.data.items import Item
 from likra.data.pairs import STRATEGIES, Example, build_pairs, wrong_choices
 from likra.errors import LikraError
@@ -169,7 +169,9 @@ def test_bad_contamination_refused() -> None:
 
 def synthetic_items(n: int, n_choices: int) -> list[Item]:
     return [
-        Item.shared(f"s{k}", f"q{k}", f"Question: q{k}\nAnswer:", [f"c{k}_{i}" for i in range(n_choices)], k % n_choices)
+        Item.shared(
+            f"s{k}", f"q{k}", f"Question: q{k}\nAnswer:", [f"c{k}_{i}" for i in range(n_choices)], k % n_choices
+        )
         for k in range(n)
     ]
 

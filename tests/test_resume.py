@@ -37,8 +37,9 @@ def _default_sigint() -> None:
 
 def start(command: list[str]) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1", TQDM_DISABLE="1")
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=_default_sigint)
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_default_sigint
+    )
 
 
 def finish(process: subprocess.Popen) -> tuple[int, str, str]:
@@ -99,12 +100,31 @@ def test_training_killed_at_several_points_resumes_to_the_same_adapters(tmp_path
 
     # The uninterrupted reference, same seed and settings (in-process: no second start-up).
     reference = tmp_path / "reference"
-    train(reference, model=str(tiny_model_dir), task="arc", max_questions=N_QUESTIONS,
-          settings=TrainSettings(batch_size=BATCH, save_every=SAVE_EVERY), progress=False)
+    train(
+        reference,
+        model=str(tiny_model_dir),
+        task="arc",
+        max_questions=N_QUESTIONS,
+        settings=TrainSettings(batch_size=BATCH, save_every=SAVE_EVERY),
+        progress=False,
+    )
 
     run = tmp_path / "run"
-    command = likra("train", run, "--model", tiny_model_dir, "--task", "arc", "--max-questions", N_QUESTIONS,
-                    "--batch-size", BATCH, "--save-every", SAVE_EVERY, "--quiet")
+    command = likra(
+        "train",
+        run,
+        "--model",
+        tiny_model_dir,
+        "--task",
+        "arc",
+        "--max-questions",
+        N_QUESTIONS,
+        "--batch-size",
+        BATCH,
+        "--save-every",
+        SAVE_EVERY,
+        "--quiet",
+    )
     kept: dict[Path, int] = {}  # files finished before a kill, with their mtimes
 
     # Kill 1 (SIGKILL): right after the third checkpoint (N-8, step 4) is complete.
@@ -165,8 +185,17 @@ def test_training_killed_at_several_points_resumes_to_the_same_adapters(tmp_path
     assert not list(run.glob(".resume.*")) and not list((run / "checkpoints").glob(".*"))
 
     # A re-run of a finished run does nothing (in-process: the same code path, no start-up).
-    assert train(run, model=str(tiny_model_dir), task="arc", max_questions=N_QUESTIONS,
-                 settings=TrainSettings(batch_size=BATCH, save_every=SAVE_EVERY), progress=False) == CHECKPOINTS
+    assert (
+        train(
+            run,
+            model=str(tiny_model_dir),
+            task="arc",
+            max_questions=N_QUESTIONS,
+            settings=TrainSettings(batch_size=BATCH, save_every=SAVE_EVERY),
+            progress=False,
+        )
+        == CHECKPOINTS
+    )
     assert mtimes(list(kept)) == kept
 
 
@@ -192,8 +221,14 @@ def trained_run(tmp_path: Path, tiny_model_dir: Path) -> Path:
     from likra.train.run import train
 
     run = tmp_path / "trained"
-    train(run, model=str(tiny_model_dir), task="arc", max_questions=4, settings=TrainSettings(batch_size=2),
-          progress=False)
+    train(
+        run,
+        model=str(tiny_model_dir),
+        task="arc",
+        max_questions=4,
+        settings=TrainSettings(batch_size=2),
+        progress=False,
+    )
     return run
 
 
@@ -235,11 +270,14 @@ def test_scoring_killed_at_several_points_resumes_to_equal_scores(tmp_path: Path
     rc, out, err = finish(start(command))
     assert rc == 0, err
     assert mtimes(list(kept)) == kept  # base and finished checkpoints were not scored again
-    for name in ["base.jsonl", "base_stats.json"] + [f"{n}/{f}" for n in names for f in ("scores.jsonl", "metrics.json")]:
+    for name in ["base.jsonl", "base_stats.json"] + [
+        f"{n}/{f}" for n in names for f in ("scores.jsonl", "metrics.json")
+    ]:
         ours, theirs = folder / name, reference / "eval" / folder_name / name
         if name.endswith(".jsonl"):
-            assert [json.loads(r) for r in ours.read_text().splitlines()] == \
-                   [json.loads(r) for r in theirs.read_text().splitlines()], name  # exactly equal
+            assert [json.loads(r) for r in ours.read_text().splitlines()] == [
+                json.loads(r) for r in theirs.read_text().splitlines()
+            ], name  # exactly equal
         elif name.endswith("metrics.json"):
             assert json.loads(ours.read_text()) == json.loads(theirs.read_text()), name
     manifest = json.loads((run / "manifest.json").read_text())["stages"][f"eval:{folder_name}"]
@@ -257,18 +295,40 @@ def test_second_process_on_the_same_run_directory_is_refused(tmp_path: Path, tin
     run = tmp_path / "run"
     run.mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time\nfrom pathlib import Path\nfrom likra.rundir import locked\n"
-         "with locked(Path(sys.argv[1])):\n    print('locked', flush=True)\n    time.sleep(120)\n", str(run)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom pathlib import Path\nfrom likra.rundir import locked\n"
+            "with locked(Path(sys.argv[1])):\n    print('locked', flush=True)\n    time.sleep(120)\n",
+            str(run),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        message = (f"{run}: another likra process is using this run directory; wait for it to "
-                   "finish or use a different directory")
-        result = subprocess.run(likra("train", run, "--model", tiny_model_dir, "--task", "arc",
-                                      "--max-questions", "2", "--batch-size", "2", "--quiet"),
-                                capture_output=True, text=True, timeout=TIMEOUT)
+        message = (
+            f"{run}: another likra process is using this run directory; wait for it to "
+            "finish or use a different directory"
+        )
+        result = subprocess.run(
+            likra(
+                "train",
+                run,
+                "--model",
+                tiny_model_dir,
+                "--task",
+                "arc",
+                "--max-questions",
+                "2",
+                "--batch-size",
+                "2",
+                "--quiet",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
         assert result.returncode == 2, result.stderr
         assert f"error: {message}" in result.stderr
         assert sorted(p.name for p in run.iterdir()) == [".lock"]
@@ -284,9 +344,25 @@ def test_second_process_on_the_same_run_directory_is_refused(tmp_path: Path, tin
 
 
 def _experiment_command(exp: Path, data: Path, model: Path) -> list[str]:
-    return likra("curve", exp, "--train-task", data / "train.jsonl", "--eval-task", f"{data / 'eval.jsonl'}:test",
-                 "--model", model, "--seeds", "1,2", "--batch-size", "4", "--max-questions", "16",
-                 "--negatives", "first,other-question", "--quiet")
+    return likra(
+        "curve",
+        exp,
+        "--train-task",
+        data / "train.jsonl",
+        "--eval-task",
+        f"{data / 'eval.jsonl'}:test",
+        "--model",
+        model,
+        "--seeds",
+        "1,2",
+        "--batch-size",
+        "4",
+        "--max-questions",
+        "16",
+        "--negatives",
+        "first,other-question",
+        "--quiet",
+    )
 
 
 def test_experiment_killed_twice_finishes_with_identical_scores(tmp_path: Path, tiny_model_dir: Path) -> None:
@@ -294,21 +370,29 @@ def test_experiment_killed_twice_finishes_with_identical_scores(tmp_path: Path, 
 
     items = load_fixture("arc_easy_test") + load_fixture("arc_challenge_test")
     for name, chunk in (("train.jsonl", items[:16]), ("eval.jsonl", items[16:40])):
-        (tmp_path / name).write_text("".join(json.dumps({"id": it.id, "question": it.question, "choices": list(it.choices),
-                                                         "answer": it.gold}) + "\n" for it in chunk))
+        (tmp_path / name).write_text(
+            "".join(
+                json.dumps({"id": it.id, "question": it.question, "choices": list(it.choices), "answer": it.gold})
+                + "\n"
+                for it in chunk
+            )
+        )
     reference, exp = tmp_path / "reference", tmp_path / "exp"
     code, _, err = finish(start(_experiment_command(reference, tmp_path, tiny_model_dir)))
     assert code == 0, err
 
     first_run = exp / "runs" / "train" / "first-s1" / "eval" / "eval-test-0shot"
     # Kill 1: during the first run's evaluation (after its N-8 scores are written).
-    interrupt_when(start(_experiment_command(exp, tmp_path, tiny_model_dir)),
-                   lambda: (first_run / "N-8" / "metrics.json").exists())
+    interrupt_when(
+        start(_experiment_command(exp, tmp_path, tiny_model_dir)), lambda: (first_run / "N-8" / "metrics.json").exists()
+    )
     done_before = {p: p.stat().st_mtime_ns for p in exp.rglob("scores.jsonl")}
     assert done_before, "nothing was finished before the first kill"
     # Kill 2: while the second seed trains.
-    interrupt_when(start(_experiment_command(exp, tmp_path, tiny_model_dir)),
-                   lambda: (exp / "runs" / "train" / "first-s2" / "train_log.jsonl").exists())
+    interrupt_when(
+        start(_experiment_command(exp, tmp_path, tiny_model_dir)),
+        lambda: (exp / "runs" / "train" / "first-s2" / "train_log.jsonl").exists(),
+    )
     code, out, err = finish(start(_experiment_command(exp, tmp_path, tiny_model_dir)))
     assert code == 0, err
     # Work finished before the kills was not redone.
@@ -320,4 +404,5 @@ def test_experiment_killed_twice_finishes_with_identical_scores(tmp_path: Path, 
     for relative in ours:
         assert (exp / relative).read_text() == (reference / relative).read_text(), relative
     assert json.loads((exp / "report" / "findings.json").read_text()) == json.loads(
-        (reference / "report" / "findings.json").read_text())
+        (reference / "report" / "findings.json").read_text()
+    )

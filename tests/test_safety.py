@@ -19,7 +19,7 @@ import pytest
 
 import likra
 from likra.errors import LikraError
-from likra.rundir import safe_child
+from likra.layout import safe_child
 
 SRC = Path(likra.__file__).resolve().parent
 
@@ -50,18 +50,30 @@ def test_payload_really_executes_when_unpickled(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["pytorch_model.bin", "model.pt", "model.pkl"])
-def test_model_folder_with_only_pickle_weights(cli: Callable, tmp_path: Path, tiny_model_dir: Path,
-                                               name: str) -> None:
+def test_model_folder_with_only_pickle_weights(cli: Callable, tmp_path: Path, tiny_model_dir: Path, name: str) -> None:
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder)
     (folder / "model.safetensors").unlink()
     marker = tmp_path / "marker"
     write_pickle(folder / name, marker)
-    code, _, err = cli("train", tmp_path / "run", "--model", folder, "--task", "arc",
-                       "--max-questions", "2", "--batch-size", "2", "--quiet")
+    code, _, err = cli(
+        "train",
+        tmp_path / "run",
+        "--model",
+        folder,
+        "--task",
+        "arc",
+        "--max-questions",
+        "2",
+        "--batch-size",
+        "2",
+        "--quiet",
+    )
     assert code == 2
-    assert f"error: {folder}: no .safetensors weights in the model folder (found pickle files ['{name}']; " \
-           "likra never loads pickle)" in err
+    assert (
+        f"error: {folder}: no .safetensors weights in the model folder (found pickle files ['{name}']; "
+        "likra never loads pickle)" in err
+    )
     assert not marker.exists()
 
 
@@ -87,8 +99,11 @@ def test_adapter_folder_with_pickle_weights(tmp_path: Path, tiny_model_dir: Path
     (folder / "adapter_model.safetensors").unlink()
     marker = tmp_path / "marker"
     write_pickle(folder / "adapter_model.bin", marker)
-    with pytest.raises(LikraError, match=r"adapter weights are pickle files \(adapter_model\.bin\); likra "
-                                         r"loads only safetensors and never unpickles") as info:
+    with pytest.raises(
+        LikraError,
+        match=r"adapter weights are pickle files \(adapter_model\.bin\); likra "
+        r"loads only safetensors and never unpickles",
+    ) as info:
         load_head_weights(peft_model, folder, "pos")
     assert info.value.file == str(folder)
     assert not marker.exists()
@@ -97,8 +112,19 @@ def test_adapter_folder_with_pickle_weights(tmp_path: Path, tiny_model_dir: Path
 def test_resume_state_with_pickle_weights(cli: Callable, tmp_path: Path, tiny_model_dir: Path) -> None:
     """An interrupted run whose resume/ heads were swapped for a pickle: refused, not read."""
     run = tmp_path / "run"
-    args = ("train", run, "--model", tiny_model_dir, "--task", "arc", "--max-questions", "4",
-            "--batch-size", "2", "--quiet")
+    args = (
+        "train",
+        run,
+        "--model",
+        tiny_model_dir,
+        "--task",
+        "arc",
+        "--max-questions",
+        "4",
+        "--batch-size",
+        "2",
+        "--quiet",
+    )
     assert cli(*args)[0] == 0
     manifest = json.loads((run / "manifest.json").read_text())
     manifest["stages"]["train"]["status"] = "running"  # as if interrupted before the end
@@ -181,8 +207,10 @@ def test_ids_with_path_parts_stay_data(cli: Callable, tmp_path: Path, tiny_model
     box.mkdir()
     data = box / "evil.jsonl"
     ids = ["../../escape", "/tmp/likra-escape", "..", "a/../../b", "C:\\evil"]
-    rows = [{"id": i, "question": f"Which gas do plants take in {n}?", "choices": ["oxygen", "carbon dioxide"],
-             "answer": 1} for n, i in enumerate(ids)]
+    rows = [
+        {"id": i, "question": f"Which gas do plants take in {n}?", "choices": ["oxygen", "carbon dioxide"], "answer": 1}
+        for n, i in enumerate(ids)
+    ]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     run = box / "run"
     before = files_under(tmp_path)
@@ -197,14 +225,28 @@ def test_ids_with_path_parts_stay_data(cli: Callable, tmp_path: Path, tiny_model
 
 
 @pytest.mark.parametrize("checkpoint", ["../../x", "../config.json", "/tmp/x", "N-0/../../y"])
-def test_checkpoint_names_cannot_escape(cli: Callable, tmp_path: Path, tiny_model_dir: Path,
-                                        checkpoint: str) -> None:
+def test_checkpoint_names_cannot_escape(cli: Callable, tmp_path: Path, tiny_model_dir: Path, checkpoint: str) -> None:
     run = tmp_path / "box" / "run"
-    assert cli("train", run, "--model", tiny_model_dir, "--task", "arc", "--max-questions", "2",
-               "--batch-size", "2", "--quiet")[0] == 0
+    assert (
+        cli(
+            "train",
+            run,
+            "--model",
+            tiny_model_dir,
+            "--task",
+            "arc",
+            "--max-questions",
+            "2",
+            "--batch-size",
+            "2",
+            "--quiet",
+        )[0]
+        == 0
+    )
     before = files_under(tmp_path)
-    code, _, err = cli("eval", run, "--task", "arc_easy", "--split", "test", "--limit", "2",
-                       "--checkpoint", checkpoint, "--quiet")
+    code, _, err = cli(
+        "eval", run, "--task", "arc_easy", "--split", "test", "--limit", "2", "--checkpoint", checkpoint, "--quiet"
+    )
     assert code == 2 and f"no checkpoint {checkpoint} in this run" in err
     assert files_under(tmp_path) == before
 
@@ -215,8 +257,9 @@ def test_split_name_cannot_escape(cli: Callable, tmp_path: Path, tiny_model_dir:
     data.write_text(json.dumps({"question": "q?", "choices": ["a", "b"], "answer": 0}) + "\n")
     out = tmp_path / "box" / "out"
     before = files_under(tmp_path)
-    code, _, err = cli("eval", tiny_model_dir, "--task", data, "--split", "../../../../escaped",
-                       "--out", out, "--quiet")
+    code, _, err = cli(
+        "eval", tiny_model_dir, "--task", data, "--split", "../../../../escaped", "--out", out, "--quiet"
+    )
     assert code == 2 and "unsafe name for a file or folder" in err
     assert files_under(tmp_path) - before <= {out, out / ".lock"}
     assert not list(tmp_path.rglob("escaped*"))

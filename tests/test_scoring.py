@@ -12,11 +12,11 @@ import random
 
 import pytest
 import torch
-from fixtures import load_fixture
 
-from likra.score.packing import build_batch, group_requests, plan_batches, plan_rows
+from fixtures import load_fixture
+from likra.lm.packing import build_batch, group_requests, plan_batches, plan_rows
+from likra.lm.tokenize import encode_requests, prefix_token_id
 from likra.score.scorer import score_items, score_requests
-from likra.score.tokenize import encode_requests, prefix_token_id
 
 
 def mixed_items():
@@ -51,7 +51,7 @@ def base(request):
 
 def test_packed_equals_naive(base) -> None:
     requests = all_requests(mixed_items())
-    scores, n_tokens, n_truncated = score_requests(
+    scores, n_tokens, n_truncated, _ = score_requests(
         base.model, base.tokenizer, requests, ("base",), max_length=base.max_length, progress=False
     )
     encoded = encode_requests(base.tokenizer, requests, base.max_length)
@@ -110,7 +110,7 @@ def test_empty_context_uses_prefix_token(base) -> None:
     assert prefix_token_id(tokenizer) == expected_prefix
     assert e.context == (expected_prefix,)
     assert list(e.continuation) == tokenizer(continuation, add_special_tokens=False)["input_ids"]
-    scores, n_tokens, _ = score_requests(
+    scores, n_tokens, _, _ = score_requests(
         base.model, base.tokenizer, [("", continuation), ("Question: x\nAnswer:", " y")], progress=False
     )
     assert n_tokens[0] == len(e.continuation)
@@ -124,7 +124,7 @@ def test_long_contexts_truncated_from_the_left(base) -> None:
     cut = encode_requests(base.tokenizer, requests, max_length)
     should_cut = [len(f.context) + len(f.continuation) > max_length + 1 for f in full]
     assert 0 < sum(should_cut) < len(requests)
-    scores, _, n_truncated = score_requests(
+    scores, _, n_truncated, _ = score_requests(
         base.model, base.tokenizer, requests, ("base",), max_length=max_length, progress=False
     )
     assert n_truncated == sum(should_cut)
@@ -134,7 +134,7 @@ def test_long_contexts_truncated_from_the_left(base) -> None:
             # lm-eval keeps the last max_length + 1 tokens: the continuation whole, the context's tail
             assert len(c.context) + len(c.continuation) == max_length + 1
             assert c.continuation == f.continuation
-            assert c.context == f.context[-len(c.context):]
+            assert c.context == f.context[-len(c.context) :]
         else:
             assert c == f
         assert score == pytest.approx(naive_loglik(base.model, c.context, c.continuation), abs=1e-4)
@@ -142,7 +142,7 @@ def test_long_contexts_truncated_from_the_left(base) -> None:
 
 def test_continuation_longer_than_max_length_does_not_crash(tiny_base) -> None:
     long_answer = " " + " ".join(["carbon dioxide"] * 40)
-    scores, n_tokens, n_truncated = score_requests(
+    scores, n_tokens, n_truncated, _ = score_requests(
         tiny_base.model, tiny_base.tokenizer, [("Question: x\nAnswer:", long_answer)], max_length=16, progress=False
     )
     assert n_truncated == 1 and n_tokens == [16]
@@ -153,8 +153,8 @@ def test_continuation_longer_than_max_length_does_not_crash(tiny_base) -> None:
 def test_packing_settings_do_not_change_scores(tiny_bos_base, row_tokens, batch_tokens) -> None:
     base = tiny_bos_base
     requests = all_requests(mixed_items())
-    reference, _, _ = score_requests(base.model, base.tokenizer, requests, progress=False)
-    scores, _, _ = score_requests(
+    reference, _, _, _ = score_requests(base.model, base.tokenizer, requests, progress=False)
+    scores, _, _, _ = score_requests(
         base.model, base.tokenizer, requests, progress=False, row_tokens=row_tokens, batch_tokens=batch_tokens
     )
     assert scores["base"] == pytest.approx(reference["base"], abs=1e-5)

@@ -14,20 +14,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fixtures import load_fixture
 
+from fixtures import load_fixture
 from likra.data.pairs import build_pairs
+from likra.data.selection import load_items, training_items
 from likra.errors import LikraError
 from likra.io import read_json, read_jsonl
+from likra.layout import eval_folder_name
 from likra.metrics import MODES, all_metrics
 from likra.model.heads import HEADS, attach_heads, head_state, load_head_weights, save_heads
 from likra.model.load import load_base
 from likra.rundir import read_manifest
-from likra.score.evaluate import eval_folder_name, evaluate
+from likra.score.evaluate import evaluate
 from likra.score.scorer import score_items, score_requests
 from likra.train import loop
-from likra.train.loop import TrainSettings, sorted_checkpoints
-from likra.train.run import load_items, train, training_items
+from likra.train.loop import TrainSettings, complete_checkpoints
+from likra.train.run import train
 
 BATCH = 4
 QUESTIONS = 20  # 5 steps: checkpoints after steps 1, 2, 4 and the last (N-4, N-8, N-16, N-20)
@@ -41,14 +43,26 @@ def arc_jsonl(tmp_path_factory) -> Path:
     items = load_fixture("arc_easy_test") + load_fixture("arc_challenge_test")
     with open(path, "w") as handle:
         for item in items:
-            handle.write(json.dumps({"id": item.id, "question": item.question,
-                                     "choices": list(item.choices), "answer": item.gold}) + "\n")
+            handle.write(
+                json.dumps(
+                    {"id": item.id, "question": item.question, "choices": list(item.choices), "answer": item.gold}
+                )
+                + "\n"
+            )
     return path
 
 
 def run_tiny(run_dir: Path, model_dir: Path, data: Path, settings: TrainSettings = SETTINGS, **kw) -> list[str]:
-    return train(run_dir, model=str(model_dir), task=str(data), strategy="first",
-                 max_questions=QUESTIONS, settings=settings, progress=False, **kw)
+    return train(
+        run_dir,
+        model=str(model_dir),
+        task=str(data),
+        strategy="first",
+        max_questions=QUESTIONS,
+        settings=settings,
+        progress=False,
+        **kw,
+    )
 
 
 def trained_pairs(data: Path, settings: TrainSettings = SETTINGS, n: int = QUESTIONS):
@@ -67,7 +81,7 @@ def head_model(model_dir: Path, checkpoint: Path | None):
 
 
 def scores_of(model, tokenizer, requests, variants):
-    scores, _, _ = score_requests(model, tokenizer, requests, variants, progress=False)
+    scores, _, _, _ = score_requests(model, tokenizer, requests, variants, progress=False)
     return scores
 
 
@@ -86,7 +100,7 @@ def tiny_run(tmp_path_factory, tiny_model_dir, arc_jsonl) -> Path:
 
 
 def test_run_layout_log_and_manifest(tiny_run) -> None:
-    assert sorted_checkpoints(tiny_run / "checkpoints") == ["N-4", "N-8", "N-16", "N-20"]
+    assert complete_checkpoints(tiny_run) == ["N-4", "N-8", "N-16", "N-20"]
     for name in ("N-4", "N-8", "N-16", "N-20"):
         info = read_json(tiny_run / "checkpoints" / name / "checkpoint.json")
         assert info["questions"] == int(name[2:])
@@ -131,8 +145,9 @@ def test_checkpoints_load_with_plain_peft(tiny_run, tiny_model_dir, arc_jsonl) -
 
 
 def test_evaluate_modes_and_untrained_ties(tiny_run, arc_jsonl) -> None:
-    results = evaluate(tiny_run, task=str(arc_jsonl), split="test", checkpoints=["N-0", "N-20"],
-                       limit=10, progress=False)
+    results = evaluate(
+        tiny_run, task=str(arc_jsonl), split="test", checkpoints=["N-0", "N-20"], limit=10, progress=False
+    )
     untrained, trained = results
     folder = tiny_run / "eval" / eval_folder_name(str(arc_jsonl), "test", 0, 10)
     first_choice_acc = np.mean([row["gold"] == 0 for row in read_jsonl(folder / "N-0" / "scores.jsonl")])
@@ -201,7 +216,9 @@ def test_same_seed_same_adapters(tiny_run, tiny_model_dir, arc_jsonl, tmp_path) 
         assert all(torch.allclose(a[k], b[k], atol=1e-6, rtol=0) for k in a)
 
 
-def test_non_finite_loss_fails_run_and_keeps_last_good_checkpoint(tiny_model_dir, arc_jsonl, tmp_path, monkeypatch) -> None:
+def test_non_finite_loss_fails_run_and_keeps_last_good_checkpoint(
+    tiny_model_dir, arc_jsonl, tmp_path, monkeypatch
+) -> None:
     """Poison the neg head's log-probabilities at step 3 with NaN."""
     real = loop.target_logprobs
     poison = {"on": False}
@@ -221,7 +238,7 @@ def test_non_finite_loss_fails_run_and_keeps_last_good_checkpoint(tiny_model_dir
     stage = read_manifest(run_dir)["stages"]["train"]
     assert stage["status"] == "failed"
     assert stage["failed_step"] == 3 and stage["last_good_checkpoint"] == "N-8"
-    assert sorted_checkpoints(run_dir / "checkpoints") == ["N-4", "N-8"]
+    assert complete_checkpoints(run_dir) == ["N-4", "N-8"]
     assert [r["step"] for r in read_jsonl(run_dir / "train_log.jsonl")] == [1, 2]
     # the kept checkpoint is intact and finite
     _, model = head_model(tiny_model_dir, run_dir / "checkpoints" / "N-8")
@@ -234,12 +251,14 @@ def test_huge_learning_rate_diverges_cleanly(tiny_model_dir, arc_jsonl, tmp_path
         run_tiny(run_dir, tiny_model_dir, arc_jsonl, settings=TrainSettings(lr=1e6, batch_size=BATCH))
     stage = read_manifest(run_dir)["stages"]["train"]
     assert stage["status"] == "failed"
-    kept = sorted_checkpoints(run_dir / "checkpoints")
+    kept = complete_checkpoints(run_dir)
     assert stage["last_good_checkpoint"] == (kept[-1] if kept else None)
     assert all(int(name[2:]) < stage["failed_step"] * BATCH for name in kept)
 
 
-def test_resume_after_interruption_equals_uninterrupted_run(tiny_run, tiny_model_dir, arc_jsonl, tmp_path, monkeypatch) -> None:
+def test_resume_after_interruption_equals_uninterrupted_run(
+    tiny_run, tiny_model_dir, arc_jsonl, tmp_path, monkeypatch
+) -> None:
     """Kill the run in step 4 (resume state was last saved after step 2), then run it again."""
     original_step = loop.HeadTrainer.step
     calls = {"pos": 0, "neg": 0}
@@ -257,7 +276,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(tiny_run, tiny_model
             run_tiny(run_dir, tiny_model_dir, arc_jsonl)
     assert read_json(run_dir / "resume" / "state.json")["step"] == 2
     assert [r["step"] for r in read_jsonl(run_dir / "train_log.jsonl")] == [1, 2, 3]
-    assert sorted_checkpoints(run_dir / "checkpoints") == ["N-4", "N-8"]
+    assert complete_checkpoints(run_dir) == ["N-4", "N-8"]
 
     assert run_tiny(run_dir, tiny_model_dir, arc_jsonl) == ["N-4", "N-8", "N-16", "N-20"]
     log, reference_log = read_jsonl(run_dir / "train_log.jsonl"), read_jsonl(tiny_run / "train_log.jsonl")
@@ -280,8 +299,17 @@ def test_real_model_64_arc_questions(real_base, tmp_path) -> None:
 
     settings = TrainSettings(lr=1e-3)
     run_dir = tmp_path / "run"
-    checkpoints = train(run_dir, model="smollm2-135m", task="arc", split="train", strategy="first",
-                        max_questions=64, settings=settings, progress=False, loaded=real_base)
+    checkpoints = train(
+        run_dir,
+        model="smollm2-135m",
+        task="arc",
+        split="train",
+        strategy="first",
+        max_questions=64,
+        settings=settings,
+        progress=False,
+        loaded=real_base,
+    )
     assert checkpoints == ["N-32", "N-64"]
     log = read_jsonl(run_dir / "train_log.jsonl")
     assert [r["step"] for r in log] == [1, 2]
@@ -321,8 +349,15 @@ def test_real_model_64_arc_questions(real_base, tmp_path) -> None:
             assert theirs == pytest.approx(ours[name][head], abs=1e-5)
 
     # Evaluation: untrained heads tie everything; likra = pos - neg for the trained ones.
-    untrained, trained = evaluate(run_dir, task="arc_challenge", split="test", checkpoints=["N-0", "N-64"],
-                                  limit=20, progress=False, loaded=real_base)
+    untrained, trained = evaluate(
+        run_dir,
+        task="arc_challenge",
+        split="test",
+        checkpoints=["N-0", "N-64"],
+        limit=20,
+        progress=False,
+        loaded=real_base,
+    )
     for mode in ("likra", "neg-only", "pos-base"):
         assert untrained["modes"][mode]["ties"] == untrained["n_items"] == 20
     assert trained["modes"]["likra"]["ties"] == 0

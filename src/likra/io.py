@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,51 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def read_log(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of an append-only log; a line torn by a kill mid-write is skipped."""
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
 def append_jsonl(path: str | Path, row: dict[str, Any]) -> None:
-    """Append one row to a log (logs are append-only; a torn last line is skipped on read)."""
+    """Append one row to a log (append-only; read it back with :func:`read_log`)."""
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(row) + "\n")
         handle.flush()
+
+
+def atomic_write_folder(folder: Path, write: Callable[[Path], Any]) -> None:
+    """Fill a temporary sibling folder with ``write(tmp)``, then swap it in for ``folder``.
+
+    A kill between the two renames leaves ``.<name>.old``; :func:`recover_folder` finishes the swap.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        write(tmp)
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            folder.rename(old)
+            tmp.rename(folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def recover_folder(folder: Path) -> None:
+    """Finish a swap that :func:`atomic_write_folder` began but a kill interrupted."""
+    old = folder.with_name(f".{folder.name}.old")
+    if not folder.exists() and old.exists():
+        old.rename(folder)
+    for tmp in folder.parent.glob(f".{folder.name}.*"):
+        if tmp.is_dir() and tmp != old:
+            shutil.rmtree(tmp, ignore_errors=True)  # a half-written temporary folder

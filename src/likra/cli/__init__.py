@@ -1,4 +1,4 @@
-"""The ``likra`` command line. Every command has a Python API of the same name."""
+"""The ``likra`` command line. Every command has a Python function of the same name in ``likra.api``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import sys
 
 import typer
 
+from likra.cli import data as _data
+from likra.cli import experiments as _experiments
+from likra.cli import run as _run
 from likra.errors import LikraError
 
 app = typer.Typer(
@@ -14,17 +17,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-from likra.cli import data as _data  # noqa: E402
-
-from likra.cli import run as _run  # noqa: E402
-
 app.add_typer(_data.app, name="data")
 app.command("train")(_run.train_command)
 app.command("eval")(_run.eval_command)
-
-from likra.cli import experiments as _experiments  # noqa: E402
-
 app.command("reproduce")(_experiments.reproduce_command)
 app.command("curve")(_experiments.curve_command)
 app.command("negatives")(_experiments.negatives_command)
@@ -72,7 +67,5 @@ def main() -> None:
         typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
         sys.exit(2)
     except KeyboardInterrupt:
-        typer.secho(
-            "interrupted: finished work is saved; re-run the same command to resume.", err=True
-        )
+        typer.secho("interrupted: finished work is saved; re-run the same command to resume.", err=True)
         sys.exit(130)

@@ -8,6 +8,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from likra.model.precision import DEFAULT_DTYPE
+from likra.model.resolve import DEFAULT_MODEL
+from likra.train.loop import TrainSettings
+
+TRAIN = TrainSettings()  # defaults are defined once, in the settings class
 EXP_DIR = typer.Argument(help="Experiment directory (re-run to resume; a finished one only rebuilds the report).")
 # Options shared by `likra curve` and `likra negatives`.
 TrainTask = Annotated[str, typer.Option(help="Training task or .jsonl file.")]
@@ -19,6 +24,7 @@ BatchSize = Annotated[int, typer.Option(help="Questions per optimiser step.")]
 LearningRate = Annotated[float, typer.Option(help="Constant learning rate (AdamW).")]
 Device = Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda if available).")]
 Quiet = Annotated[bool, typer.Option(help="No progress bars.")]
+Dtype = Annotated[str, typer.Option(help="Base-model precision: auto (bf16 where the CPU/GPU has it), fp32 or bf16.")]
 
 
 def _seeds(text: Optional[str]) -> Optional[tuple[int, ...]]:
@@ -30,16 +36,19 @@ def reproduce_command(
     profile: Annotated[str, typer.Option(help="default (~30 min on 2 CPU cores) or full (paper size).")] = "default",
     model: Annotated[Optional[str], typer.Option(help="Override the profile's model.")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds, e.g. 42,43,44.")] = None,
-    points: Annotated[Optional[str], typer.Option(help="checkpoints (one run per seed) or subsets (a run per N).")] = None,
+    points: Annotated[
+        Optional[str], typer.Option(help="checkpoints (one run per seed) or subsets (a run per N).")
+    ] = None,
     lr: Annotated[Optional[float], typer.Option()] = None,
     device: Annotated[Optional[str], typer.Option()] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="Override the profile's precision: auto, fp32 or bf16.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Run the paper's experiments on a profile and write REPORT.md with plots and findings."""
+    from likra.api import reproduce
     from likra.experiments.profiles import get_profile
-    from likra.experiments.reproduce import reproduce
 
-    chosen = get_profile(profile, model=model, seeds=_seeds(seeds), points=points, lr=lr)
+    chosen = get_profile(profile, model=model, seeds=_seeds(seeds), points=points, lr=lr, dtype=dtype)
     report = reproduce(exp_dir, chosen, device=device, progress=not quiet)
     _print_findings(exp_dir)
     typer.echo(f"report: {report}")
@@ -50,37 +59,41 @@ def curve_command(
     train_task: TrainTask = "arc",
     eval_task: EvalTasks = ["arc_challenge:test"],
     max_questions: MaxQuestions = None,
-    negatives: Annotated[str, typer.Option(help="Comma-separated strategies; the first draws the main curve.")] = "first",
-    model: Model = "smollm2-135m",
+    negatives: Annotated[
+        str, typer.Option(help="Comma-separated strategies; the first draws the main curve.")
+    ] = "first",
+    model: Model = DEFAULT_MODEL,
     seeds: Seeds = "42,43,44",
     points: Annotated[str, typer.Option(help="checkpoints or subsets.")] = "checkpoints",
-    batch_size: BatchSize = 32,
-    lr: LearningRate = 1e-3,
+    batch_size: BatchSize = TRAIN.batch_size,
+    lr: LearningRate = TRAIN.lr,
     ablation: Annotated[bool, typer.Option(help="Also run the question-ablated control.")] = False,
     device: Device = None,
+    dtype: Dtype = DEFAULT_DTYPE,
     quiet: Quiet = False,
 ) -> None:
     """Learning curves of sft, likra and neg-only over N, several seeds, with 95% bands.
 
     ``--negatives first,other-question,...`` also draws the negative-types comparison."""
-    from likra.experiments.profiles import EvalSet, Profile, Study
-    from likra.experiments.reproduce import reproduce
+    from likra.api import curve
 
-    sets = []
-    for spec in eval_task:
-        parts = spec.split(":")
-        sets.append(EvalSet(parts[0], parts[1] if len(parts) > 1 else "test", int(parts[2]) if len(parts) > 2 else None))
     strategies = [s.strip() for s in negatives.split(",") if s.strip()]
-    if strategies[0] != "first":
-        strategies = ["first"] + [s for s in strategies if s != "first"]
-    profile = Profile(
-        name="custom", model=model, studies=(Study(train_task, tuple(sets), max_questions),),
-        seeds=_seeds(seeds) or (42,), lr=lr, batch_size=batch_size, points=points,
-        negative_strategies=tuple(strategies[1:]), negatives_seeds=_seeds(seeds) or (42,),
-        negatives_max_questions=max_questions, ablation=ablation,
-        description=f"likra curve: train {train_task}, evaluate {', '.join(s.key for s in sets)}",
+    report = curve(
+        exp_dir,
+        train_task,
+        eval_task,
+        max_questions,
+        strategies,
+        device=device,
+        progress=not quiet,
+        model=model,
+        seeds=_seeds(seeds) or (42,),
+        points=points,
+        batch_size=batch_size,
+        lr=lr,
+        ablation=ablation,
+        dtype=dtype,
     )
-    report = reproduce(exp_dir, profile, device=device, progress=not quiet)
     _print_findings(exp_dir)
     typer.echo(f"report: {report}")
 
@@ -90,25 +103,42 @@ def negatives_command(
     train_task: TrainTask = "arc",
     eval_task: EvalTasks = ["arc_challenge:test"],
     max_questions: MaxQuestions = None,
-    negatives: Annotated[str, typer.Option(help="Strategies to compare.")] = "first,random,hardest,easiest,other-question,all",
-    model: Model = "smollm2-135m",
+    negatives: Annotated[
+        str, typer.Option(help="Strategies to compare.")
+    ] = "first,random,hardest,easiest,other-question,all",
+    model: Model = DEFAULT_MODEL,
     seeds: Seeds = "42",
-    batch_size: BatchSize = 32,
-    lr: LearningRate = 1e-3,
+    batch_size: BatchSize = TRAIN.batch_size,
+    lr: LearningRate = TRAIN.lr,
     device: Device = None,
+    dtype: Dtype = DEFAULT_DTYPE,
     quiet: Quiet = False,
 ) -> None:
     """The learning curve for each negative strategy: near-miss vs implausible, measured."""
-    curve_command(exp_dir, train_task=train_task, eval_task=eval_task, max_questions=max_questions,
-                  negatives=negatives, model=model, seeds=seeds, points="checkpoints", batch_size=batch_size,
-                  lr=lr, ablation=False, device=device, quiet=quiet)
+    curve_command(
+        exp_dir,
+        train_task=train_task,
+        eval_task=eval_task,
+        max_questions=max_questions,
+        negatives=negatives,
+        model=model,
+        seeds=seeds,
+        points="checkpoints",
+        batch_size=batch_size,
+        lr=lr,
+        ablation=False,
+        device=device,
+        dtype=dtype,
+        quiet=quiet,
+    )
 
 
-def likelihoods_command(exp_dir: Annotated[Path, EXP_DIR],
-                        as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def likelihoods_command(
+    exp_dir: Annotated[Path, EXP_DIR], as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
     """How gold, most plausible wrong and other wrong answers move under base/pos/neg with N."""
     from likra.experiments.analysis import likelihood_table, load_results, main_key
-    from likra.experiments.reproduce import load_profile
+    from likra.experiments.profiles import load_profile
 
     profile = load_profile(exp_dir)
     table = likelihood_table(load_results(exp_dir, profile), main_key(profile))
@@ -116,20 +146,22 @@ def likelihoods_command(exp_dir: Annotated[Path, EXP_DIR],
         typer.echo(json.dumps(table, indent=2))
         return
     for row in table:
-        typer.echo(f"N={row['N']:>5}  " + "  ".join(
-            f"{k}={v:.3f}" for k, v in row.items() if k != "N" and (k.startswith("outranks") or "/" in k)))
+        typer.echo(
+            f"N={row['N']:>5}  "
+            + "  ".join(f"{k}={v:.3f}" for k, v in row.items() if k != "N" and (k.startswith("outranks") or "/" in k))
+        )
 
 
 def report_command(exp_dir: Annotated[Path, EXP_DIR]) -> None:
     """Rebuild REPORT.md, plots and CSVs of an experiment from its stored scores."""
-    from likra.experiments.reproduce import build_report
+    from likra.api import report
 
-    typer.echo(f"report: {build_report(exp_dir)}")
+    typer.echo(f"report: {report(exp_dir)}")
     _print_findings(exp_dir)
 
 
 def _print_findings(exp_dir: Path) -> None:
-    from likra.report.markdown import findings_json
+    from likra.report.build import findings_json
 
     for f in findings_json(exp_dir):
         typer.echo(f"  [{f['verdict']:>13}] {f['finding']}. {f['claim']}\n                  {f['evidence']}")

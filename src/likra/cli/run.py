@@ -9,42 +9,74 @@ from typing import Annotated, Optional
 import typer
 
 from likra.model.heads import LoraSettings
+from likra.model.precision import DEFAULT_DTYPE
+from likra.model.resolve import DEFAULT_MODEL
 from likra.train.loop import TrainSettings
+
+LORA, TRAIN = LoraSettings(), TrainSettings()  # the defaults, defined once in the settings classes
 
 RUN_DIR = typer.Argument(help="Run directory (created if absent; re-run to resume).")
 
 
 def train_command(
     run_dir: Annotated[Path, RUN_DIR],
-    model: Annotated[str, typer.Option(help="Packaged name, model folder, .gguf file or Hub id.")] = "smollm2-135m",
-    task: Annotated[str, typer.Option(help="Training task (e.g. arc, hellaswag, winogrande) or a .jsonl file.")] = "arc",
+    model: Annotated[str, typer.Option(help="Packaged name, model folder, .gguf file or Hub id.")] = DEFAULT_MODEL,
+    task: Annotated[
+        str, typer.Option(help="Training task (e.g. arc, hellaswag, winogrande) or a .jsonl file.")
+    ] = "arc",
     split: Annotated[str, typer.Option(help="Split of the training task.")] = "train",
-    negatives: Annotated[str, typer.Option(help="Negative strategy: first, random, all, hardest, easiest, other-question.")] = "first",
-    max_questions: Annotated[Optional[int], typer.Option(help="Train on the first N questions of the seed's order.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the question order (and random negatives).")] = 42,
-    lr: Annotated[float, typer.Option(help="Constant learning rate (AdamW).")] = TrainSettings.lr,
-    batch_size: Annotated[int, typer.Option(help="Questions per optimiser step.")] = 32,
-    epochs: Annotated[int, typer.Option()] = 1,
-    save_every: Annotated[int, typer.Option(help="Save resume state every N optimiser steps (and at checkpoints).")] = TrainSettings.save_every,
-    lora_r: Annotated[int, typer.Option()] = 8,
-    lora_alpha: Annotated[int, typer.Option()] = 8,
-    lora_dropout: Annotated[float, typer.Option()] = 0.0,
-    lora_targets: Annotated[str, typer.Option(help="Comma-separated module names.")] = "gate_proj,up_proj,down_proj",
-    base_scores: Annotated[Optional[Path], typer.Option(help="scores.jsonl of the base model on the training split (for hardest/easiest).")] = None,
+    negatives: Annotated[
+        str, typer.Option(help="Negative strategy: first, random, all, hardest, easiest, other-question.")
+    ] = "first",
+    max_questions: Annotated[
+        Optional[int], typer.Option(help="Train on the first N questions of the seed's order.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the question order (and random negatives).")] = TRAIN.seed,
+    lr: Annotated[float, typer.Option(help="Constant learning rate (AdamW).")] = TRAIN.lr,
+    batch_size: Annotated[int, typer.Option(help="Questions per optimiser step.")] = TRAIN.batch_size,
+    epochs: Annotated[int, typer.Option()] = TRAIN.epochs,
+    save_every: Annotated[
+        int, typer.Option(help="Save resume state every N optimiser steps (and at checkpoints).")
+    ] = TRAIN.save_every,
+    lora_r: Annotated[int, typer.Option()] = LORA.r,
+    lora_alpha: Annotated[int, typer.Option()] = LORA.alpha,
+    lora_dropout: Annotated[float, typer.Option()] = LORA.dropout,
+    lora_targets: Annotated[str, typer.Option(help="Comma-separated module names.")] = ",".join(LORA.target_modules),
+    base_scores: Annotated[
+        Optional[Path], typer.Option(help="scores.jsonl of the base model on the training split (for hardest/easiest).")
+    ] = None,
     contamination: Annotated[float, typer.Option(help="Fraction of negatives replaced by positives.")] = 0.0,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda if available).")] = None,
+    dtype: Annotated[
+        str, typer.Option(help="Base-model precision: auto (bf16 where the CPU/GPU has it), fp32 or bf16.")
+    ] = DEFAULT_DTYPE,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Train the positive and negative LoRA heads; checkpoints after 1, 2, 4, ... steps."""
-    from likra.train.run import train
+    from likra.api import train
 
-    lora = LoraSettings(r=lora_r, alpha=lora_alpha, dropout=lora_dropout,
-                        target_modules=tuple(t.strip() for t in lora_targets.split(",") if t.strip()))
+    lora = LoraSettings(
+        r=lora_r,
+        alpha=lora_alpha,
+        dropout=lora_dropout,
+        target_modules=tuple(t.strip() for t in lora_targets.split(",") if t.strip()),
+    )
     settings = TrainSettings(lr=lr, batch_size=batch_size, epochs=epochs, seed=seed, save_every=save_every)
-    checkpoints = train(run_dir, model=model, task=task, split=split, strategy=negatives,
-                        max_questions=max_questions, lora=lora, settings=settings,
-                        base_scores=base_scores, contamination=contamination, device=device,
-                        progress=not quiet)
+    checkpoints = train(
+        run_dir,
+        model=model,
+        task=task,
+        split=split,
+        strategy=negatives,
+        max_questions=max_questions,
+        lora=lora,
+        settings=settings,
+        base_scores=base_scores,
+        contamination=contamination,
+        device=device,
+        dtype=dtype,
+        progress=not quiet,
+    )
     typer.echo(f"checkpoints in {run_dir / 'checkpoints'}: {', '.join(checkpoints)}")
 
 
@@ -52,28 +84,47 @@ def eval_command(
     target: Annotated[str, typer.Argument(help="A run directory, or a model (name/folder) for base-only scores.")],
     task: Annotated[str, typer.Option(help="Evaluation task or .jsonl file.")] = "arc_challenge",
     split: Annotated[str, typer.Option()] = "test",
-    checkpoint: Annotated[str, typer.Option(help="'all', 'final', or comma-separated names (N-0 = untrained).")] = "all",
+    checkpoint: Annotated[
+        str, typer.Option(help="'all', 'final', or comma-separated names (N-0 = untrained).")
+    ] = "all",
     limit: Annotated[Optional[int], typer.Option(help="Only the first N items.")] = None,
     shots: Annotated[int, typer.Option(help="k-shot demonstrations from the task's train split.")] = 0,
     out: Annotated[Optional[Path], typer.Option(help="Output folder when TARGET is a bare model.")] = None,
     device: Annotated[Optional[str], typer.Option()] = None,
+    dtype: Annotated[
+        str, typer.Option(help="Base-model precision: auto (bf16 where the CPU/GPU has it), fp32 or bf16.")
+    ] = DEFAULT_DTYPE,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Score every choice under base, pos and neg; print acc/acc_norm of every mode."""
-    from likra.score.evaluate import evaluate
+    from likra.api import evaluate
 
     chosen = checkpoint if checkpoint in ("all", "final") else [c.strip() for c in checkpoint.split(",")]
-    results = evaluate(target, task=task, split=split, checkpoints=chosen, limit=limit, shots=shots,
-                       out_dir=out, device=device, progress=not quiet)
+    results = evaluate(
+        target,
+        task=task,
+        split=split,
+        checkpoints=chosen,
+        limit=limit,
+        shots=shots,
+        out_dir=out,
+        device=device,
+        progress=not quiet,
+        dtype=dtype,
+    )
     if as_json:
         typer.echo(json.dumps(results if len(results) > 1 else results[0], indent=2))
         return
     for metrics in results:
-        typer.echo(f"{metrics['task']} {metrics['split']} n={metrics['n_items']} "
-                   f"model={metrics['model']} checkpoint={metrics['checkpoint'] or '-'} shots={metrics['shots']}")
+        typer.echo(
+            f"{metrics['task']} {metrics['split']} n={metrics['n_items']} "
+            f"model={metrics['model']} checkpoint={metrics['checkpoint'] or '-'} shots={metrics['shots']}"
+        )
         for mode, m in metrics["modes"].items():
             lo, hi = m["acc_ci95"]
             nlo, nhi = m["acc_norm_ci95"]
-            typer.echo(f"  {mode:9s} acc {m['acc']:.4f} [{lo:.3f}, {hi:.3f}]  "
-                       f"acc_norm {m['acc_norm']:.4f} [{nlo:.3f}, {nhi:.3f}]  ties {m['ties']}")
+            typer.echo(
+                f"  {mode:9s} acc {m['acc']:.4f} [{lo:.3f}, {hi:.3f}]  "
+                f"acc_norm {m['acc_norm']:.4f} [{nlo:.3f}, {nhi:.3f}]  ties {m['ties']}"
+            )

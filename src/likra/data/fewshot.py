@@ -33,9 +33,7 @@ def _demo_text(demo: Item) -> str:
     return demo.demonstration()[len(_description(demo)) :]
 
 
-def add_fewshot(
-    items: Sequence[Item], pool: Sequence[Item], k: int, seed: int = 1234
-) -> list[Item]:
+def add_fewshot(items: Sequence[Item], pool: Sequence[Item], k: int, seed: int = 1234) -> list[Item]:
     """Each item with ``k`` demonstrations from ``pool`` before its context(s).
 
     Demonstrations never include the item itself (same id or identical question). Draws are

@@ -36,7 +36,7 @@ class Item:
         choices: list[str] | tuple[str, ...],
         gold: int,
         delimiter: str = " ",
-    ) -> "Item":
+    ) -> Item:
         """An item whose choices all follow one context (ARC, HellaSwag, PIQA, ...)."""
         choices = tuple(choices)
         return cls(
@@ -71,6 +71,6 @@ class Item:
         """This item solved, as a k-shot demonstration (context + gold continuation)."""
         return self.contexts[self.gold] + self.continuations[self.gold]
 
-    def with_prefix(self, prefix: str) -> "Item":
+    def with_prefix(self, prefix: str) -> Item:
         """The same item with ``prefix`` (e.g. k-shot demonstrations) before every context."""
         return replace(self, contexts=tuple(prefix + c for c in self.contexts))

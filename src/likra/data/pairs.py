@@ -84,8 +84,7 @@ def build_pairs(
             negatives = [_other_question_negative(items, position, rng)]
         if contamination > 0:
             negatives = [
-                Example(*train[item.gold]) if rng.random() < contamination else negative
-                for negative in negatives
+                Example(*train[item.gold]) if rng.random() < contamination else negative for negative in negatives
             ]
         pairs.append(QuestionExamples(item.id, Example(*train[item.gold]), tuple(negatives)))
     return pairs
@@ -96,9 +95,7 @@ def _ranked_wrong(item: Item, base_scores: Mapping[str, Sequence[float]], strate
         raise LikraError(f"no base scores for training item '{item.id}'")
     scores = base_scores[item.id]
     if len(scores) != item.n_choices:
-        raise LikraError(
-            f"base scores for item '{item.id}' have {len(scores)} entries, expected {item.n_choices}"
-        )
+        raise LikraError(f"base scores for item '{item.id}' have {len(scores)} entries, expected {item.n_choices}")
     wrong = wrong_choices(item)
     pick = max if strategy == "hardest" else min
     return pick(wrong, key=lambda i: (scores[i], -i))

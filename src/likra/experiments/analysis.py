@@ -7,27 +7,22 @@ The primary metric is acc_norm (the paper's metric on ARC); acc is reported alon
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from likra.errors import LikraError
 from likra.experiments.profiles import EvalSet, Profile
-from likra.experiments.runner import RunSpec, run_dir, run_specs
 from likra.experiments.stats import Estimate, bootstrap_indices, estimate, item_means
 from likra.io import read_jsonl
+from likra.layout import METRICS, SCORES, ExperimentLayout, checkpoint_questions, is_checkpoint_name
 from likra.metrics import MODES, predictions, weighted, weighted_neg_only
-from likra.score.evaluate import eval_folder_name
-from likra.train.run import load_items
+from likra.rundir import read_manifest
 
 Score = Callable[[Mapping[str, float]], float]
 CURVE_MODES = ("base", "sft", "likra", "neg-only", "pos-base", "calibrated")
-
-
-def group_name(spec: RunSpec) -> str:
-    """Runs that are seeds of the same curve share a group name."""
-    return spec.strategy + ("-noq" if spec.ablated else "")
 
 
 @dataclass
@@ -70,37 +65,53 @@ def _attach_unconditional(rows: list[dict], uncond: list[dict] | None) -> list[d
 
 
 def load_results(exp_dir: Path, profile: Profile) -> ExperimentResults:
-    """Every complete score table of the experiment, grouped into curves."""
-    results = ExperimentResults(profile)
-    pool_sizes = {s.train_task: len(load_items(s.train_task, s.train_split)) for s in profile.studies}
-    uncond_cache: dict[str, list[dict] | None] = {}
+    """Every complete score table of the experiment's recorded runs, grouped into curves.
+
+    Reads only the directory (manifest, score files): no benchmark data or model is needed."""
+    layout = ExperimentLayout(exp_dir)
+    runs = read_manifest(exp_dir).get("runs")
+    if runs is None:
+        raise LikraError(
+            "the experiment's manifest lists no runs (made by an older likra?); re-run "
+            "`likra reproduce` or `likra curve` on it to record them",
+            file=layout.manifest,
+        )
     collected: dict[tuple[str, str, str], dict[int, dict[int, list[dict]]]] = defaultdict(lambda: defaultdict(dict))
-    for spec in run_specs(profile, pool_sizes):
-        for eval_set in spec.study.eval_sets:
-            base_folder = eval_folder_name(eval_set.task, eval_set.split, profile.shots, eval_set.limit)
-            if base_folder not in uncond_cache:
-                path = exp_dir / "base" / base_folder / "uncond.jsonl"
-                uncond_cache[base_folder] = read_jsonl(path) if path.exists() else None
-            folder = run_dir(exp_dir, spec) / "eval" / eval_folder_name(
-                eval_set.task, eval_set.split, profile.shots, eval_set.limit, spec.ablated)
+    uncond: dict[str, list[dict] | None] = {}
+    for run in runs:
+        for eval_set in run["eval_sets"]:
+            folder = layout.run(run["path"]).eval_dir(eval_set["folder"])
             if not folder.exists():
                 continue
-            key = (spec.study.train_task, eval_set.key, group_name(spec))
-            for checkpoint in folder.glob("N-*"):
-                scores = checkpoint / "scores.jsonl"
-                if not (checkpoint / "metrics.json").exists() or not scores.exists():
-                    continue
-                n = int(checkpoint.name.split("-")[1])
-                rows = read_jsonl(scores)
-                if not spec.ablated:
-                    rows = _attach_unconditional(rows, uncond_cache[base_folder])
-                collected[key][n][spec.seed] = rows
+            if not run["ablated"] and eval_set["base_folder"] not in uncond:
+                path = layout.unconditional_scores(eval_set["base_folder"])
+                uncond[eval_set["base_folder"]] = read_jsonl(path) if path.exists() else None
+            key = (run["train_task"], eval_set["key"], run["group"])
+            for n, rows in _checkpoint_tables(folder):
+                if not run["ablated"]:
+                    rows = _attach_unconditional(rows, uncond[eval_set["base_folder"]])
+                collected[key][n][run["seed"]] = rows
+    return _complete_curves(ExperimentResults(profile), collected)
+
+
+def _checkpoint_tables(folder: Path) -> Iterator[tuple[int, list[dict]]]:
+    """(N, score rows) of every checkpoint of an eval folder whose metrics were written."""
+    for checkpoint in folder.iterdir():
+        if not is_checkpoint_name(checkpoint.name):
+            continue
+        scores = checkpoint / SCORES
+        if (checkpoint / METRICS).exists() and scores.exists():
+            yield checkpoint_questions(checkpoint.name), read_jsonl(scores)
+
+
+def _complete_curves(results: ExperimentResults, collected: dict) -> ExperimentResults:
+    """A curve point counts only when every seed that reached the curve's largest N has it."""
     for key, by_n in collected.items():
-        # A curve point counts only when every seed that reached the curve's largest N has it.
         all_seeds = sorted({s for tables in by_n.values() for s in tables})
         results.seeds[key] = all_seeds
         results.tables[key] = {
-            n: [tables[s] for s in sorted(tables)] for n, tables in sorted(by_n.items())
+            n: [tables[s] for s in sorted(tables)]
+            for n, tables in sorted(by_n.items())
             if len(tables) == len(all_seeds)
         }
     return results
@@ -125,11 +136,14 @@ def weighting_table(results: ExperimentResults, key, weights, sizes=None) -> lis
     rows = []
     for n in sizes or [s for s in results.sizes(key) if s > 0]:
         for w in weights:
-            rows.append({
-                "N": n, "w_neg": w,
-                "likra": results.point(key, n, weighted(1.0, w)),
-                "neg-only": results.point(key, n, weighted_neg_only(w)),
-            })
+            rows.append(
+                {
+                    "N": n,
+                    "w_neg": w,
+                    "likra": results.point(key, n, weighted(1.0, w)),
+                    "neg-only": results.point(key, n, weighted_neg_only(w)),
+                }
+            )
     return rows
 
 
@@ -193,5 +207,13 @@ def main_key(profile: Profile, group: str = "first") -> tuple[str, str, str]:
     return (study.train_task, study.eval_sets[0].key, group)
 
 
-__all__ = ["ExperimentResults", "load_results", "curve_table", "weighting_table", "likelihood_table",
-           "outrank_matrix", "main_key", "EvalSet"]
+__all__ = [
+    "ExperimentResults",
+    "load_results",
+    "curve_table",
+    "weighting_table",
+    "likelihood_table",
+    "outrank_matrix",
+    "main_key",
+    "EvalSet",
+]

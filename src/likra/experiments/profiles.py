@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from likra.errors import unknown_name
+from likra.errors import LikraError, unknown_name
+from likra.io import atomic_write_json, read_json
+from likra.layout import PROFILE, eval_set_key
+from likra.model.precision import DEFAULT_DTYPE
+from likra.model.resolve import DEFAULT_MODEL
+from likra.train.loop import TrainSettings
 
 
 @dataclass(frozen=True)
@@ -22,8 +27,13 @@ class EvalSet:
     @property
     def key(self) -> str:
         """A folder- and label-safe name (a .jsonl path becomes its file stem)."""
-        task = Path(self.task).stem if self.task.endswith(".jsonl") else self.task
-        return f"{task}-{self.split}" + (f"-limit{self.limit}" if self.limit else "")
+        return eval_set_key(self.task, self.split, self.limit)
+
+    @classmethod
+    def parse(cls, text: str) -> EvalSet:
+        """``task[:split[:limit]]`` (split defaults to test)."""
+        parts = text.split(":")
+        return cls(parts[0], parts[1] if len(parts) > 1 else "test", int(parts[2]) if len(parts) > 2 else None)
 
 
 @dataclass(frozen=True)
@@ -42,8 +52,8 @@ class Profile:
     model: str
     studies: tuple[Study, ...]
     seeds: tuple[int, ...] = (42, 43, 44)
-    lr: float = 1e-3
-    batch_size: int = 32
+    lr: float = TrainSettings.lr
+    batch_size: int = TrainSettings.batch_size
     points: str = "checkpoints"  # or "subsets": independent runs on nested subsets
     negative_strategies: tuple[str, ...] = ("random", "hardest", "easiest", "other-question", "all")
     negatives_seeds: tuple[int, ...] = (42,)
@@ -55,6 +65,7 @@ class Profile:
     ablation_eval_n: tuple[int, ...] | None = None
     weights: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
     shots: int = 0
+    dtype: str = DEFAULT_DTYPE  # of the frozen base model: fp32, bf16 or auto (resolved when run)
     description: str = ""
 
     def to_dict(self) -> dict:
@@ -66,10 +77,8 @@ ARC_C_TEST, ARC_E_TEST = EvalSet("arc_challenge", "test"), EvalSet("arc_easy", "
 PROFILES: dict[str, Profile] = {
     "default": Profile(
         name="default",
-        model="smollm2-135m",
-        studies=(
-            Study("arc", (EvalSet("arc_challenge", "test", 320), EvalSet("arc_easy", "test", 100)), 256),
-        ),
+        model=DEFAULT_MODEL,
+        studies=(Study("arc", (EvalSet("arc_challenge", "test", 320), EvalSet("arc_easy", "test", 100)), 256),),
         batch_size=16,
         negative_strategies=("random", "hardest", "other-question", "all"),
         negatives_max_questions=128,
@@ -87,7 +96,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "full": Profile(
         name="full",
-        model="smollm2-135m",
+        model=DEFAULT_MODEL,
         studies=(
             Study("arc", (ARC_C_TEST, ARC_E_TEST), None),
             Study("hellaswag", (EvalSet("hellaswag", "validation"),), 8192),
@@ -119,3 +128,71 @@ def get_profile(name: str, **overrides) -> Profile:
         raise unknown_name("profile", name, list(PROFILES))
     profile = PROFILES[name]
     return replace(profile, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def curve_profile(
+    train_task: str,
+    eval_sets: tuple[EvalSet, ...],
+    max_questions: int | None,
+    strategies: list[str],
+    model: str = DEFAULT_MODEL,
+    seeds: tuple[int, ...] = (42,),
+    points: str = "checkpoints",
+    batch_size: int = TrainSettings.batch_size,
+    lr: float = TrainSettings.lr,
+    ablation: bool = False,
+    dtype: str = DEFAULT_DTYPE,
+) -> Profile:
+    """The profile of ``likra curve``: one study, the main curve drawn with ``first`` negatives
+    and every other strategy as a negative-type comparison over the same seeds."""
+    strategies = ["first"] + [s for s in strategies if s != "first"]
+    return Profile(
+        name="custom",
+        model=model,
+        studies=(Study(train_task, eval_sets, max_questions),),
+        seeds=seeds,
+        lr=lr,
+        batch_size=batch_size,
+        points=points,
+        negative_strategies=tuple(strategies[1:]),
+        negatives_seeds=seeds,
+        negatives_max_questions=max_questions,
+        ablation=ablation,
+        dtype=dtype,
+        description=f"likra curve: train {train_task}, evaluate {', '.join(s.key for s in eval_sets)}",
+    )
+
+
+def profile_from_dict(data: dict) -> Profile:
+    studies = tuple(
+        Study(
+            s["train_task"],
+            tuple(EvalSet(**e) for e in s["eval_sets"]),
+            s["max_questions"],
+            s.get("train_split", "train"),
+        )
+        for s in data["studies"]
+    )
+    fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k != "studies"}
+    return Profile(studies=studies, **fields)
+
+
+def save_profile(exp_dir: Path, profile: Profile) -> None:
+    """Record the profile; refuse to mix a different one into an existing experiment."""
+    path = exp_dir / PROFILE
+    if path.exists():
+        if load_profile(exp_dir) != profile:
+            raise LikraError(
+                "this experiment directory was made with a different profile; "
+                "use a new directory (or `likra report` to rebuild its report)",
+                file=path,
+            )
+        return
+    atomic_write_json(path, profile.to_dict())
+
+
+def load_profile(exp_dir: Path) -> Profile:
+    path = exp_dir / PROFILE
+    if not path.exists():
+        raise LikraError("not an experiment directory (no profile.json)", file=exp_dir)
+    return profile_from_dict(read_json(path))

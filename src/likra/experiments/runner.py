@@ -1,14 +1,8 @@
 """Run the training runs and evaluations an experiment profile asks for (resumably).
 
-Layout of an experiment directory::
-
-    EXP/profile.json                  the profile that made it
-    EXP/base/<eval folder>/base.jsonl base-model scores, shared by every run
-    EXP/base/<eval folder>/uncond.jsonl  base scores after a bare "Answer:" (calibration control)
-    EXP/base/train-<task>-seed<k>.jsonl  base scores of training questions (hardest/easiest)
-    EXP/runs/<study>/<strategy>-s<seed>[-noq][-n<N>]/   ordinary run directories
-
-Every run and evaluation skips what is already complete, so re-running resumes.
+The experiment directory's layout is ``likra.layout.ExperimentLayout``. Before any work, the
+planned runs are recorded in the experiment's manifest, so the report can be rebuilt from the
+directory alone. Every run and evaluation skips what is already complete, so re-running resumes.
 """
 
 from __future__ import annotations
@@ -18,11 +12,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from likra import job_progress
+from likra.data.selection import eval_items, load_items, training_items
+from likra.data.transforms import unconditional
 from likra.experiments.profiles import EvalSet, Profile, Study
-from likra.io import atomic_write_jsonl
-from likra.score.evaluate import eval_folder_name, eval_items, evaluate, task_label
-from likra.train.loop import TrainSettings, question_order
-from likra.train.run import load_items, train, training_items
+from likra.io import atomic_write_jsonl, read_json
+from likra.layout import (
+    METRICS,
+    RESUME_STATE,
+    UNTRAINED,
+    ExperimentLayout,
+    RunLayout,
+    checkpoint_name,
+    curve_group,
+    eval_folder_name,
+    run_name,
+)
+from likra.rundir import read_manifest, record_runs
+from likra.score.evaluate import choose_checkpoints, evaluate_run
+from likra.score.scorer import score_items
+from likra.train.loop import TrainSettings
+from likra.train.run import train
 
 
 @dataclass(frozen=True)
@@ -34,12 +44,51 @@ class RunSpec:
     seed: int
     max_questions: int | None
     ablated: bool = False
-    role: str = "curve"  # curve | negatives | ablation
+    role: str = "curve"  # curve | subset | negatives | ablation
 
     @property
     def name(self) -> str:
-        suffix = ("-noq" if self.ablated else "")
-        return f"{self.strategy}-s{self.seed}{suffix}" + (f"-n{self.max_questions}" if self.role == "subset" else "")
+        return run_name(self.strategy, self.seed, self.ablated, self.max_questions if self.role == "subset" else None)
+
+    @property
+    def eval_sets(self) -> tuple[EvalSet, ...]:
+        """Negative types and the ablation control are scored on the main evaluation set only."""
+        return self.study.eval_sets if self.role in ("curve", "subset") else self.study.eval_sets[:1]
+
+    def checkpoints(self, profile: Profile) -> str | list[str]:
+        """Which checkpoints to score: all; the last (subset runs); or the profile's few N."""
+        if self.role == "subset":
+            return "final"
+        only = {"negatives": profile.negatives_eval_n, "ablation": profile.ablation_eval_n}.get(self.role)
+        if only:
+            return [UNTRAINED] + [checkpoint_name(n) for n in only if n <= (self.max_questions or 0)]
+        return "all"
+
+    def record(self, layout: ExperimentLayout, shots: int) -> dict:
+        """What the manifest keeps of this run: enough to find and group its score tables."""
+        return {
+            "name": self.name,
+            "path": str(layout.run_path(self.study.train_task, self.name)),
+            "train_task": self.study.train_task,
+            "train_split": self.study.train_split,
+            "strategy": self.strategy,
+            "seed": self.seed,
+            "max_questions": self.max_questions,
+            "ablated": self.ablated,
+            "role": self.role,
+            "group": curve_group(self.strategy, self.ablated),
+            "eval_sets": [
+                {
+                    "task": e.task,
+                    "split": e.split,
+                    "limit": e.limit,
+                    "key": e.key,
+                    "folder": eval_folder_name(e.task, e.split, shots, e.limit, self.ablated),
+                    "base_folder": eval_folder_name(e.task, e.split, shots, e.limit),
+                }
+                for e in self.eval_sets
+            ],
+        }
 
 
 def curve_sizes(max_questions: int, batch_size: int) -> list[int]:
@@ -70,84 +119,146 @@ def run_specs(profile: Profile, pool_sizes: dict[str, int]) -> Iterator[RunSpec]
             yield RunSpec(study, "first", profile.seeds[0], max_q, ablated=True, role="ablation")
 
 
-def run_dir(exp_dir: Path, spec: RunSpec) -> Path:
-    return exp_dir / "runs" / task_label(spec.study.train_task) / spec.name
-
-
-def training_base_scores(exp_dir: Path, profile: Profile, spec: RunSpec, base: Any) -> Path:
-    """Base scores of the questions a run trains on (what hardest/easiest rank by)."""
-    from likra.score.scorer import score_items
-
-    path = exp_dir / "base" / f"train-{task_label(spec.study.train_task)}-seed{spec.seed}-n{spec.max_questions}.jsonl"
-    if not path.exists():
-        items = load_items(spec.study.train_task, spec.study.train_split)
-        chosen = training_items(items, spec.seed, spec.max_questions)
-        rows, _ = score_items(base.model, base.tokenizer, chosen, ("base",), max_length=base.max_length,
-                              progress=False)
-        atomic_write_jsonl(path, rows)
-    return path
-
-
-def unconditional_scores(exp_dir: Path, profile: Profile, eval_set: EvalSet, base: Any) -> Path:
-    """log P_base(answer | "Answer:") for every choice: the calibration control's denominator."""
-    from likra.data.transforms import unconditional
-    from likra.score.scorer import score_items
-
-    folder = exp_dir / "base" / eval_folder_name(eval_set.task, eval_set.split, profile.shots, eval_set.limit)
-    path = folder / "uncond.jsonl"
-    if not path.exists():
-        items = [unconditional(i) for i in eval_items(eval_set.task, eval_set.split, eval_set.limit, 0)]
-        rows, _ = score_items(base.model, base.tokenizer, items, ("base",), max_length=base.max_length,
-                              progress=False)
-        atomic_write_jsonl(path, rows)
-    return path
-
-
-def run_experiment(exp_dir: Path, profile: Profile, base: Any, progress: bool = True, log=print) -> list[RunSpec]:
-    """Train and evaluate everything ``profile`` asks for; returns the run specs."""
+def plan_runs(exp_dir: Path, profile: Profile) -> list[RunSpec]:
+    """The profile's runs (the pool sizes come from the data), recorded in the manifest."""
     pool_sizes = {s.train_task: len(load_items(s.train_task, s.train_split)) for s in profile.studies}
     specs = list(run_specs(profile, pool_sizes))
-    for study in profile.studies:
-        for eval_set in study.eval_sets:
-            unconditional_scores(exp_dir, profile, eval_set, base)
-    for index, spec in enumerate(specs, 1):
-        folder = run_dir(exp_dir, spec)
-        log(f"[{index}/{len(specs)}] {spec.study.train_task}/{spec.name}: train up to N={spec.max_questions}")
-        base_scores = None
-        if spec.strategy in ("hardest", "easiest"):
-            base_scores = training_base_scores(exp_dir, profile, spec, base)
-        train(
-            folder,
-            model=profile.model,
-            task=spec.study.train_task,
-            split=spec.study.train_split,
-            strategy=spec.strategy,
-            max_questions=spec.max_questions,
-            settings=TrainSettings(lr=profile.lr, batch_size=profile.batch_size, seed=spec.seed),
-            base_scores=base_scores,
-            progress=progress,
-            loaded=base,
-            question_ablated=spec.ablated,
-        )
-        # Negative types and the ablation control are scored on the main evaluation set only.
-        eval_sets = spec.study.eval_sets if spec.role in ("curve", "subset") else spec.study.eval_sets[:1]
-        chosen: str | list[str] = "final" if spec.role == "subset" else "all"
-        only = {"negatives": profile.negatives_eval_n, "ablation": profile.ablation_eval_n}.get(spec.role)
-        if only:
-            chosen = ["N-0"] + [f"N-{n}" for n in only if n <= (spec.max_questions or 0)]
-        for eval_set in eval_sets:
-            evaluate(
-                folder,
-                task=eval_set.task,
-                split=eval_set.split,
-                checkpoints=chosen,
-                limit=eval_set.limit,
-                shots=profile.shots,
-                progress=progress,
-                loaded=base,
-                base_dir=exp_dir / "base",
-            )
+    layout = ExperimentLayout(exp_dir)
+    record_runs(exp_dir, [spec.record(layout, profile.shots) for spec in specs])
     return specs
 
 
-__all__ = ["RunSpec", "run_experiment", "run_specs", "curve_sizes", "run_dir", "question_order"]
+def run_experiment(exp_dir: Path, profile: Profile, base: Any, progress: bool = True, log=print) -> list[RunSpec]:
+    """Train and evaluate everything ``profile`` asks for; returns the run specs.
+
+    One overall bar (and ``EXP/progress.jsonl``) tracks the work left, with an ETA."""
+    layout = ExperimentLayout(exp_dir)
+    specs = plan_runs(exp_dir, profile)
+    with job_progress.job(work_left(layout, profile, specs), enabled=progress, log=layout.progress_log):
+        for study in profile.studies:
+            for eval_set in study.eval_sets:
+                unconditional_scores(layout, profile, eval_set, base)
+        for index, spec in enumerate(specs, 1):
+            log(f"[{index}/{len(specs)}] {spec.study.train_task}/{spec.name}: train up to N={spec.max_questions}")
+            train_run(layout, profile, spec, base, progress)
+            evaluate_spec(layout, profile, spec, base, progress)
+    return specs
+
+
+def work_left(layout: ExperimentLayout, profile: Profile, specs: list[RunSpec]) -> dict[str, float]:
+    """Trained examples and scored choices (per model variant) that are not yet on disk."""
+    examples = choices = 0.0
+    base_counted: set[str] = set()
+    for study in profile.studies:
+        for e in study.eval_sets:
+            if not layout.unconditional_scores(eval_folder_name(e.task, e.split, profile.shots, e.limit)).exists():
+                choices += _n_choices(eval_items(e.task, e.split, e.limit, 0))
+    for spec in specs:
+        run = layout.run(layout.run_path(spec.study.train_task, spec.name))
+        examples += _examples_left(run, spec)
+        if (
+            spec.strategy in ("hardest", "easiest")
+            and not layout.training_base_scores(spec.study.train_task, spec.seed, spec.max_questions).exists()
+        ):
+            choices += _n_choices(_training_questions(spec))  # their base scores rank the negatives
+        for e in spec.eval_sets:
+            folder = eval_folder_name(e.task, e.split, profile.shots, e.limit, spec.ablated)
+            n = _n_choices(eval_items(e.task, e.split, e.limit, profile.shots))
+            if folder not in base_counted and not layout.base_scores(folder).exists():
+                choices += n
+            base_counted.add(folder)
+            names = _planned_checkpoints(spec, profile)
+            choices += (
+                2
+                * n
+                * sum(1 for c in names if c != UNTRAINED and not (run.eval_checkpoint(folder, c) / METRICS).exists())
+            )
+    return {"example": examples, "choice": choices}
+
+
+def _planned_checkpoints(spec: RunSpec, profile: Profile) -> list[str]:
+    chosen = spec.checkpoints(profile)
+    if chosen == "final":
+        return [checkpoint_name(spec.max_questions)]
+    if chosen == "all":
+        return [UNTRAINED] + [checkpoint_name(n) for n in curve_sizes(spec.max_questions, profile.batch_size)]
+    return list(chosen)
+
+
+def _examples_left(run: RunLayout, spec: RunSpec) -> float:
+    """Positives + negatives still to train (a resumed run counts from its saved step)."""
+    if read_manifest(run.root)["stages"].get("train", {}).get("status") == "complete":
+        return 0.0
+    items = _training_questions(spec)
+    per_question = [1 + (item.n_choices - 1 if spec.strategy == "all" else 1) for item in items]
+    state = run.resume / RESUME_STATE
+    done_questions = 0
+    if state.exists():
+        config = read_json(run.config)
+        done_questions = int(read_json(state)["step"]) * int(config["train"]["batch_size"])
+    return float(sum(per_question[done_questions:]))
+
+
+def _training_questions(spec: RunSpec) -> list:
+    return training_items(load_items(spec.study.train_task, spec.study.train_split), spec.seed, spec.max_questions)
+
+
+def _n_choices(items: list) -> int:
+    return sum(item.n_choices for item in items)
+
+
+def train_run(layout: ExperimentLayout, profile: Profile, spec: RunSpec, base: Any, progress: bool) -> None:
+    base_scores = training_base_scores(layout, spec, base) if spec.strategy in ("hardest", "easiest") else None
+    train(
+        layout.root / layout.run_path(spec.study.train_task, spec.name),
+        model=profile.model,
+        task=spec.study.train_task,
+        split=spec.study.train_split,
+        strategy=spec.strategy,
+        max_questions=spec.max_questions,
+        settings=TrainSettings(lr=profile.lr, batch_size=profile.batch_size, seed=spec.seed),
+        base_scores=base_scores,
+        progress=progress,
+        loaded=base,
+        question_ablated=spec.ablated,
+    )
+
+
+def evaluate_spec(layout: ExperimentLayout, profile: Profile, spec: RunSpec, base: Any, progress: bool) -> None:
+    """Score a run's checkpoints on its eval sets, against the experiment's shared base scores."""
+    run = layout.run(layout.run_path(spec.study.train_task, spec.name))
+    for eval_set in spec.eval_sets:
+        folder = eval_folder_name(eval_set.task, eval_set.split, profile.shots, eval_set.limit, spec.ablated)
+        items = eval_items(eval_set.task, eval_set.split, eval_set.limit, profile.shots, ablate=spec.ablated)
+        about = {"task": eval_set.task, "split": eval_set.split, "model": profile.model, "shots": profile.shots}
+        evaluate_run(
+            run.root,
+            items,
+            folder,
+            choose_checkpoints(run, spec.checkpoints(profile)),
+            layout.base_scores(folder),
+            about,
+            progress=progress,
+            loaded=base,
+        )
+
+
+def training_base_scores(layout: ExperimentLayout, spec: RunSpec, base: Any) -> Path:
+    """Base scores of the questions a run trains on (what hardest/easiest rank by)."""
+    path = layout.training_base_scores(spec.study.train_task, spec.seed, spec.max_questions)
+    if not path.exists():
+        rows, _ = score_items(
+            base.model, base.tokenizer, _training_questions(spec), ("base",), max_length=base.max_length, progress=False
+        )
+        atomic_write_jsonl(path, rows)
+    return path
+
+
+def unconditional_scores(layout: ExperimentLayout, profile: Profile, eval_set: EvalSet, base: Any) -> Path:
+    """log P_base(answer | "Answer:") for every choice: the calibration control's denominator."""
+    path = layout.unconditional_scores(eval_folder_name(eval_set.task, eval_set.split, profile.shots, eval_set.limit))
+    if not path.exists():
+        items = [unconditional(i) for i in eval_items(eval_set.task, eval_set.split, eval_set.limit, 0)]
+        rows, _ = score_items(base.model, base.tokenizer, items, ("base",), max_length=base.max_length, progress=False)
+        atomic_write_jsonl(path, rows)
+    return path

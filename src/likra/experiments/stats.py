@@ -24,9 +24,6 @@ class Estimate:
     def half_width(self) -> float:
         return (self.hi - self.lo) / 2
 
-    def excludes_zero(self) -> bool:
-        return self.lo > 0 or self.hi < 0
-
     def to_dict(self) -> dict:
         return {"value": self.value, "ci95": [self.lo, self.hi]}
 
@@ -55,12 +52,6 @@ def estimate(per_item: np.ndarray, indices: np.ndarray | None = None) -> Estimat
     means = per_item[indices].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return Estimate(value, float(min(lo, value)), float(max(hi, value)))
-
-
-def slope(after: np.ndarray, before: np.ndarray, examples: float, indices: np.ndarray | None = None) -> Estimate:
-    """Accuracy gained per added training example between two curve points (paired by item)."""
-    diff = (np.asarray(after, dtype=np.float64) - np.asarray(before, dtype=np.float64)) / examples
-    return estimate(diff, indices)
 
 
 def ratio(numerator: np.ndarray, denominator: np.ndarray, indices: np.ndarray | None = None) -> Estimate | None:

@@ -112,8 +112,7 @@ def load_head_weights(peft_model: Any, folder: str | Path, name: str) -> None:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         detail = next((line for line in lines if "size mismatch" in line), lines[0] if lines else "")
         raise LikraError(
-            f"adapter does not fit this base model (made for a different model or LoRA "
-            f"rank?): {detail}",
+            f"adapter does not fit this base model (made for a different model or LoRA rank?): {detail}",
             file=weights,
         ) from error
     missing = [k for k in getattr(result, "missing_keys", []) if k in expected]

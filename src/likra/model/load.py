@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from likra.errors import LikraError
+from likra.model.precision import resolve_dtype
 from likra.model.resolve import DEFAULT_MODEL, resolve_model_path
 
 
@@ -37,12 +38,16 @@ def pick_device(device: str | None = None) -> torch.device:
 
 
 def pick_dtype(device: torch.device, dtype: str | None = None) -> torch.dtype:
-    """fp32 on CPU (bf16 matmuls are slow there); bf16 on CUDA where supported."""
-    if dtype not in (None, "auto"):
-        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
+    """The model dtype for ``dtype`` ("auto", "fp32", "bf16", or the long names) on ``device``.
+
+    ``None`` (load_base's default) keeps the historical choice: fp32 on CPU, and on CUDA what
+    "auto" picks (bf16 where supported). Only an explicit "auto" or "bf16" gives bf16 on a CPU
+    (with native bf16, see ``likra.model.precision``); whether CPU should default to bf16 is
+    pending the measurements in ``benchmarks/bf16_agreement.py``.
+    """
+    if dtype is None and device.type == "cpu":
+        return torch.float32
+    return resolve_dtype(device, dtype)
 
 
 def prepare_tokenizer(tokenizer: Any) -> Any:
@@ -54,9 +59,7 @@ def prepare_tokenizer(tokenizer: Any) -> Any:
     return tokenizer
 
 
-def load_base(
-    name_or_path: str = DEFAULT_MODEL, device: str | None = None, dtype: str | None = None
-) -> BaseModel:
+def load_base(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dtype: str | None = None) -> BaseModel:
     """Load a base model by short name (``smollm2-135m``), folder, .gguf file or Hub id."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

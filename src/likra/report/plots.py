@@ -10,8 +10,15 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLORS = {"base": "#555555", "sft": "#1f77b4", "likra": "#d62728", "neg-only": "#2ca02c",
-          "pos-base": "#9467bd", "calibrated": "#8c564b", "likra (no question)": "#ff7f0e"}
+COLORS = {
+    "base": "#555555",
+    "sft": "#1f77b4",
+    "likra": "#d62728",
+    "neg-only": "#2ca02c",
+    "pos-base": "#9467bd",
+    "calibrated": "#8c564b",
+    "likra (no question)": "#ff7f0e",
+}
 TIE_MODES = ("likra", "neg-only", "pos-base", "likra (no question)")
 
 
@@ -21,8 +28,13 @@ def _zero_x(curves: dict) -> float:
     return min(positive) / 2 if positive else 1.0
 
 
-def learning_curves(curves: dict[str, list[tuple[int, float, float, float]]], title: str, path: Path,
-                    tie_point: float | None = None, metric: str = "acc_norm") -> Path:
+def learning_curves(
+    curves: dict[str, list[tuple[int, float, float, float]]],
+    title: str,
+    path: Path,
+    tie_point: float | None = None,
+    metric: str = "acc_norm",
+) -> Path:
     """One line per mode: points (N, value, lo, hi); N = 0 drawn at the left edge."""
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
     zero = _zero_x(curves)
@@ -38,8 +50,15 @@ def learning_curves(curves: dict[str, list[tuple[int, float, float, float]]], ti
         ax.plot(xs, [p[1] for p in points], style, marker="o", ms=3.5, label=mode, color=color)
         ax.fill_between(xs, [p[2] for p in points], [p[3] for p in points], alpha=0.15, color=color)
     if tie_point is not None:
-        ax.scatter([zero], [tie_point], marker="x", s=60, color="black", zorder=5,
-                   label="untrained heads: all likra scores tie (first choice)")
+        ax.scatter(
+            [zero],
+            [tie_point],
+            marker="x",
+            s=60,
+            color="black",
+            zorder=5,
+            label="untrained heads: all likra scores tie (first choice)",
+        )
     ax.set_xscale("log", base=2)
     ticks = sorted({_x(p[0]) for pts in curves.values() for p in pts})
     ax.set_xticks(ticks)

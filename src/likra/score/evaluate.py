@@ -1,9 +1,8 @@
-"""``likra eval``: score a task under base and every checkpoint's heads, then compute metrics.
+"""``likra eval``: score a task under the base model and every checkpoint's heads, then metrics.
 
-Base scores do not depend on the checkpoint: they are computed once per (model, task, split,
-shots, limit) and stored in ``base.jsonl``; each checkpoint then costs one pass with its two
-heads. Every file is written atomically, so an interrupted evaluation resumes at the first
-checkpoint without ``metrics.json``.
+Base scores do not depend on the checkpoint: they are computed once per item set and stored
+(``base.jsonl``); each checkpoint then costs one pass with its two heads. Every file is written
+atomically, so an interrupted evaluation resumes at the first checkpoint without metrics.
 """
 
 from __future__ import annotations
@@ -14,45 +13,186 @@ from pathlib import Path
 from typing import Any
 
 from likra.data.items import Item
+from likra.data.selection import eval_items
 from likra.errors import LikraError
 from likra.io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
+from likra.layout import (
+    BASE_ONLY,
+    BASE_STATS,
+    METRICS,
+    SCORE_STATS,
+    SCORES,
+    UNTRAINED,
+    RunLayout,
+    default_eval_root,
+    eval_folder_name,
+    safe_child,
+)
+from likra.lm.packing import BATCH_TOKENS
 from likra.metrics import all_metrics
-from likra.rundir import locked, safe_child, update_manifest
-from likra.train.loop import sorted_checkpoints
-
-UNTRAINED = "N-0"
-
-
-def eval_items(
-    task: str, split: str, limit: int | None, shots: int, seed: int = 1234, ablate: bool = False
-) -> list[Item]:
-    """The evaluation items: the first ``limit`` of the split, with k-shot contexts if asked.
-
-    ``ablate`` removes the question (the question-ablated control)."""
-    from likra.data.jsonl import resolve_items
-
-    if limit is not None and limit < 1:
-        raise LikraError(f"limit must be >= 1, got {limit}", field="limit")
-    items = resolve_items(task, split)[:limit]
-    if shots:
-        from likra.data.fewshot import add_fewshot, fewshot_pool
-
-        items = add_fewshot(items, fewshot_pool(task), shots, seed)
-    if ablate:
-        from likra.data.transforms import without_question
-
-        items = [without_question(item) for item in items]
-    return items
+from likra.model.heads import ADAPTER_WEIGHTS, HEADS, LoraSettings
+from likra.model.precision import dtype_name
+from likra.rundir import locked, update_manifest
 
 
-def task_label(task: str) -> str:
-    """A folder-safe name for a task or a .jsonl file path."""
-    return Path(task).stem if task.endswith(".jsonl") else task
+def evaluate(
+    target: str | Path,
+    task: str = "arc_challenge",
+    split: str = "test",
+    checkpoints: Sequence[str] | str = "all",
+    limit: int | None = None,
+    shots: int = 0,
+    out_dir: str | Path | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    loaded: Any = None,
+    batch_tokens: int = BATCH_TOKENS,
+    dtype: str | None = None,
+) -> list[dict]:
+    """Evaluate a run directory (every/selected checkpoint + base) or a bare model (base only).
+
+    Returns one metrics dict per checkpoint, in order (``N-0`` = untrained heads). Runs whose
+    config says ``question_ablated`` are scored without the question, in a ``-noq`` folder.
+    ``dtype`` (auto, fp32, bf16) is the scoring precision; it need not be the training one.
+    """
+    if loaded is None and dtype is not None:
+        loaded = _load(_model_of(Path(target)), device, dtype)
+    run_config = read_run_config(Path(target))
+    if run_config is None:  # a model folder's config.json is not a run's
+        return evaluate_model(str(target), task, split, limit, shots, out_dir, device, progress, loaded, batch_tokens)
+    ablated = bool(run_config.get("question_ablated", False))
+    folder = eval_folder_name(task, split, shots, limit, ablated)
+    run = RunLayout(Path(target))
+    chosen = choose_checkpoints(run, checkpoints)
+    items = eval_items(task, split, limit, shots, ablate=ablated)
+    about = {"task": task, "split": split, "model": run_config["model"], "shots": shots}
+    return evaluate_run(
+        run.root,
+        items,
+        folder,
+        chosen,
+        run.base_scores(folder),
+        about,
+        device=device,
+        progress=progress,
+        loaded=loaded,
+        batch_tokens=batch_tokens,
+    )
 
 
-def eval_folder_name(task: str, split: str, shots: int, limit: int | None, ablate: bool = False) -> str:
-    name = task_label(task)
-    return f"{name}-{split}-{shots}shot" + (f"-limit{limit}" if limit else "") + ("-noq" if ablate else "")
+def evaluate_model(
+    model: str,
+    task: str,
+    split: str,
+    limit: int | None,
+    shots: int,
+    out_dir: str | Path | None,
+    device: str | None = None,
+    progress: bool = True,
+    loaded: Any = None,
+    batch_tokens: int = BATCH_TOKENS,
+) -> list[dict]:
+    """Base-model scores and metrics of a bare model, in ``out_dir`` (default ``runs/eval-<model>``)."""
+    root = Path(out_dir) if out_dir else default_eval_root(model)
+    folder = safe_child(root / "eval", eval_folder_name(task, split, shots, limit))  # user-given names
+    items = _nonempty(eval_items(task, split, limit, shots), task, split)
+    with locked(root):
+        base_rows = score_base(items, folder / "base.jsonl", model, device, progress, loaded, batch_tokens)[0]
+        about = {"task": task, "split": split, "model": model, "shots": shots, "checkpoint": None}
+        out = folder / BASE_ONLY
+        atomic_write_jsonl(out / SCORES, base_rows)
+        return [write_metrics(out, base_rows, about, modes=["base"])]
+
+
+def evaluate_run(
+    run_dir: Path,
+    items: Sequence[Item],
+    folder: str,
+    checkpoints: Sequence[str],
+    base_path: Path,
+    about: dict,
+    device: str | None = None,
+    progress: bool = True,
+    loaded: Any = None,
+    batch_tokens: int = BATCH_TOKENS,
+) -> list[dict]:
+    """Score ``items`` under each checkpoint's heads into ``RUN/eval/<folder>/<checkpoint>/``.
+
+    The base scores are read from ``base_path`` (computed there first if missing), so runs of one
+    model may share them. ``about`` (task, split, model, shots) is copied into metrics.json.
+    """
+    run = RunLayout(run_dir)
+    items = _nonempty(list(items), about["task"], about["split"])
+    results = []
+    with locked(run.root):
+        base_rows, base_model = score_base(items, base_path, about["model"], device, progress, loaded, batch_tokens)
+        heads = _HeadScorer(run, base_model, about["model"], device, batch_tokens)
+        for name in checkpoints:
+            out = run.eval_checkpoint(folder, name)
+            if (out / METRICS).exists():
+                results.append(read_json(out / METRICS))
+                continue
+            head_rows = None if name == UNTRAINED else heads.score(name, items, out, progress)
+            rows = merge_scores(base_rows, head_rows)
+            atomic_write_jsonl(out / SCORES, rows)
+            results.append(write_metrics(out, rows, {**about, "checkpoint": name}))
+        heads.close()
+        update_manifest(run.root, f"eval:{folder}", status="complete", checkpoints=list(checkpoints))
+    return results
+
+
+def choose_checkpoints(run: RunLayout, checkpoints: Sequence[str] | str) -> list[str]:
+    """``all`` (N-0 and every complete checkpoint), ``final``, or the listed names (checked)."""
+    available = run.complete_checkpoints(HEADS, ADAPTER_WEIGHTS)
+    if checkpoints == "all":
+        return [UNTRAINED] + available
+    if checkpoints == "final":
+        return available[-1:] or [UNTRAINED]
+    chosen = list(checkpoints)
+    unknown = [c for c in chosen if c != UNTRAINED and c not in available]
+    if unknown:
+        raise LikraError(
+            f"no checkpoint {unknown[0]} in this run; it has {', '.join(available) or 'none'}", file=run.root
+        )
+    return chosen
+
+
+def score_base(
+    items: Sequence[Item], path: Path, model: str, device: str | None, progress: bool, loaded: Any, batch_tokens: int
+) -> tuple[list[dict], Any]:
+    """The base model's score table of ``items``, computed once and cached at ``path``.
+
+    Returns the rows and the loaded model (``loaded``, or one loaded here, or None if cached)."""
+    if not path.exists():
+        loaded = loaded or _load(model, device)
+        rows, stats = score_table(loaded, loaded.model, items, ("base",), progress, batch_tokens)
+        atomic_write_json(path.parent / BASE_STATS, stats)
+        atomic_write_jsonl(path, rows)
+    return read_jsonl(path), loaded
+
+
+class _HeadScorer:
+    """Loads each checkpoint's heads into one peft wrapper (made on first use) and scores them."""
+
+    def __init__(self, run: RunLayout, loaded: Any, model: str, device: str | None, batch_tokens: int):
+        self.run, self.loaded, self.model, self.device = run, loaded, model, device
+        self.batch_tokens, self.peft_model = batch_tokens, None
+
+    def score(self, checkpoint: str, items: Sequence[Item], out: Path, progress: bool) -> list[dict]:
+        from likra.model.heads import attach_heads, load_head_weights
+
+        self.loaded = self.loaded or _load(self.model, self.device)
+        if self.peft_model is None:
+            self.peft_model = attach_heads(self.loaded.model, lora_settings(read_run_config(self.run.root)))
+        for head in HEADS:
+            load_head_weights(self.peft_model, self.run.head(checkpoint, head), head)
+        rows, stats = score_table(self.loaded, self.peft_model, items, HEADS, progress, self.batch_tokens)
+        atomic_write_json(out / SCORE_STATS, stats)
+        return rows
+
+    def close(self) -> None:
+        if self.peft_model is not None:
+            self.peft_model.unload()  # give the caller its plain base model back
 
 
 def merge_scores(base_rows: Sequence[dict], head_rows: Sequence[dict] | None) -> list[dict]:
@@ -74,97 +214,15 @@ def merge_scores(base_rows: Sequence[dict], head_rows: Sequence[dict] | None) ->
     return merged
 
 
-def evaluate(
-    target: str | Path,
-    task: str = "arc_challenge",
-    split: str = "test",
-    checkpoints: Sequence[str] | str = "all",
-    limit: int | None = None,
-    shots: int = 0,
-    out_dir: str | Path | None = None,
-    device: str | None = None,
-    progress: bool = True,
-    loaded: Any = None,
-    batch_tokens: int = 4096,
-    base_dir: str | Path | None = None,
-) -> list[dict]:
-    """Evaluate a run directory (every/selected checkpoint + base) or a bare model (base only).
-
-    Returns one metrics dict per checkpoint, in order (``N-0`` = untrained heads). Runs whose
-    config says ``question_ablated`` are scored without the question. ``base_dir`` shares
-    base scores between runs of one model (experiments); default: inside the run.
-    """
-    from likra.model.heads import HEADS, attach_heads, load_head_weights
-
-    target_path = Path(target)
-    run_config = _run_config(target_path)
-    is_run = run_config is not None  # a model folder's config.json is not a run's
-    if is_run:
-        model_name, root = run_config["model"], target_path
-        ablate = bool(run_config.get("question_ablated", False))
-        available = sorted_checkpoints(target_path / "checkpoints")
-        if checkpoints == "all":
-            chosen = [UNTRAINED] + available
-        elif checkpoints == "final":
-            chosen = available[-1:] or [UNTRAINED]
-        else:
-            chosen = list(checkpoints)
-            unknown = [c for c in chosen if c != UNTRAINED and c not in available]
-            if unknown:
-                raise LikraError(
-                    f"no checkpoint {unknown[0]} in this run; it has {', '.join(available) or 'none'}",
-                    file=target_path,
-                )
-    else:
-        model_name, chosen, ablate = str(target), [], False
-        root = Path(out_dir) if out_dir else Path("runs") / f"eval-{Path(str(target)).name}"
-    folder_name = eval_folder_name(task, split, shots, limit, ablate)
-    folder = safe_child(root / "eval", folder_name)  # task/split come from the user: stay inside
-    base_folder = Path(base_dir) / folder_name if base_dir else folder
-    items = eval_items(task, split, limit, shots, ablate=ablate)
-    if not items:
-        raise LikraError(f"task '{task}' split '{split}' has no items")
-    base_model = loaded
-    results = []
-    with locked(root):
-        base_path = base_folder / "base.jsonl"
-        if not base_path.exists():
-            base_model = base_model or _load(model_name, device)
-            rows, stats = _score(base_model, base_model.model, items, ("base",), progress, batch_tokens)
-            atomic_write_json(base_folder / "base_stats.json", stats)
-            atomic_write_jsonl(base_path, rows)
-        base_rows = read_jsonl(base_path)
-        if not is_run:
-            results.append(_write_metrics(folder / "base", base_rows, _describe(task, split, shots, model_name, None), "base"))
-            return results
-        peft_model = None
-        for name in chosen:
-            out = safe_child(folder, name)
-            if (out / "metrics.json").exists():
-                results.append(read_json(out / "metrics.json"))
-                continue
-            if name == UNTRAINED:
-                head_rows = None
-            else:
-                base_model = base_model or _load(model_name, device)
-                if peft_model is None:
-                    peft_model = attach_heads(base_model.model, _lora_settings(run_config))
-                for head in HEADS:
-                    load_head_weights(peft_model, target_path / "checkpoints" / name / head, head)
-                head_rows, stats = _score(base_model, peft_model, items, HEADS, progress, batch_tokens)
-                atomic_write_json(out / "score_stats.json", stats)
-            rows = merge_scores(base_rows, head_rows)
-            atomic_write_jsonl(out / "scores.jsonl", rows)
-            results.append(_write_metrics(out, rows, _describe(task, split, shots, model_name, name), None))
-        if peft_model is not None:
-            peft_model.unload()  # give the caller its plain base model back
-        update_manifest(root, f"eval:{folder.name}", status="complete", checkpoints=chosen)
-    return results
+def _model_of(target: Path) -> str:
+    """The base model a run was trained on, or ``target`` itself when it is a model."""
+    config = read_run_config(target)
+    return config["model"] if config is not None else str(target)
 
 
-def _run_config(target: Path) -> dict | None:
+def read_run_config(target: Path) -> dict | None:
     """The likra config of a run directory, or None when ``target`` is not one."""
-    path = target / "config.json"
+    path = RunLayout(target).config
     if not path.is_file():
         return None
     try:
@@ -174,30 +232,32 @@ def _run_config(target: Path) -> dict | None:
     return config if isinstance(config, dict) and "lora" in config and "model" in config else None
 
 
-def _lora_settings(run_config: dict):
-    from likra.model.heads import LoraSettings
-
+def lora_settings(run_config: dict) -> LoraSettings:
     lora = dict(run_config["lora"])
     lora["target_modules"] = tuple(lora["target_modules"])
     return LoraSettings(**lora)
 
 
-def _load(model_name: str, device: str | None):
-    from likra.model.load import load_base
-
-    return load_base(model_name, device=device)
-
-
-def _score(base_model, model, items, variants, progress, batch_tokens) -> tuple[list[dict], dict]:
+def score_table(
+    loaded: Any, model: Any, items: Sequence[Item], variants: Sequence[str], progress: bool, batch_tokens: int
+) -> tuple[list[dict], dict]:
+    """Score rows of ``items`` under ``variants`` and the stats stored beside them."""
     from likra.score.scorer import score_items
 
     rows, stats = score_items(
-        model, base_model.tokenizer, items, variants,
-        max_length=base_model.max_length, progress=progress, batch_tokens=batch_tokens,
+        model,
+        loaded.tokenizer,
+        items,
+        variants,
+        max_length=loaded.max_length,
+        progress=progress,
+        batch_tokens=batch_tokens,
     )
     if stats.n_truncated:
-        print(f"note: {stats.n_truncated} of {stats.n_choices} contexts were longer than the model's "
-              f"maximum length ({base_model.max_length}) and were truncated from the left")
+        print(
+            f"note: {stats.n_truncated} of {stats.n_choices} contexts were longer than the model's "
+            f"maximum length ({loaded.max_length}) and were truncated from the left"
+        )
     return rows, {
         "variants": list(variants),
         "n_items": stats.n_items,
@@ -205,22 +265,34 @@ def _score(base_model, model, items, variants, progress, batch_tokens) -> tuple[
         "n_truncated": stats.n_truncated,
         "seconds": round(stats.seconds, 3),
         "choices_per_second": round(stats.choices_per_second, 2),
+        "input_tokens": stats.input_tokens,
+        "dtype": dtype_name(loaded.dtype),
         "scored_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
 
 
-def _describe(task: str, split: str, shots: int, model: str, checkpoint: str | None) -> dict:
-    return {"task": task, "split": split, "model": model, "checkpoint": checkpoint, "shots": shots}
-
-
-def _write_metrics(out: Path, rows: list[dict], description: dict, only: str | None) -> dict:
+def write_metrics(out: Path, rows: list[dict], about: dict, modes: Sequence[str] | None = None) -> dict:
+    """metrics.json: every mode's acc/acc_norm (or only ``modes``) with what was scored."""
     metrics = {
-        **{k: description[k] for k in ("task", "split")},
+        "task": about["task"],
+        "split": about["split"],
         "n_items": len(rows),
-        **{k: description[k] for k in ("model", "checkpoint", "shots")},
-        "modes": all_metrics(rows, [only] if only else None),
+        "model": about["model"],
+        "checkpoint": about["checkpoint"],
+        "shots": about["shots"],
+        "modes": all_metrics(rows, modes),
     }
-    if only:
-        atomic_write_jsonl(out / "scores.jsonl", rows)
-    atomic_write_json(out / "metrics.json", metrics)
+    atomic_write_json(out / METRICS, metrics)
     return metrics
+
+
+def _nonempty(items: list[Item], task: str, split: str) -> list[Item]:
+    if not items:
+        raise LikraError(f"task '{task}' split '{split}' has no items")
+    return items
+
+
+def _load(model_name: str, device: str | None) -> Any:
+    from likra.model.load import load_base
+
+    return load_base(model_name, device=device)

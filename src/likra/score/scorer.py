@@ -16,10 +16,11 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from likra import job_progress
 from likra.data.items import Item
-from likra.score.forward import target_logprobs
-from likra.score.packing import build_batch, group_requests, plan_batches, plan_rows
-from likra.score.tokenize import encode_requests
+from likra.lm.forward import target_logprobs
+from likra.lm.packing import BATCH_TOKENS, ROW_TOKENS, build_batch, group_requests, plan_batches, plan_rows
+from likra.lm.tokenize import encode_requests
 
 
 @dataclass
@@ -28,7 +29,7 @@ class ScoreStats:
     n_choices: int
     n_truncated: int
     seconds: float
-    input_tokens: int
+    input_tokens: int  # real (non-padding) tokens run through the model, per variant
 
     @property
     def choices_per_second(self) -> float:
@@ -67,15 +68,15 @@ def score_requests(
     variants: Sequence[str] = ("base",),
     *,
     max_length: int = 2048,
-    row_tokens: int = 512,
-    batch_tokens: int = 4096,
+    row_tokens: int = ROW_TOKENS,
+    batch_tokens: int = BATCH_TOKENS,
     device: torch.device | None = None,
     progress: bool = True,
-) -> tuple[dict[str, list[float]], list[int], int]:
+) -> tuple[dict[str, list[float]], list[int], int, int]:
     """Summed log-likelihood of each request's continuation under each variant.
 
     Returns ``({variant: [loglik per request]}, [n continuation tokens per request],
-    number of requests whose context was truncated)``.
+    number of requests whose context was truncated, input tokens per variant)``.
     """
     device = device or next(model.parameters()).device
     encoded = encode_requests(tokenizer, requests, max_length)
@@ -92,18 +93,21 @@ def score_requests(
         disable=not progress,
         leave=False,
     )
+    input_tokens = 0
     for rows in batches:
         batch = build_batch(rows, pad_id, mask_dtype)
+        input_tokens += batch.n_tokens
         n_requests = sum(len(g.keys) for row in rows for g in row)
         for variant in variants:
             with contexts[variant]():
                 logprobs = target_logprobs(model, batch, device).double().cpu()
             totals[variant].index_add_(0, batch.target_keys, logprobs)
             bar.update(n_requests)
+            job_progress.advance("choice", n_requests)
     bar.close()
     n_tokens = [len(e.continuation) for e in encoded]
     n_truncated = sum(e.truncated for e in encoded)
-    return {v: t.tolist() for v, t in totals.items()}, n_tokens, n_truncated
+    return {v: t.tolist() for v, t in totals.items()}, n_tokens, n_truncated, input_tokens
 
 
 def score_items(
@@ -120,7 +124,7 @@ def score_items(
     """
     started = time.perf_counter()
     requests = [request for item in items for request in item.requests()]
-    scores, n_tokens, n_truncated = score_requests(model, tokenizer, requests, variants, **kwargs)
+    scores, n_tokens, n_truncated, input_tokens = score_requests(model, tokenizer, requests, variants, **kwargs)
     rows, cursor = [], 0
     for item in items:
         choices = []
@@ -136,6 +140,6 @@ def score_items(
         n_choices=len(requests),
         n_truncated=n_truncated,
         seconds=time.perf_counter() - started,
-        input_tokens=0,
+        input_tokens=input_tokens,
     )
     return rows, stats

@@ -1,22 +1,19 @@
 """The training loop: two LoRA heads, one frozen base, the same questions in the same order.
 
-Step k trains the pos head on the positives of questions [32k, 32k+32) and the neg head on the
-negatives of the same questions. The heads have separate parameters and optimisers and no
-dropout, so interleaving their steps gives exactly the weights of the reference's "pos epoch,
-then neg epoch" -- and lets every checkpoint hold both heads.
+Step k trains the pos head on the positives of questions [bk, bk+b) (b = batch size) and the
+neg head on the negatives of the same questions. The heads have separate parameters and
+optimisers and no dropout, so interleaving their steps gives exactly the weights of the
+reference's "pos epoch, then neg epoch" -- and lets every checkpoint hold both heads.
 
 Loss: cross-entropy on answer tokens only (the context is never scored, no EOS is added),
-averaged over the batch's answer tokens. Sequences are packed (see ``likra.score.packing``):
+averaged over the batch's answer tokens. Sequences are packed (see ``likra.lm.packing``):
 no padding is computed.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import random
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -26,14 +23,24 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from likra import job_progress
 from likra.data.pairs import Example, QuestionExamples
 from likra.errors import LikraError
-from likra.io import append_jsonl, atomic_write_json, atomic_write_jsonl, read_json
-from likra.model.heads import HEADS, load_head_weights, save_heads
+from likra.io import (
+    append_jsonl,
+    atomic_write_folder,
+    atomic_write_json,
+    atomic_write_jsonl,
+    read_json,
+    read_log,
+    recover_folder,
+)
+from likra.layout import CHECKPOINT_INFO, RESUME_STATE, RunLayout, checkpoint_name
+from likra.lm.forward import target_logprobs
+from likra.lm.packing import BATCH_TOKENS, ROW_TOKENS, Group, build_batch, plan_batches, plan_rows
+from likra.lm.tokenize import encode_requests
+from likra.model.heads import ADAPTER_WEIGHTS, HEADS, load_head_weights, save_heads
 from likra.rundir import update_manifest
-from likra.score.forward import target_logprobs
-from likra.score.packing import Group, build_batch, plan_batches, plan_rows
-from likra.score.tokenize import encode_requests
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,7 @@ class TrainSettings:
     weight_decay: float = 0.0
     seed: int = 42
     save_every: int = 16
-    batch_tokens: int = 4096
+    batch_tokens: int = BATCH_TOKENS
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -72,14 +79,9 @@ def is_checkpoint_step(step: int) -> bool:
     return step & (step - 1) == 0
 
 
-def question_order(n_questions: int, seed: int) -> list[int]:
-    order = list(range(n_questions))
-    random.Random(seed).shuffle(order)
-    return order
-
-
-def checkpoint_name(questions_seen: int) -> str:
-    return f"N-{questions_seen}"
+def complete_checkpoints(run_dir: Path) -> list[str]:
+    """A run's complete checkpoints (both heads saved), in order of training questions."""
+    return RunLayout(run_dir).complete_checkpoints(HEADS, ADAPTER_WEIGHTS)
 
 
 def head_parameters(peft_model: Any, name: str) -> list[torch.nn.Parameter]:
@@ -113,7 +115,7 @@ class HeadTrainer:
             raise LikraError("a training batch has no answer tokens (empty answers?)")
         self.optimizer.zero_grad(set_to_none=True)
         total, input_tokens = 0.0, 0
-        for rows in plan_batches(plan_rows(groups, 512), self.settings.batch_tokens):
+        for rows in plan_batches(plan_rows(groups, ROW_TOKENS), self.settings.batch_tokens):
             batch = build_batch(rows, self.tokenizer.pad_token_id or 0, self.mask_dtype)
             logprobs = target_logprobs(self.model, batch, self.device)
             loss = -logprobs.sum() / answer_tokens
@@ -124,8 +126,7 @@ class HeadTrainer:
             return {"loss": total, "answer_tokens": answer_tokens, "input_tokens": input_tokens}
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.settings.max_grad_norm))
         if not math.isfinite(grad_norm):  # never step into non-finite weights
-            return {"loss": total, "answer_tokens": answer_tokens, "input_tokens": input_tokens,
-                    "grad_norm": grad_norm}
+            return {"loss": total, "answer_tokens": answer_tokens, "input_tokens": input_tokens, "grad_norm": grad_norm}
         self.optimizer.step()
         self.model.eval()
         return {"loss": total, "answer_tokens": answer_tokens, "input_tokens": input_tokens}
@@ -146,45 +147,6 @@ class HeadTrainer:
         self.optimizer.load_state_dict({"state": state, "param_groups": current["param_groups"]})
 
 
-def _read_log(path: Path) -> list[dict]:
-    """The training log's rows; a line torn by a kill mid-write is skipped."""
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
-def _recover(folder: Path) -> None:
-    """Finish a replacement that ``_save_atomically`` began but a kill interrupted."""
-    old = folder.with_name(f".{folder.name}.old")
-    if not folder.exists() and old.exists():
-        old.rename(folder)
-    for tmp in folder.parent.glob(f".{folder.name}.*"):
-        if tmp.is_dir() and tmp != old:
-            shutil.rmtree(tmp, ignore_errors=True)  # a half-written temporary folder
-
-
-def _save_atomically(folder: Path, write) -> None:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        write(tmp)
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            folder.rename(old)
-            tmp.rename(folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def train_heads(
     peft_model: Any,
     tokenizer: Any,
@@ -196,106 +158,138 @@ def train_heads(
 ) -> list[str]:
     """Train both heads over ``pairs`` (already in training order); returns checkpoint names.
 
-    Resumes from ``run_dir/resume`` when present; completed checkpoints are never redone.
+    Resumes from the run's resume state when present; completed checkpoints are never redone.
     """
-    from safetensors.torch import load_file, save_file
-
+    layout = RunLayout(run_dir)
     trainers = {name: HeadTrainer(peft_model, tokenizer, name, settings, max_length) for name in HEADS}
     steps_per_epoch = math.ceil(len(pairs) / settings.batch_size)
     total_steps = steps_per_epoch * settings.epochs
-    checkpoints_dir, resume_dir = run_dir / "checkpoints", run_dir / "resume"
-    log_path = run_dir / "train_log.jsonl"
-    start_step = 0
-    _recover(resume_dir)
-    for tmp in checkpoints_dir.glob(".N-*") if checkpoints_dir.exists() else []:
-        shutil.rmtree(tmp, ignore_errors=True)  # a checkpoint half written when a kill came
-    if (resume_dir / "state.json").exists():
-        start_step = int(read_json(resume_dir / "state.json")["step"])
-        for name, trainer in trainers.items():
-            load_head_weights(peft_model, resume_dir / name, name)
-            trainer.load_optimizer_tensors(load_file(str(resume_dir / f"optimizer-{name}.safetensors")))
-        # The log is append-only; drop lines written after the resume point.
-        if log_path.exists():
-            kept = [r for r in _read_log(log_path) if r["step"] <= start_step]
-            atomic_write_jsonl(log_path, kept)
-    elif log_path.exists():
-        log_path.unlink()
-
-    def save_resume(step: int) -> None:
-        def write(tmp: Path) -> None:
-            save_heads(peft_model, tmp)
-            for name, trainer in trainers.items():
-                save_file(trainer.optimizer_tensors(), str(tmp / f"optimizer-{name}.safetensors"))
-            atomic_write_json(tmp / "state.json", {"step": step})
-
-        _save_atomically(resume_dir, write)
-
-    checkpoints = sorted_checkpoints(checkpoints_dir)  # complete ones are never rewritten
+    start_step = _restore(layout, peft_model, trainers)
+    checkpoints = complete_checkpoints(run_dir)  # complete ones are never rewritten
     update_manifest(run_dir, "train", status="running", total_steps=total_steps)
     bar = tqdm(total=total_steps, initial=start_step, desc="training", unit="step", disable=not progress)
     started = time.perf_counter()
     for step in range(start_step + 1, total_steps + 1):
         within = (step - 1) % steps_per_epoch
         batch = pairs[within * settings.batch_size : (within + 1) * settings.batch_size]
-        step_started = time.perf_counter()
-        results = {
-            "pos": trainers["pos"].step([q.positive for q in batch]),
-            "neg": trainers["neg"].step([n for q in batch for n in q.negatives]),
-        }
-        seconds = time.perf_counter() - step_started
         questions_seen = (step - 1) * settings.batch_size + len(batch)
-        tokens = sum(r["input_tokens"] for r in results.values())
-        examples = len(batch) + sum(len(q.negatives) for q in batch)
-        row = {
-            "step": step,
-            "questions": questions_seen,
-            "pos_loss": results["pos"]["loss"],
-            "neg_loss": results["neg"]["loss"],
-            "pos_answer_tokens": results["pos"]["answer_tokens"],
-            "neg_answer_tokens": results["neg"]["answer_tokens"],
-            "seconds": round(seconds, 4),
-            "examples_per_s": round(examples / seconds, 2),
-            "tokens_per_s": round(tokens / seconds, 1),
-        }
-        bad = [h for h in HEADS if not math.isfinite(results[h]["loss"])
-               or not math.isfinite(results[h].get("grad_norm", 0.0))]
-        if bad:
-            last = checkpoints[-1] if checkpoints else None
-            update_manifest(run_dir, "train", status="failed", failed_step=step, last_good_checkpoint=last,
-                            reason=f"non-finite loss in head(s) {', '.join(bad)}")
-            bar.close()
-            raise LikraError(
-                f"training diverged at step {step}: {', '.join(bad)} loss is "
-                f"{', '.join(str(results[h]['loss']) for h in bad)}"
-                + "".join(f" ({h} gradient norm {results[h]['grad_norm']})" for h in bad if "grad_norm" in results[h])
-                + ". The run is marked failed; "
-                f"the last good checkpoint is {last or '(none yet)'}. Try a lower learning rate."
-            )
-        append_jsonl(log_path, row)
-        bar.set_postfix(pos=f"{row['pos_loss']:.3f}", neg=f"{row['neg_loss']:.3f}",
-                        ex_s=row["examples_per_s"], tok_s=row["tokens_per_s"])
+        row, results = _train_step(trainers, batch, step, questions_seen)
+        _stop_if_diverged(run_dir, results, step, checkpoints, bar)
+        append_jsonl(layout.train_log, row)
+        job_progress.advance("example", len(batch) + sum(len(q.negatives) for q in batch))
+        bar.set_postfix(
+            pos=f"{row['pos_loss']:.3f}",
+            neg=f"{row['neg_loss']:.3f}",
+            ex_s=row["examples_per_s"],
+            tok_s=row["tokens_per_s"],
+        )
         bar.update(1)
-        name = checkpoint_name(questions_seen)
-        if (is_checkpoint_step(step) or step == total_steps) and name not in checkpoints:
-            # A checkpoint finished before an interruption is kept as it is (same weights).
-            _save_atomically(checkpoints_dir / name, lambda tmp: (
-                save_heads(peft_model, tmp),
-                atomic_write_json(tmp / "checkpoint.json", {"step": step, "questions": questions_seen}),
-            ))
-            checkpoints.append(name)
-        if is_checkpoint_step(step) or step % settings.save_every == 0 or step == total_steps:
-            save_resume(step)
+        last = step == total_steps
+        if (is_checkpoint_step(step) or last) and checkpoint_name(questions_seen) not in checkpoints:
+            _save_checkpoint(layout, peft_model, step, questions_seen)
+            checkpoints.append(checkpoint_name(questions_seen))
+        if is_checkpoint_step(step) or step % settings.save_every == 0 or last:
+            _save_resume(layout, peft_model, trainers, step)
     bar.close()
-    update_manifest(run_dir, "train", status="complete", total_steps=total_steps,
-                    checkpoints=sorted_checkpoints(checkpoints_dir),
-                    seconds=round(time.perf_counter() - started, 2))
-    return sorted_checkpoints(checkpoints_dir)
+    update_manifest(
+        run_dir,
+        "train",
+        status="complete",
+        total_steps=total_steps,
+        checkpoints=complete_checkpoints(run_dir),
+        seconds=round(time.perf_counter() - started, 2),
+    )
+    return complete_checkpoints(run_dir)
 
 
-def sorted_checkpoints(checkpoints_dir: Path) -> list[str]:
-    """Complete checkpoints (both heads present), in order of training questions."""
-    names = [
-        p.name for p in checkpoints_dir.glob("N-*")
-        if (p / "checkpoint.json").exists() and all((p / h / "adapter_model.safetensors").exists() for h in HEADS)
-    ] if checkpoints_dir.exists() else []
-    return sorted(names, key=lambda n: int(n.split("-")[1]))
+def _restore(layout: RunLayout, peft_model: Any, trainers: dict[str, HeadTrainer]) -> int:
+    """Load the resume state (heads, optimisers) if any; returns the step to continue after."""
+    from safetensors.torch import load_file
+
+    recover_folder(layout.resume)
+    for tmp in layout.partial_checkpoints():
+        shutil.rmtree(tmp, ignore_errors=True)  # a checkpoint half written when a kill came
+    state = layout.resume / RESUME_STATE
+    if not state.exists():
+        layout.train_log.unlink(missing_ok=True)  # a fresh start: no rows from an earlier try
+        return 0
+    start_step = int(read_json(state)["step"])
+    for name, trainer in trainers.items():
+        load_head_weights(peft_model, layout.resume / name, name)
+        trainer.load_optimizer_tensors(load_file(str(layout.resume / f"optimizer-{name}.safetensors")))
+    # The log is append-only; drop lines written after the resume point.
+    if layout.train_log.exists():
+        atomic_write_jsonl(layout.train_log, [r for r in read_log(layout.train_log) if r["step"] <= start_step])
+    return start_step
+
+
+def _train_step(
+    trainers: dict[str, HeadTrainer], batch: Sequence[QuestionExamples], step: int, questions_seen: int
+) -> tuple[dict, dict[str, dict]]:
+    """One optimiser step of each head on the same questions; returns the log row and results."""
+    started = time.perf_counter()
+    results = {
+        "pos": trainers["pos"].step([q.positive for q in batch]),
+        "neg": trainers["neg"].step([n for q in batch for n in q.negatives]),
+    }
+    seconds = time.perf_counter() - started
+    tokens = sum(r["input_tokens"] for r in results.values())
+    examples = len(batch) + sum(len(q.negatives) for q in batch)
+    row = {
+        "step": step,
+        "questions": questions_seen,
+        "pos_loss": results["pos"]["loss"],
+        "neg_loss": results["neg"]["loss"],
+        "pos_answer_tokens": results["pos"]["answer_tokens"],
+        "neg_answer_tokens": results["neg"]["answer_tokens"],
+        "seconds": round(seconds, 4),
+        "examples_per_s": round(examples / seconds, 2),
+        "tokens_per_s": round(tokens / seconds, 1),
+    }
+    return row, results
+
+
+def _stop_if_diverged(run_dir: Path, results: dict[str, dict], step: int, checkpoints: list[str], bar: Any) -> None:
+    """Mark the run failed and raise when a head's loss or gradient is not finite."""
+    bad = [
+        h for h in HEADS if not math.isfinite(results[h]["loss"]) or not math.isfinite(results[h].get("grad_norm", 0.0))
+    ]
+    if not bad:
+        return
+    last = checkpoints[-1] if checkpoints else None
+    update_manifest(
+        run_dir,
+        "train",
+        status="failed",
+        failed_step=step,
+        last_good_checkpoint=last,
+        reason=f"non-finite loss in head(s) {', '.join(bad)}",
+    )
+    bar.close()
+    raise LikraError(
+        f"training diverged at step {step}: {', '.join(bad)} loss is "
+        f"{', '.join(str(results[h]['loss']) for h in bad)}"
+        + "".join(f" ({h} gradient norm {results[h]['grad_norm']})" for h in bad if "grad_norm" in results[h])
+        + ". The run is marked failed; "
+        f"the last good checkpoint is {last or '(none yet)'}. Try a lower learning rate."
+    )
+
+
+def _save_checkpoint(layout: RunLayout, peft_model: Any, step: int, questions_seen: int) -> None:
+    def write(tmp: Path) -> None:
+        save_heads(peft_model, tmp)
+        atomic_write_json(tmp / CHECKPOINT_INFO, {"step": step, "questions": questions_seen})
+
+    atomic_write_folder(layout.checkpoint(checkpoint_name(questions_seen)), write)
+
+
+def _save_resume(layout: RunLayout, peft_model: Any, trainers: dict[str, HeadTrainer], step: int) -> None:
+    from safetensors.torch import save_file
+
+    def write(tmp: Path) -> None:
+        save_heads(peft_model, tmp)
+        for name, trainer in trainers.items():
+            save_file(trainer.optimizer_tensors(), str(tmp / f"optimizer-{name}.safetensors"))
+        atomic_write_json(tmp / RESUME_STATE, {"step": step})
+
+    atomic_write_folder(layout.resume, write)

@@ -2,45 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from likra.data.items import Item
 from likra.data.pairs import NEEDS_BASE_SCORES, build_pairs
+from likra.data.selection import load_items, training_items
 from likra.errors import LikraError
 from likra.io import read_jsonl
+from likra.layout import RunLayout
 from likra.model.heads import LoraSettings, attach_heads
+from likra.model.precision import dtype_name
+from likra.model.resolve import DEFAULT_MODEL
 from likra.rundir import check_config, locked, read_manifest
-from likra.train.loop import TrainSettings, question_order, sorted_checkpoints, train_heads
-
-
-def load_items(task: str, split: str, ablate: bool = False) -> list[Item]:
-    """Items of a registered task, or of a user's JSONL file (a path ending in .jsonl).
-
-    ``ablate`` removes the question from every context (the question-ablated control)."""
-    from likra.data.jsonl import resolve_items
-
-    items = resolve_items(task, split)
-    if ablate:
-        from likra.data.transforms import without_question
-
-        items = [without_question(item) for item in items]
-    return items
-
-
-def training_items(items: Sequence[Item], seed: int, max_questions: int | None) -> list[Item]:
-    """The training questions in the seed's order; the first N are nested across N."""
-    if max_questions is not None:
-        if max_questions < 1:
-            raise LikraError(f"max_questions must be >= 1, got {max_questions}", field="max_questions")
-        if max_questions > len(items):
-            raise LikraError(
-                f"asked for {max_questions} training questions but the pool has only {len(items)}",
-                field="max_questions",
-            )
-    ordered = [items[i] for i in question_order(len(items), seed)]
-    return ordered[:max_questions] if max_questions is not None else ordered
+from likra.train.loop import TrainSettings, complete_checkpoints, train_heads
 
 
 def base_scores_from_file(path: str | Path) -> dict[str, list[float]]:
@@ -53,7 +27,7 @@ def base_scores_from_file(path: str | Path) -> dict[str, list[float]]:
 
 def train(
     run_dir: str | Path,
-    model: str = "smollm2-135m",
+    model: str = DEFAULT_MODEL,
     task: str = "arc",
     split: str = "train",
     strategy: str = "first",
@@ -66,11 +40,13 @@ def train(
     progress: bool = True,
     loaded: Any = None,
     question_ablated: bool = False,
+    dtype: str | None = None,
 ) -> list[str]:
     """Train the pos and neg heads; returns the checkpoint names (``N-32``, ``N-64``, ...).
 
     Re-running on a finished run returns its checkpoints; on an interrupted run it resumes.
-    ``loaded`` may pass an already loaded ``BaseModel`` (its heads are replaced).
+    ``loaded`` may pass an already loaded ``BaseModel`` (its heads are replaced). ``dtype``: auto,
+    fp32 or bf16 for the frozen base (LoRA weights and optimiser state stay fp32).
     """
     run_dir = Path(run_dir)
     if strategy in NEEDS_BASE_SCORES and base_scores is None:
@@ -85,26 +61,18 @@ def train(
         "contamination": contamination,
         "base_scores": str(base_scores) if base_scores else None,
         "question_ablated": question_ablated,
+        "dtype": dtype_name(loaded.dtype if loaded is not None else _resolve_dtype(device, dtype)),
         "lora": lora.to_dict(),
         "train": settings.to_dict(),
     }
-    items = load_items(task, split, question_ablated)
-    ordered = training_items(items, settings.seed, max_questions)
+    ordered = training_items(load_items(task, split, question_ablated), settings.seed, max_questions)
     scores = base_scores_from_file(base_scores) if base_scores else None
     pairs = build_pairs(ordered, strategy, settings.seed, scores, contamination)
     with locked(run_dir):
-        if (run_dir / "config.json").exists():
-            check_config(run_dir, config)
-            if read_manifest(run_dir)["stages"].get("train", {}).get("status") == "complete":
-                return sorted_checkpoints(run_dir / "checkpoints")
-        from likra.model.load import load_base
-
-        base = loaded if loaded is not None else load_base(model, device=device)
-        import torch
-
-        with torch.random.fork_rng(devices=[]):  # LoRA A's init comes from the run's seed alone
-            torch.manual_seed(settings.seed)
-            peft_model = attach_heads(base.model, lora)
+        if _finished(run_dir, config):
+            return complete_checkpoints(run_dir)
+        base = loaded if loaded is not None else _load_base(model, device, dtype)
+        peft_model = _attach(base.model, lora, settings.seed)
         try:
             # A new run's config is written only once its model and heads load, so a typo in
             # --model leaves no config behind that would refuse the corrected command.
@@ -112,3 +80,31 @@ def train(
             return train_heads(peft_model, base.tokenizer, pairs, run_dir, settings, base.max_length, progress)
         finally:
             peft_model.unload()  # restore the plain base model (it may be reused by the caller)
+
+
+def _finished(run_dir: Path, config: dict) -> bool:
+    """True when the run exists with this config and its training is complete."""
+    if not RunLayout(run_dir).config.exists():
+        return False
+    check_config(run_dir, config)
+    return read_manifest(run_dir)["stages"].get("train", {}).get("status") == "complete"
+
+
+def _load_base(model: str, device: str | None, dtype: str | None) -> Any:
+    from likra.model.load import load_base
+
+    return load_base(model, device=device, dtype=dtype)
+
+
+def _resolve_dtype(device: str | None, dtype: str | None) -> Any:
+    from likra.model.load import pick_device, pick_dtype
+
+    return pick_dtype(pick_device(device), dtype)
+
+
+def _attach(model: Any, lora: LoraSettings, seed: int) -> Any:
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # LoRA A's init comes from the run's seed alone
+        torch.manual_seed(seed)
+        return attach_heads(model, lora)

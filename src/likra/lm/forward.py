@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from likra.score.packing import PackedBatch
+from likra.lm.packing import PackedBatch
 
 
 def causal_lm_parts(model: Any) -> tuple[Any, Any]:

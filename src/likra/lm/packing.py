@@ -16,6 +16,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+# Rows of at most 512 input tokens keep the (rows, T, T) attention mask small while fitting
+# several short questions per row; 4096 padded tokens per forward pass bound activation memory.
+ROW_TOKENS = 512
+BATCH_TOKENS = 4096
+
 
 @dataclass
 class Group:
@@ -138,20 +143,26 @@ def build_batch(rows: Sequence[Sequence[Group]], pad_id: int, mask_dtype: torch.
         n_tokens += cursor
         if cursor < width:
             segment[r, cursor:] = torch.arange(len(row), len(row) + width - cursor)
-    idx = torch.arange(width)
-    causal = idx[None, :] <= idx[:, None]
-    same_segment = segment[:, :, None] == segment[:, None, :]
-    visible_branch = (branch[:, None, :] == -1) | (branch[:, None, :] == branch[:, :, None])
-    allowed = causal[None] & same_segment & visible_branch
-    mask = torch.zeros((n_rows, 1, width, width), dtype=mask_dtype)
-    mask.masked_fill_(~allowed[:, None], torch.finfo(mask_dtype).min)
     return PackedBatch(
         input_ids=input_ids,
         position_ids=position_ids,
-        attention_mask=mask,
+        attention_mask=attention_mask(segment, branch, mask_dtype),
         target_rows=torch.tensor(t_rows, dtype=torch.long),
         target_positions=torch.tensor(t_pos, dtype=torch.long),
         target_ids=torch.tensor(t_ids, dtype=torch.long),
         target_keys=torch.tensor(t_keys, dtype=torch.long),
         n_tokens=n_tokens,
     )
+
+
+def attention_mask(segment: torch.Tensor, branch: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The additive (rows, 1, T, T) mask: a token sees earlier tokens of its own segment that are
+    in the prefix (branch -1) or in its own branch."""
+    width = segment.shape[1]
+    idx = torch.arange(width)
+    causal = idx[None, :] <= idx[:, None]
+    same_segment = segment[:, :, None] == segment[:, None, :]
+    visible_branch = (branch[:, None, :] == -1) | (branch[:, None, :] == branch[:, :, None])
+    allowed = causal[None] & same_segment & visible_branch
+    mask = torch.zeros((segment.shape[0], 1, width, width), dtype=dtype)
+    return mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)

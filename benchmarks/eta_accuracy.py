@@ -1,0 +1,39 @@
+"""How right the overall ETA of ``likra reproduce`` was: read ``EXP/progress.jsonl`` afterwards.
+
+    python benchmarks/eta_accuracy.py runs/reproduce
+
+For every logged moment, the predicted total time (elapsed + ETA) against the true total (the
+last line's elapsed time); prints the worst relative error after the first tenth of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("exp_dir", type=Path)
+    parser.add_argument("--after", type=float, default=0.1, help="ignore the first fraction of the run")
+    args = parser.parse_args()
+    rows = [json.loads(line) for line in (args.exp_dir / "progress.jsonl").read_text().splitlines() if line.strip()]
+    total = rows[-1]["elapsed_s"]
+    errors = []
+    for row in rows:
+        if row["eta_s"] is None or row["elapsed_s"] < args.after * total:
+            continue
+        predicted = row["elapsed_s"] + row["eta_s"]
+        errors.append((row["elapsed_s"], predicted, (predicted - total) / total))
+    for elapsed, predicted, error in errors[:: max(len(errors) // 12, 1)]:
+        print(f"at {elapsed:7.0f} s ({elapsed / total:5.1%}): predicted total {predicted:7.0f} s, error {error:+.1%}")
+    worst = max(errors, key=lambda e: abs(e[2]))
+    print(
+        f"true total {total:.0f} s; worst error after {args.after:.0%} of the run: {worst[2]:+.1%} "
+        f"(at {worst[0]:.0f} s); {len(errors)} predictions checked"
+    )
+
+
+if __name__ == "__main__":
+    main()

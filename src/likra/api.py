@@ -1,0 +1,82 @@
+"""The Python API: one function per ``likra`` command, with the same names and options.
+
+``train`` and ``evaluate`` work on one run directory; ``reproduce`` and ``curve`` run a whole
+experiment (training, scoring, report); ``report`` rebuilds an experiment's report from its
+directory alone.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from likra.experiments.profiles import EvalSet, Profile, curve_profile, save_profile
+from likra.experiments.runner import run_experiment
+from likra.model.load import pick_device, pick_dtype
+from likra.model.precision import dtype_name
+from likra.report.build import build_report
+from likra.rundir import locked, read_manifest, update_manifest
+from likra.score.evaluate import evaluate
+from likra.train.run import train
+
+__all__ = ["train", "evaluate", "reproduce", "curve", "report"]
+
+
+def reproduce(
+    exp_dir: str | Path,
+    profile: Profile,
+    device: str | None = None,
+    progress: bool = True,
+    log=print,
+    loaded: Any = None,
+) -> Path:
+    """Run every training and evaluation of ``profile`` (skipping finished work), then report."""
+    exp_dir = Path(exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    if loaded is None:  # record the dtype "auto" resolves to here, so a resume cannot mix two
+        profile = replace(profile, dtype=dtype_name(pick_dtype(pick_device(device), profile.dtype)))
+    with locked(exp_dir):
+        save_profile(exp_dir, profile)
+        state = read_manifest(exp_dir)["stages"].get("experiment", {})
+        if state.get("status") == "complete":
+            log("experiment already complete: rebuilding the report only")
+            return build_report(exp_dir, profile, state.get("facts"))
+        started = time.perf_counter()
+        update_manifest(exp_dir, "experiment", status="running")
+        if loaded is None:
+            from likra.model.load import load_base
+
+            loaded = load_base(profile.model, device=device, dtype=profile.dtype)
+        run_experiment(exp_dir, profile, loaded, progress=progress, log=log)
+        seconds = time.perf_counter() - started
+        facts = {
+            "wall time of this invocation (s)": round(seconds, 1),
+            "device": str(loaded.device),
+            "dtype": str(loaded.dtype).replace("torch.", ""),
+        }
+        path = build_report(exp_dir, profile, facts)
+        update_manifest(exp_dir, "experiment", status="complete", facts=facts, seconds=round(seconds, 1))
+    return path
+
+
+def curve(
+    exp_dir: str | Path,
+    train_task: str,
+    eval_sets: list[str] | tuple[EvalSet, ...],
+    max_questions: int | None = None,
+    strategies: tuple[str, ...] | list[str] = ("first",),
+    device: str | None = None,
+    progress: bool = True,
+    **profile_options: Any,
+) -> Path:
+    """Learning curves of one training task (``likra curve``): see ``curve_profile`` for options."""
+    sets = tuple(s if isinstance(s, EvalSet) else EvalSet.parse(s) for s in eval_sets)
+    profile = curve_profile(train_task, sets, max_questions, list(strategies), **profile_options)
+    return reproduce(exp_dir, profile, device=device, progress=progress)
+
+
+def report(exp_dir: str | Path) -> Path:
+    """Rebuild REPORT.md, plots and CSVs of an experiment from its directory alone."""
+    return build_report(Path(exp_dir))

@@ -1,0 +1,142 @@
+"""One overall progress bar for a whole job, with an ETA that learns what each kind of work costs.
+
+A job (``likra reproduce``/``likra curve``) plans the work it has left in units that reflect
+cost: trained examples and scored choices (one choice under one model variant). The training
+loop and the scorer report what they finish through :func:`advance` (a no-op outside a job, so
+the per-stage bars work alone). The ETA sums, per kind, the remaining units times the seconds per
+unit measured so far; a kind not yet measured is priced by its prior ratio to a measured one.
+Written by hand because tqdm's ETA assumes every unit costs the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from likra.io import append_jsonl
+
+# Relative cost of one unit before it is measured (a trained example runs forward + backward on
+# a whole sequence; a scored choice is one forward pass over a shared-prefix branch).
+PRIOR_COST = {"example": 6.0, "choice": 1.0}
+LOG_EVERY_S = 15.0
+
+
+@dataclass
+class JobProgress:
+    """Planned, done and skipped units per kind, and the seconds spent on the done ones."""
+
+    planned: dict[str, float]
+    done: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=lambda: time.perf_counter())
+    log: Path | None = None
+    bar: tqdm | None = None
+    _last_mark: float = field(default_factory=lambda: time.perf_counter())
+    _last_log: float = 0.0
+
+    def cost(self, kind: str) -> float | None:
+        """Seconds per unit of ``kind``: measured, else the prior relative to a measured kind."""
+        if self.done.get(kind):
+            return self.seconds.get(kind, 0.0) / self.done[kind]
+        for other, units in self.done.items():
+            if units and other in PRIOR_COST and kind in PRIOR_COST:
+                return self.seconds.get(other, 0.0) / units * PRIOR_COST[kind] / PRIOR_COST[other]
+        return None
+
+    def remaining(self, kind: str) -> float:
+        return max(self.planned.get(kind, 0.0) - self.done.get(kind, 0.0), 0.0)
+
+    def eta_seconds(self) -> float | None:
+        total = 0.0
+        for kind in self.planned:
+            cost = self.cost(kind)
+            if cost is None:
+                return None
+            total += self.remaining(kind) * cost
+        return total
+
+    def fraction(self) -> float:
+        """Work finished, weighted by cost (unit counts until a cost is known)."""
+        weights = {k: self.cost(k) or PRIOR_COST.get(k, 1.0) for k in self.planned}
+        total = sum(self.planned[k] * weights[k] for k in self.planned)
+        finished = sum((self.planned[k] - self.remaining(k)) * weights[k] for k in self.planned)
+        return finished / total if total else 1.0
+
+    def record(self, kind: str, units: float) -> None:
+        """``units`` of ``kind`` finished; the time since the last record is theirs."""
+        now = time.perf_counter()
+        self.done[kind] = self.done.get(kind, 0.0) + units
+        self.seconds[kind] = self.seconds.get(kind, 0.0) + (now - self._last_mark)
+        self._last_mark = now
+        self._show(now)
+
+    def _show(self, now: float) -> None:
+        eta = self.eta_seconds()
+        fraction = self.fraction()
+        if self.bar is not None:
+            self.bar.n = round(100 * fraction, 1)
+            left = _clock(eta) if eta is not None else "?"
+            self.bar.set_postfix_str(
+                f"left ~{left}; "
+                + ", ".join(
+                    f"{k}s {self.planned[k] - self.remaining(k):.0f}/{self.planned[k]:.0f}" for k in self.planned
+                )
+            )
+        if self.log is not None and (now - self._last_log >= LOG_EVERY_S or fraction >= 1.0):
+            self._last_log = now
+            append_jsonl(
+                self.log,
+                {
+                    "elapsed_s": round(now - self.started, 1),
+                    "fraction": round(fraction, 4),
+                    "eta_s": None if eta is None else round(eta, 1),
+                    "done": dict(self.done),
+                    "planned": dict(self.planned),
+                },
+            )
+
+
+_CURRENT: list[JobProgress] = []
+
+
+@contextlib.contextmanager
+def job(
+    planned: dict[str, float], enabled: bool = True, log: Path | None = None, desc: str = "whole job"
+) -> Iterator[JobProgress]:
+    """Track a job's planned units; its bar sits above the per-stage bars."""
+    bar = tqdm(
+        total=100,
+        desc=desc,
+        unit="%",
+        position=0,
+        leave=True,
+        disable=not enabled,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} elapsed, {postfix}",
+    )
+    tracker = JobProgress(planned={k: float(v) for k, v in planned.items() if v}, log=log, bar=bar)
+    _CURRENT.append(tracker)
+    try:
+        yield tracker
+    finally:
+        _CURRENT.remove(tracker)
+        bar.close()
+
+
+def advance(kind: str, units: float) -> None:
+    """Report ``units`` of work of ``kind`` finished just now (no-op outside a job)."""
+    if _CURRENT:
+        _CURRENT[-1].record(kind, units)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return (
+        f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60:02d}:{seconds % 60:02d}"
+    )

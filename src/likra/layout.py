@@ -1,0 +1,216 @@
+"""Every name and path of a run directory and of an experiment directory, in one place.
+
+The directory is the contract between stages; every other module asks this one for names
+instead of formatting them itself. Run directory (``likra train`` / ``likra eval``)::
+
+    RUN/config.json                 everything that made the run (settings, seed, versions)
+    RUN/manifest.json               which stages are complete (written atomically)
+    RUN/.lock                       held while a likra process works in the directory
+    RUN/train_log.jsonl             loss per optimiser step
+    RUN/checkpoints/N-<q>/{pos,neg}/  peft adapters after q training questions (+ checkpoint.json)
+    RUN/resume/                     heads + optimiser state to continue an interrupted run
+    RUN/eval/<eval folder>/base.jsonl        base-model scores (when the run owns them)
+    RUN/eval/<eval folder>/<checkpoint>/     scores.jsonl, metrics.json, score_stats.json
+
+``N-0`` is the untrained checkpoint (both heads have B = 0). An eval folder is named
+``<task>-<split>-<k>shot[-limit<L>][-noq]``; ``-noq`` marks the question-ablated control.
+Experiment directory (``likra reproduce`` / ``likra curve``)::
+
+    EXP/profile.json                the profile that made it
+    EXP/manifest.json               stages, and the list of its runs with their specs
+    EXP/base/<eval folder>/         base.jsonl + base_stats.json shared by every run, uncond.jsonl
+    EXP/base/train-<task>-seed<s>-n<N>.jsonl   base scores of training questions (hardest/easiest)
+    EXP/runs/<task>/<run name>/     ordinary run directories: <strategy>-s<seed>[-noq][-n<N>]
+    EXP/report/                     REPORT.md, plots, CSV and JSON
+    EXP/progress.jsonl              the overall progress and ETA while it ran
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from likra.errors import LikraError
+
+CONFIG = "config.json"
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+PROFILE = "profile.json"
+TRAIN_LOG = "train_log.jsonl"
+CHECKPOINT_INFO = "checkpoint.json"
+RESUME_STATE = "state.json"
+BASE_SCORES = "base.jsonl"
+BASE_STATS = "base_stats.json"
+UNCONDITIONAL_SCORES = "uncond.jsonl"
+SCORES = "scores.jsonl"
+METRICS = "metrics.json"
+SCORE_STATS = "score_stats.json"
+BASE_ONLY = "base"  # the checkpoint folder of a bare model's evaluation
+ABLATED_SUFFIX = "-noq"  # the question-ablated control: runs, curve groups, eval folders
+UNTRAINED = "N-0"
+_CHECKPOINT = re.compile(r"N-(\d+)")
+
+
+def checkpoint_name(questions: int) -> str:
+    """``N-<questions>``: the checkpoint after that many training questions."""
+    return f"N-{questions}"
+
+
+def checkpoint_questions(name: str) -> int:
+    """The number of training questions of a checkpoint name (``N-64`` -> 64)."""
+    match = _CHECKPOINT.fullmatch(name)
+    if match is None:
+        raise LikraError(f"not a checkpoint name: {name!r} (expected N-<questions>, e.g. N-64)")
+    return int(match.group(1))
+
+
+def is_checkpoint_name(name: str) -> bool:
+    return _CHECKPOINT.fullmatch(name) is not None
+
+
+def task_label(task: str) -> str:
+    """A folder-safe name for a task or a .jsonl file path (the file's stem)."""
+    return Path(task).stem if task.endswith(".jsonl") else task
+
+
+def eval_set_key(task: str, split: str, limit: int | None) -> str:
+    """How reports and curves name an evaluation set: ``<task>-<split>[-limit<L>]``."""
+    return f"{task_label(task)}-{split}" + (f"-limit{limit}" if limit else "")
+
+
+def eval_folder_name(task: str, split: str, shots: int, limit: int | None, ablated: bool = False) -> str:
+    """``<task>-<split>-<k>shot[-limit<L>][-noq]``: one folder per scored item set."""
+    name = f"{task_label(task)}-{split}-{shots}shot" + (f"-limit{limit}" if limit else "")
+    return name + (ABLATED_SUFFIX if ablated else "")
+
+
+def run_name(strategy: str, seed: int, ablated: bool = False, subset_questions: int | None = None) -> str:
+    """An experiment's run: ``<strategy>-s<seed>[-noq][-n<N>]`` (``-n`` for nested-subset runs)."""
+    name = f"{strategy}-s{seed}" + (ABLATED_SUFFIX if ablated else "")
+    return name + (f"-n{subset_questions}" if subset_questions is not None else "")
+
+
+def curve_group(strategy: str, ablated: bool = False) -> str:
+    """Runs that are seeds of one curve share a group name: the strategy, ``-noq`` if ablated."""
+    return strategy + (ABLATED_SUFFIX if ablated else "")
+
+
+def default_eval_root(model: str) -> Path:
+    """Where ``likra eval MODEL`` writes when no ``--out`` is given."""
+    return Path("runs") / f"eval-{Path(str(model)).name}"
+
+
+def safe_child(parent: Path, name: str) -> Path:
+    """``parent/name`` for a name taken from data, refusing anything that escapes ``parent``."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        raise LikraError(f"unsafe name for a file or folder: {name!r}")
+    child = (parent / name).resolve()
+    if child.parent != parent.resolve():
+        raise LikraError(f"unsafe name for a file or folder: {name!r}")
+    return child
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The paths of one run directory."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def train_log(self) -> Path:
+        return self.root / TRAIN_LOG
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def resume(self) -> Path:
+        return self.root / "resume"
+
+    def checkpoint(self, name: str) -> Path:
+        return safe_child(self.checkpoints, name)
+
+    def head(self, checkpoint: str, head: str) -> Path:
+        return self.checkpoint(checkpoint) / head
+
+    def complete_checkpoints(self, heads: Sequence[str], weights_file: str) -> list[str]:
+        """Complete checkpoints (info file and every head's weights), by training questions."""
+        if not self.checkpoints.exists():
+            return []
+        names = [
+            p.name
+            for p in self.checkpoints.iterdir()
+            if is_checkpoint_name(p.name)
+            and (p / CHECKPOINT_INFO).exists()
+            and all((p / h / weights_file).exists() for h in heads)
+        ]
+        return sorted(names, key=checkpoint_questions)
+
+    def partial_checkpoints(self) -> list[Path]:
+        """Temporary checkpoint folders (``.N-*``) that a kill left half written."""
+        return sorted(self.checkpoints.glob(".N-*")) if self.checkpoints.exists() else []
+
+    def eval_dir(self, folder: str) -> Path:
+        return safe_child(self.root / "eval", folder)
+
+    def eval_checkpoint(self, folder: str, checkpoint: str) -> Path:
+        """``eval/<folder>/<checkpoint>/``: scores.jsonl, metrics.json, score_stats.json."""
+        return safe_child(self.eval_dir(folder), checkpoint)
+
+    def base_scores(self, folder: str) -> Path:
+        return self.eval_dir(folder) / BASE_SCORES
+
+
+@dataclass(frozen=True)
+class ExperimentLayout:
+    """The paths of one experiment directory."""
+
+    root: Path
+
+    @property
+    def profile(self) -> Path:
+        return self.root / PROFILE
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def progress_log(self) -> Path:
+        """The overall progress and ETA of the last run, one JSON line every few seconds."""
+        return self.root / "progress.jsonl"
+
+    def base_folder(self, eval_folder: str) -> Path:
+        return safe_child(self.root / "base", eval_folder)
+
+    def base_scores(self, eval_folder: str) -> Path:
+        return self.base_folder(eval_folder) / BASE_SCORES
+
+    def unconditional_scores(self, eval_folder: str) -> Path:
+        """log P_base(answer | "Answer:") for every choice: the calibration control."""
+        return self.base_folder(eval_folder) / UNCONDITIONAL_SCORES
+
+    def training_base_scores(self, task: str, seed: int, questions: int | None) -> Path:
+        return self.root / "base" / f"train-{task_label(task)}-seed{seed}-n{questions}.jsonl"
+
+    def run_path(self, train_task: str, name: str) -> Path:
+        """A run's directory, relative to the experiment (what the manifest records)."""
+        return Path("runs") / task_label(train_task) / name
+
+    def run(self, relative: str | Path) -> RunLayout:
+        return RunLayout(self.root / relative)

@@ -1,0 +1,145 @@
+"""Pick the compute dtype: bf16 where the hardware multiplies it natively, fp32 elsewhere.
+
+On CPUs with AVX512-BF16 or AMX-BF16, oneDNN (torch's ``mkldnn`` backend) runs bf16 matmuls
+several times faster than fp32 (``benchmarks/matmul_rate.py`` measures it). Without those
+instructions bf16 is converted to fp32 around every op and gains nothing, usually losing speed,
+so "auto" only chooses bf16 where it is native.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+import warnings
+
+import torch
+
+from likra.errors import unknown_name
+
+DTYPE_CHOICES = ("auto", "fp32", "bf16")
+# What commands use when --dtype is not given (see benchmarks/results/bf16_agreement.json).
+DEFAULT_DTYPE = "fp32"
+
+# Long names are what load_base accepted before; keep them so old configs and callers still work.
+_ALIASES: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+}
+_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+# Strongest first: AMX tiles beat the AVX512 dot-product instructions when both exist.
+_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+_FP16_FLAGS = ("amx_fp16", "avx512_fp16")
+
+
+@functools.lru_cache(maxsize=1)
+def _cpuinfo_text() -> str | None:
+    """/proc/cpuinfo on x86 Linux; None elsewhere."""
+    # aarch64 Linux and macOS arm64 (M2+) do have bf16 instructions, but whether torch's CPU
+    # matmul uses them depends on the build (ACL/Accelerate); until measured there, no bf16.
+    if platform.system() != "Linux" or platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def parse_cpu_flags(cpuinfo: str) -> set[str]:
+    """The feature flags of the first processor listed in a /proc/cpuinfo text."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return set(value.split())
+    return set()
+
+
+def _cpu_feature(wanted: tuple[str, ...]) -> str | None:
+    """The first of ``wanted`` in /proc/cpuinfo's flags; None if absent or no cpuinfo."""
+    text = _cpuinfo_text()
+    flags = parse_cpu_flags(text) if text is not None else set()
+    return next((flag for flag in wanted if flag in flags), None)
+
+
+def _torch_bf16_feature() -> str | None:
+    """torch's own cpuinfo-library probes, for x86 without /proc/cpuinfo (Windows, Intel macOS).
+
+    They are private torch API, hence the guards; on arm64 they report False.
+    """
+    probes = (("amx_bf16", "_is_amx_tile_supported"), ("avx512_bf16", "_is_avx512_bf16_supported"))
+    for feature, probe in probes:
+        check = getattr(torch.cpu, probe, None)
+        try:
+            if check is not None and check():
+                return feature
+        except Exception:  # a private probe that changed shape must not break model loading
+            continue
+    return None
+
+
+def cpu_bf16_support() -> str | None:
+    """The CPU feature that gives torch native bf16 matmuls ("amx_bf16", "avx512_bf16"), or None.
+
+    Needs torch's oneDNN backend too: the fast bf16 GEMM lives there, not in the fallback BLAS.
+    """
+    if not torch.backends.mkldnn.is_available():
+        return None
+    if _cpuinfo_text() is None:
+        return _torch_bf16_feature()
+    return _cpu_feature(_BF16_FLAGS)
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """Short name of a floating dtype: "fp32", "bf16" or "fp16"."""
+    try:
+        return _NAMES[dtype]
+    except KeyError:
+        return str(dtype).replace("torch.", "")
+
+
+def _cuda_bf16() -> bool:
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def _warn_if_slow(device: torch.device, dtype: torch.dtype) -> None:
+    """Warn when an explicitly requested half type has no native matmul on ``device``."""
+    name = dtype_name(dtype)
+    if device.type == "cpu" and dtype in (torch.bfloat16, torch.float16):
+        flags = _BF16_FLAGS if dtype == torch.bfloat16 else _FP16_FLAGS
+        native = cpu_bf16_support() if dtype == torch.bfloat16 else _cpu_feature(flags)
+        if native is None:
+            warnings.warn(
+                f"{name} requested, but this CPU has no native {name} matmul (no {' or '.join(flags)}"
+                " flag, or a torch without oneDNN): torch emulates it, slower than fp32.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    elif device.type == "cuda" and dtype == torch.bfloat16 and not _cuda_bf16():
+        warnings.warn("bf16 requested, but this GPU has no native bf16: it will be slow.", RuntimeWarning, stacklevel=3)
+
+
+def resolve_dtype(device: torch.device | str, requested: str | None = "auto") -> torch.dtype:
+    """The torch dtype for ``requested`` ("auto", "fp32", "bf16"; legacy long names too) on ``device``.
+
+    "auto"/None: bf16 on CUDA with bf16 support and on CPUs with native bf16 (see
+    ``cpu_bf16_support``), else fp32. An explicit half type on hardware without native support is
+    honoured but warns that it will be slow. Unknown names raise ``LikraError``.
+    """
+    device = torch.device(device)
+    name = "auto" if requested is None else str(requested).strip().lower()
+    if name == "auto":
+        if device.type == "cuda" and _cuda_bf16():
+            return torch.bfloat16
+        if device.type == "cpu" and cpu_bf16_support() is not None:
+            return torch.bfloat16
+        return torch.float32
+    if name not in _ALIASES:
+        raise unknown_name("dtype", str(requested), ("auto", *_ALIASES))
+    dtype = _ALIASES[name]
+    _warn_if_slow(device, dtype)
+    return dtype

@@ -1,0 +1,155 @@
+"""Dtype choice (likra.model.precision): CPU bf16 detection, name resolution, and a real bf16 run.
+
+The detection tests feed fake /proc/cpuinfo texts, so they pass the same on any machine.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+
+from fixtures import load_fixture
+from likra.errors import LikraError
+from likra.model import precision
+from likra.model.load import load_base, pick_dtype
+from likra.model.precision import DTYPE_CHOICES, cpu_bf16_support, dtype_name, parse_cpu_flags, resolve_dtype
+from likra.score.scorer import score_items
+
+CPU = torch.device("cpu")
+
+
+def cpuinfo(*flags: str) -> str:
+    base = "fpu sse sse2 avx avx2 avx512f avx512bw"
+    return (
+        "processor\t: 0\nmodel name\t: Test CPU\n"
+        f"flags\t\t: {' '.join([base, *flags])}\n\n"
+        "processor\t: 1\nflags\t\t: fpu\n"  # only the first processor's flags count
+    )
+
+
+@pytest.fixture
+def fake_cpu(monkeypatch: pytest.MonkeyPatch):
+    """Set the cpuinfo text (None: no /proc/cpuinfo), oneDNN availability and torch's own probe."""
+
+    def set_cpu(text: str | None, mkldnn: bool = True, probe: str | None = None) -> None:
+        monkeypatch.setattr(precision, "_cpuinfo_text", lambda: text)
+        monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: mkldnn)
+        monkeypatch.setattr(precision, "_torch_bf16_feature", lambda: probe)
+
+    return set_cpu
+
+
+def test_parse_cpu_flags_reads_the_first_flags_line() -> None:
+    flags = parse_cpu_flags(cpuinfo("avx512_bf16"))
+    assert {"avx2", "avx512_bf16"} <= flags and "amx_bf16" not in flags
+    assert parse_cpu_flags("processor\t: 0\n") == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "mkldnn", "probe", "expected"),
+    [
+        (cpuinfo("avx512_bf16"), True, None, "avx512_bf16"),
+        (cpuinfo("avx512_bf16", "amx_tile", "amx_bf16"), True, None, "amx_bf16"),
+        (cpuinfo(), True, "avx512_bf16", None),  # cpuinfo present: it decides
+        (cpuinfo("avx512_bf16"), False, None, None),  # no oneDNN: torch has no fast bf16 GEMM
+        (None, True, None, None),  # macOS arm64 / aarch64: not detected
+        (None, True, "amx_bf16", "amx_bf16"),  # Windows / Intel macOS: torch's probe
+        (None, False, "amx_bf16", None),
+    ],
+)
+def test_cpu_bf16_support(fake_cpu, text, mkldnn, probe, expected) -> None:
+    fake_cpu(text, mkldnn, probe)
+    assert cpu_bf16_support() == expected
+
+
+def test_auto_picks_bf16_only_on_cpus_with_native_bf16(fake_cpu) -> None:
+    fake_cpu(cpuinfo("avx512_bf16"))
+    assert resolve_dtype(CPU, "auto") is torch.bfloat16
+    assert resolve_dtype("cpu", None) is torch.bfloat16
+    fake_cpu(cpuinfo())
+    assert resolve_dtype(CPU, "auto") is torch.float32
+    assert resolve_dtype(CPU, None) is torch.float32
+
+
+def test_auto_on_cuda_follows_bf16_support(monkeypatch: pytest.MonkeyPatch, fake_cpu) -> None:
+    fake_cpu(cpuinfo())
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_dtype(torch.device("cuda"), "auto") is torch.bfloat16
+    assert pick_dtype(torch.device("cuda"), None) is torch.bfloat16  # CUDA default unchanged
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_dtype(torch.device("cuda"), "auto") is torch.float32
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("fp32", torch.float32),
+        ("float32", torch.float32),
+        ("bf16", torch.bfloat16),
+        ("bfloat16", torch.bfloat16),
+        ("BF16", torch.bfloat16),
+        ("fp16", torch.float16),
+        ("float16", torch.float16),
+    ],
+)
+def test_explicit_names(fake_cpu, name, expected) -> None:
+    fake_cpu(cpuinfo("avx512_bf16", "avx512_fp16"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # native support: no slowness warning
+        assert resolve_dtype(CPU, name) is expected
+
+
+def test_bf16_without_native_support_is_allowed_but_warns(fake_cpu) -> None:
+    fake_cpu(cpuinfo())
+    with pytest.warns(RuntimeWarning, match="avx512_bf16"):
+        assert resolve_dtype(CPU, "bf16") is torch.bfloat16
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_dtype(CPU, "fp32") is torch.float32
+
+
+def test_unknown_name_lists_the_valid_ones() -> None:
+    with pytest.raises(LikraError) as error:
+        resolve_dtype(CPU, "bf61")
+    message = str(error.value)
+    assert "'bf61'" in message and all(name in message for name in DTYPE_CHOICES)
+    assert "Did you mean 'bf16'" in message
+
+
+def test_dtype_name_round_trips(fake_cpu) -> None:
+    fake_cpu(cpuinfo("avx512_bf16", "avx512_fp16"))
+    for name in DTYPE_CHOICES[1:] + ("fp16",):
+        assert dtype_name(resolve_dtype(CPU, name)) == name
+
+
+def test_cpu_default_stays_fp32_until_decided(fake_cpu) -> None:
+    # load_base(dtype=None) must not silently switch CPU users to bf16; "auto" may.
+    fake_cpu(cpuinfo("avx512_bf16"))
+    assert pick_dtype(CPU, None) is torch.float32
+    assert pick_dtype(CPU, "auto") is torch.bfloat16
+    assert pick_dtype(CPU, "float32") is torch.float32
+
+
+def test_tiny_model_scores_in_bf16_close_to_fp32(tiny_model_dir) -> None:
+    items = load_fixture("arc_easy_test")[:8]
+    fp32 = load_base(str(tiny_model_dir), device="cpu", dtype="fp32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # slow-bf16 warning on CPUs without it
+        bf16 = load_base(str(tiny_model_dir), device="cpu", dtype="bf16")
+    assert fp32.dtype is torch.float32 and next(fp32.model.parameters()).dtype is torch.float32
+    assert bf16.dtype is torch.bfloat16
+    assert {p.dtype for p in bf16.model.parameters()} == {torch.bfloat16}
+    assert load_base(str(tiny_model_dir), device="cpu").dtype is torch.float32
+
+    rows32, _ = score_items(fp32.model, fp32.tokenizer, items, ("base",), max_length=fp32.max_length, progress=False)
+    rows16, _ = score_items(bf16.model, bf16.tokenizer, items, ("base",), max_length=bf16.max_length, progress=False)
+    a = [c["base"] for row in rows32 for c in row["choices"]]
+    b = [c["base"] for row in rows16 for c in row["choices"]]
+    assert len(a) == len(b) > 8 and all(math.isfinite(x) and x < 0 for x in a + b)
+    diffs = [abs(x - y) for x, y in zip(a, b)]
+    assert sum(diffs) / len(diffs) < 0.1
+    assert max(diffs) > 0  # really computed in bf16, not silently upcast to fp32
