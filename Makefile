@@ -8,9 +8,11 @@ reproduce:
 	bash scripts/setup.sh
 	.venv/bin/likra reproduce runs/reproduce
 
-# Install with test dependencies, then run the whole test suite (unit + integration).
+# Install with test dependencies, then lint and format-check (ruff) and run the whole test suite.
 test:
 	bash scripts/setup.sh --test
+	.venv/bin/ruff check src tests benchmarks scripts
+	.venv/bin/ruff format --check src tests benchmarks scripts
 	.venv/bin/python -m pytest -q -p no:cacheprovider
 
 setup:

@@ -188,3 +188,17 @@ def test_score_items_rows(tiny_base) -> None:
         for c, choice in enumerate(row["choices"]):
             assert set(choice) == {"base", "n_tokens", "n_chars"}
             assert choice["n_chars"] == len(item.continuations[c].removeprefix(" "))
+
+
+def test_lm_head_chunking_does_not_change_scores(tiny_base, monkeypatch) -> None:
+    """The LM head runs on chunks of scored positions (memory); any chunk size gives the same scores."""
+    from likra.lm import forward
+
+    items = load_fixture("arc_challenge_test")[:6]
+    requests = [r for item in items for r in item.requests()]
+    whole, _, _, _ = score_requests(tiny_base.model, tiny_base.tokenizer, requests, progress=False)
+    monkeypatch.setattr(forward, "HEAD_CHUNK", 3)
+    chunked, _, _, _ = score_requests(tiny_base.model, tiny_base.tokenizer, requests, progress=False)
+    assert len(whole["base"]) == len(requests)
+    for a, b in zip(whole["base"], chunked["base"]):
+        assert a == pytest.approx(b, abs=1e-5)

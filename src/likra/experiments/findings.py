@@ -207,58 +207,67 @@ def negative_weight(results: ExperimentResults, key, largest: int) -> Finding:
 
 def controls(results: ExperimentResults, key, largest: int) -> list[Finding]:
     """Controls the paper lacks: calibration score, pos-base, question-ablated run."""
-    out = []
     likra = results.correct(key, largest, MODES["likra"])
     base = results.correct(key, largest, MODES["base"])
-    likra_gain = results.paired(likra, base)
-    columns = set(results.tables[key][largest][0][0]["choices"][0])
-    if "base_uncond" in columns:
-        calibrated = results.correct(key, largest, MODES["calibrated"])
-        d = results.paired(likra, calibrated)
-        out.append(
-            Finding(
-                6,
-                'Control (a): likra beats the untrained calibration score log P(a|q) - log P(a|"Answer:")',
-                _verdict(d),
-                f"at N={largest}: likra - calibrated {d.fmt()}; calibrated - base "
-                f"{results.paired(calibrated, base).fmt()}",
-                {"likra_minus_calibrated": d.to_dict()},
-            )
-        )
+    found = [
+        calibration_control(results, key, largest, likra, base),
+        pos_base_control(results, key, largest, likra, base),
+        question_control(results, key, largest, likra, base),
+    ]
+    return [f for f in found if f is not None]
+
+
+def calibration_control(results: ExperimentResults, key, largest: int, likra, base) -> Finding | None:
+    """6. likra against lm-eval-style calibration (needs the unconditional scores)."""
+    if "base_uncond" not in results.tables[key][largest][0][0]["choices"][0]:
+        return None
+    calibrated = results.correct(key, largest, MODES["calibrated"])
+    d = results.paired(likra, calibrated)
+    return Finding(
+        6,
+        'Control (a): likra beats the untrained calibration score log P(a|q) - log P(a|"Answer:")',
+        _verdict(d),
+        f"at N={largest}: likra - calibrated {d.fmt()}; calibrated - base {results.paired(calibrated, base).fmt()}",
+        {"likra_minus_calibrated": d.to_dict()},
+    )
+
+
+def pos_base_control(results: ExperimentResults, key, largest: int, likra, base) -> Finding:
+    """7. likra against pos - base, a ratio score without negatives."""
     pos_base = results.correct(key, largest, MODES["pos-base"])
     d = results.paired(likra, pos_base)
-    out.append(
-        Finding(
-            7,
-            "Control (b): likra beats pos-base, a ratio score that uses no negatives",
-            _verdict(d),
-            f"at N={largest}: likra - pos-base {d.fmt()}; pos-base - base {results.paired(pos_base, base).fmt()}",
-            {"likra_minus_pos_base": d.to_dict()},
-        )
+    return Finding(
+        7,
+        "Control (b): likra beats pos-base, a ratio score that uses no negatives",
+        _verdict(d),
+        f"at N={largest}: likra - pos-base {d.fmt()}; pos-base - base {results.paired(pos_base, base).fmt()}",
+        {"likra_minus_pos_base": d.to_dict()},
     )
+
+
+def question_control(results: ExperimentResults, key, largest: int, likra, base) -> Finding | None:
+    """8. The same training with the question removed (when the ablated run exists)."""
     ablated = (key[0], key[1], curve_group("first", ablated=True))
-    if largest in results.tables.get(ablated, {}):
-        noq = results.correct(ablated, largest, MODES["likra"])
-        same_seeds = likra[: len(noq)]
-        noq_gain = results.paired(noq, base[: len(noq)])
-        d = results.paired(same_seeds, noq)  # same items, same seed(s): with vs without the question
-        share = (noq_gain.value / likra_gain.value) if likra_gain.value > 0 else float("nan")
-        out.append(
-            Finding(
-                8,
-                "Control (c): the likra gain needs the question (question-ablated run gains less)",
-                _verdict(d),
-                f"at N={largest}: likra gain over base {likra_gain.fmt()}; the same training "
-                f"without the question gains {noq_gain.fmt()} ({share:.0%} of it) from answer-only cues; "
-                f"likra with - without the question {d.fmt()}",
-                {
-                    "likra_gain": likra_gain.to_dict(),
-                    "question_ablated_gain": noq_gain.to_dict(),
-                    "with_minus_without_question": d.to_dict(),
-                },
-            )
-        )
-    return out
+    if largest not in results.tables.get(ablated, {}):
+        return None
+    likra_gain = results.paired(likra, base)
+    noq = results.correct(ablated, largest, MODES["likra"])
+    noq_gain = results.paired(noq, base[: len(noq)])
+    d = results.paired(likra[: len(noq)], noq)  # same items, same seed(s): with vs without the question
+    share = (noq_gain.value / likra_gain.value) if likra_gain.value > 0 else float("nan")
+    return Finding(
+        8,
+        "Control (c): the likra gain needs the question (question-ablated run gains less)",
+        _verdict(d),
+        f"at N={largest}: likra gain over base {likra_gain.fmt()}; the same training "
+        f"without the question gains {noq_gain.fmt()} ({share:.0%} of it) from answer-only cues; "
+        f"likra with - without the question {d.fmt()}",
+        {
+            "likra_gain": likra_gain.to_dict(),
+            "question_ablated_gain": noq_gain.to_dict(),
+            "with_minus_without_question": d.to_dict(),
+        },
+    )
 
 
 def _value_dict(value: dict | None) -> dict | None:

@@ -29,7 +29,7 @@ from likra.layout import (
     run_name,
 )
 from likra.rundir import read_manifest, record_runs
-from likra.score.evaluate import choose_checkpoints, evaluate_run
+from likra.score.evaluate import LazyModel, choose_checkpoints, evaluate_run
 from likra.score.scorer import score_items
 from likra.train.loop import TrainSettings
 from likra.train.run import train
@@ -142,7 +142,20 @@ def run_experiment(exp_dir: Path, profile: Profile, base: Any, progress: bool = 
             log(f"[{index}/{len(specs)}] {spec.study.train_task}/{spec.name}: train up to N={spec.max_questions}")
             train_run(layout, profile, spec, base, progress)
             evaluate_spec(layout, profile, spec, base, progress)
+            release_freed_memory()
     return specs
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by a run back to the OS, so resident memory does not creep up run after
+    run (glibc keeps freed blocks of the activation peaks otherwise)."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def work_left(layout: ExperimentLayout, profile: Profile, specs: list[RunSpec]) -> dict[str, float]:
@@ -238,8 +251,8 @@ def evaluate_spec(layout: ExperimentLayout, profile: Profile, spec: RunSpec, bas
             choose_checkpoints(run, spec.checkpoints(profile)),
             layout.base_scores(folder),
             about,
+            LazyModel(profile.model, loaded=base),
             progress=progress,
-            loaded=base,
         )
 
 

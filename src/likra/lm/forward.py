@@ -8,6 +8,10 @@ import torch
 
 from likra.lm.packing import PackedBatch
 
+# Scored positions per LM-head matmul: bounds the (positions x vocabulary) fp32 logits, which on a
+# 49k-token vocabulary would otherwise be the largest tensor of a scoring pass (~200 MB per 1k).
+HEAD_CHUNK = 256
+
 
 def causal_lm_parts(model: Any) -> tuple[Any, Any]:
     """The transformer body and the LM head of a (possibly peft-wrapped) causal LM."""
@@ -28,11 +32,18 @@ def target_logprobs(model: Any, batch: PackedBatch, device: torch.device) -> tor
         position_ids=batch.position_ids.to(device),
         use_cache=False,
     ).last_hidden_state
-    rows = batch.target_rows.to(device)
-    positions = batch.target_positions.to(device)
-    logits = head(hidden[rows, positions]).float()
+    predictors = hidden[batch.target_rows.to(device), batch.target_positions.to(device)]
+    targets = batch.target_ids.to(device)
     softcap = getattr(getattr(model, "config", None), "final_logit_softcapping", None)
+    chunks = [
+        _chunk_logprobs(head, predictors[start : start + HEAD_CHUNK], targets[start : start + HEAD_CHUNK], softcap)
+        for start in range(0, len(targets), HEAD_CHUNK)
+    ]
+    return torch.cat(chunks) if chunks else torch.zeros(0, device=device)
+
+
+def _chunk_logprobs(head: Any, hidden: torch.Tensor, targets: torch.Tensor, softcap: float | None) -> torch.Tensor:
+    logits = head(hidden).float()
     if softcap:  # Gemma-style models cap logits inside forward(); we bypass forward, so do it here
         logits = torch.tanh(logits / softcap) * softcap
-    logprobs = torch.log_softmax(logits, dim=-1)
-    return logprobs.gather(1, batch.target_ids.to(device)[:, None])[:, 0]
+    return torch.log_softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0]

@@ -20,6 +20,7 @@ import torch
 # several short questions per row; 4096 padded tokens per forward pass bound activation memory.
 ROW_TOKENS = 512
 BATCH_TOKENS = 4096
+TRAIN_BATCH_TOKENS = 1024
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +56,10 @@ def evaluate(
     config says ``question_ablated`` are scored without the question, in a ``-noq`` folder.
     ``dtype`` (auto, fp32, bf16) is the scoring precision; it need not be the training one.
     """
-    if loaded is None and dtype is not None:
-        loaded = _load(_model_of(Path(target)), device, dtype)
     run_config = read_run_config(Path(target))
+    model = LazyModel(run_config["model"] if run_config else str(target), device, dtype, loaded)
     if run_config is None:  # a model folder's config.json is not a run's
-        return evaluate_model(str(target), task, split, limit, shots, out_dir, device, progress, loaded, batch_tokens)
+        return evaluate_model(model, task, split, limit, shots, out_dir, progress, batch_tokens)
     ablated = bool(run_config.get("question_ablated", False))
     folder = eval_folder_name(task, split, shots, limit, ablated)
     run = RunLayout(Path(target))
@@ -73,32 +73,46 @@ def evaluate(
         chosen,
         run.base_scores(folder),
         about,
-        device=device,
+        model,
         progress=progress,
-        loaded=loaded,
         batch_tokens=batch_tokens,
     )
 
 
+@dataclass
+class LazyModel:
+    """The base model to score with, loaded on first use: cached scores may need none."""
+
+    name: str
+    device: str | None = None
+    dtype: str | None = None
+    loaded: Any = None
+
+    def get(self) -> Any:
+        if self.loaded is None:
+            from likra.model.load import load_base
+
+            self.loaded = load_base(self.name, device=self.device, dtype=self.dtype)
+        return self.loaded
+
+
 def evaluate_model(
-    model: str,
+    model: LazyModel,
     task: str,
     split: str,
     limit: int | None,
     shots: int,
     out_dir: str | Path | None,
-    device: str | None = None,
     progress: bool = True,
-    loaded: Any = None,
     batch_tokens: int = BATCH_TOKENS,
 ) -> list[dict]:
     """Base-model scores and metrics of a bare model, in ``out_dir`` (default ``runs/eval-<model>``)."""
-    root = Path(out_dir) if out_dir else default_eval_root(model)
+    root = Path(out_dir) if out_dir else default_eval_root(model.name)
     folder = safe_child(root / "eval", eval_folder_name(task, split, shots, limit))  # user-given names
     items = _nonempty(eval_items(task, split, limit, shots), task, split)
     with locked(root):
-        base_rows = score_base(items, folder / "base.jsonl", model, device, progress, loaded, batch_tokens)[0]
-        about = {"task": task, "split": split, "model": model, "shots": shots, "checkpoint": None}
+        base_rows = score_base(items, folder / "base.jsonl", model, progress, batch_tokens)
+        about = {"task": task, "split": split, "model": model.name, "shots": shots, "checkpoint": None}
         out = folder / BASE_ONLY
         atomic_write_jsonl(out / SCORES, base_rows)
         return [write_metrics(out, base_rows, about, modes=["base"])]
@@ -111,9 +125,8 @@ def evaluate_run(
     checkpoints: Sequence[str],
     base_path: Path,
     about: dict,
-    device: str | None = None,
+    model: LazyModel,
     progress: bool = True,
-    loaded: Any = None,
     batch_tokens: int = BATCH_TOKENS,
 ) -> list[dict]:
     """Score ``items`` under each checkpoint's heads into ``RUN/eval/<folder>/<checkpoint>/``.
@@ -125,8 +138,8 @@ def evaluate_run(
     items = _nonempty(list(items), about["task"], about["split"])
     results = []
     with locked(run.root):
-        base_rows, base_model = score_base(items, base_path, about["model"], device, progress, loaded, batch_tokens)
-        heads = _HeadScorer(run, base_model, about["model"], device, batch_tokens)
+        base_rows = score_base(items, base_path, model, progress, batch_tokens)
+        heads = _HeadScorer(run, model, batch_tokens)
         for name in checkpoints:
             out = run.eval_checkpoint(folder, name)
             if (out / METRICS).exists():
@@ -157,36 +170,31 @@ def choose_checkpoints(run: RunLayout, checkpoints: Sequence[str] | str) -> list
     return chosen
 
 
-def score_base(
-    items: Sequence[Item], path: Path, model: str, device: str | None, progress: bool, loaded: Any, batch_tokens: int
-) -> tuple[list[dict], Any]:
-    """The base model's score table of ``items``, computed once and cached at ``path``.
-
-    Returns the rows and the loaded model (``loaded``, or one loaded here, or None if cached)."""
+def score_base(items: Sequence[Item], path: Path, model: LazyModel, progress: bool, batch_tokens: int) -> list[dict]:
+    """The base model's score table of ``items``, computed once and cached at ``path``."""
     if not path.exists():
-        loaded = loaded or _load(model, device)
+        loaded = model.get()
         rows, stats = score_table(loaded, loaded.model, items, ("base",), progress, batch_tokens)
         atomic_write_json(path.parent / BASE_STATS, stats)
         atomic_write_jsonl(path, rows)
-    return read_jsonl(path), loaded
+    return read_jsonl(path)
 
 
 class _HeadScorer:
     """Loads each checkpoint's heads into one peft wrapper (made on first use) and scores them."""
 
-    def __init__(self, run: RunLayout, loaded: Any, model: str, device: str | None, batch_tokens: int):
-        self.run, self.loaded, self.model, self.device = run, loaded, model, device
-        self.batch_tokens, self.peft_model = batch_tokens, None
+    def __init__(self, run: RunLayout, model: LazyModel, batch_tokens: int):
+        self.run, self.model, self.batch_tokens, self.peft_model = run, model, batch_tokens, None
 
     def score(self, checkpoint: str, items: Sequence[Item], out: Path, progress: bool) -> list[dict]:
         from likra.model.heads import attach_heads, load_head_weights
 
-        self.loaded = self.loaded or _load(self.model, self.device)
+        loaded = self.model.get()
         if self.peft_model is None:
-            self.peft_model = attach_heads(self.loaded.model, lora_settings(read_run_config(self.run.root)))
+            self.peft_model = attach_heads(loaded.model, lora_settings(read_run_config(self.run.root)))
         for head in HEADS:
             load_head_weights(self.peft_model, self.run.head(checkpoint, head), head)
-        rows, stats = score_table(self.loaded, self.peft_model, items, HEADS, progress, self.batch_tokens)
+        rows, stats = score_table(loaded, self.peft_model, items, HEADS, progress, self.batch_tokens)
         atomic_write_json(out / SCORE_STATS, stats)
         return rows
 
@@ -212,12 +220,6 @@ def merge_scores(base_rows: Sequence[dict], head_rows: Sequence[dict] | None) ->
             choices.append(entry)
         merged.append({"id": base["id"], "gold": base["gold"], "choices": choices})
     return merged
-
-
-def _model_of(target: Path) -> str:
-    """The base model a run was trained on, or ``target`` itself when it is a model."""
-    config = read_run_config(target)
-    return config["model"] if config is not None else str(target)
 
 
 def read_run_config(target: Path) -> dict | None:
@@ -290,9 +292,3 @@ def _nonempty(items: list[Item], task: str, split: str) -> list[Item]:
     if not items:
         raise LikraError(f"task '{task}' split '{split}' has no items")
     return items
-
-
-def _load(model_name: str, device: str | None) -> Any:
-    from likra.model.load import load_base
-
-    return load_base(model_name, device=device)

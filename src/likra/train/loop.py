@@ -37,7 +37,7 @@ from likra.io import (
 )
 from likra.layout import CHECKPOINT_INFO, RESUME_STATE, RunLayout, checkpoint_name
 from likra.lm.forward import target_logprobs
-from likra.lm.packing import BATCH_TOKENS, ROW_TOKENS, Group, build_batch, plan_batches, plan_rows
+from likra.lm.packing import ROW_TOKENS, TRAIN_BATCH_TOKENS, Group, build_batch, plan_batches, plan_rows
 from likra.lm.tokenize import encode_requests
 from likra.model.heads import ADAPTER_WEIGHTS, HEADS, load_head_weights, save_heads
 from likra.rundir import update_manifest
@@ -52,7 +52,9 @@ class TrainSettings:
     weight_decay: float = 0.0
     seed: int = 42
     save_every: int = 16
-    batch_tokens: int = BATCH_TOKENS
+    # Training keeps every layer's activations for backward: a smaller micro-batch than scoring's
+    # bounds that memory; gradients accumulate over micro-batches, so results do not depend on it.
+    batch_tokens: int = TRAIN_BATCH_TOKENS
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
