@@ -37,7 +37,9 @@ def edges() -> dict[str, set[str]]:
         source = package_of(module_name(path))
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if isinstance(node, ast.ImportFrom) and node.module == "likra" and node.level == 0:
+                names = [f"likra.{alias.name}" for alias in node.names]  # from likra import job_progress
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names = [node.module]
             elif isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]

@@ -127,7 +127,7 @@ def job(
         position=0,
         leave=True,
         disable=not enabled,
-        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} elapsed, {postfix}",
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} elapsed{postfix}",
     )
     tracker = JobProgress(planned={k: float(v) for k, v in planned.items() if v}, log=log, bar=bar)
     _CURRENT.append(tracker)

@@ -14,7 +14,7 @@ from likra.model.heads import LoraSettings, attach_heads
 from likra.model.precision import dtype_name
 from likra.model.resolve import DEFAULT_MODEL
 from likra.rundir import check_config, locked, read_manifest
-from likra.train.loop import TrainSettings, complete_checkpoints, train_heads
+from likra.train.loop import TrainSettings, complete_checkpoints, set_activation_checkpointing, train_heads
 
 
 def base_scores_from_file(path: str | Path) -> dict[str, list[float]]:
@@ -79,6 +79,7 @@ def train(
             check_config(run_dir, config)
             return train_heads(peft_model, base.tokenizer, pairs, run_dir, settings, base.max_length, progress)
         finally:
+            set_activation_checkpointing(peft_model, False)
             peft_model.unload()  # restore the plain base model (it may be reused by the caller)
 
 
