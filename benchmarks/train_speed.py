@@ -6,7 +6,9 @@ N x batch ARC training questions -- with the same LoRA initialisation (same seed
 loop is what one would write with transformers + peft: right-padded batches through
 ``model(input_ids, attention_mask, labels)`` with label -100 on the context and the padding.
 Prints examples/s and tokens/s (real, non-padding tokens) and the ratio, and checks that the
-two compute the same loss (first step, before any update, within 1e-4). Writes
+two compute the same loss (first step, before any update, within 1e-4; 1e-2 in bf16). likra's
+loop recomputes activations in backward (activation checkpointing, its default); the plain loop
+does not. Writes
 ``benchmarks/results/train_speed.json``.
 
 Both also get an achieved *useful* training GFLOP/s (``benchmarks/flops.py``): 2 x (the real
@@ -38,7 +40,7 @@ from likra.lm.tokenize import encode_requests
 from likra.model.heads import LoraSettings, attach_heads, lora_config
 from likra.model.load import load_base
 from likra.model.precision import DTYPE_CHOICES, dtype_name
-from likra.train.loop import HeadTrainer, TrainSettings
+from likra.train.loop import HeadTrainer, TrainSettings, set_activation_checkpointing
 
 try:  # run as a script, this folder is on sys.path; imported from the repo root, it is a package
     from flops import non_embedding_params, training_flops
@@ -69,6 +71,7 @@ def likra_steps(base, batches, settings: TrainSettings, seed: int) -> dict:
             tokens += result["input_tokens"]
             answer_tokens += result["answer_tokens"]
     finally:
+        set_activation_checkpointing(peft_model, False)  # the plain loop runs as peft users run it
         peft_model.unload()
     return {"losses": losses, "step_seconds": times, "input_tokens": tokens, "answer_tokens": answer_tokens}
 
@@ -186,7 +189,8 @@ def main() -> None:
         "speedup": round(sum(theirs["step_seconds"]) / sum(ours["step_seconds"]), 3),
         "first_step_loss_diff": first_diff,
         "max_loss_diff": max(abs(a - b) for a, b in zip(ours["losses"], theirs["losses"])),
-        "losses_agree": first_diff <= 1e-4,
+        # bf16 rounds differently in the two loops' kernels; fp32 must agree to 1e-4.
+        "losses_agree": first_diff <= (1e-4 if base.dtype == torch.float32 else 1e-2),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     print(

@@ -18,7 +18,7 @@ from likra.errors import unknown_name
 
 DTYPE_CHOICES = ("auto", "fp32", "bf16")
 # What commands use when --dtype is not given (see benchmarks/results/bf16_agreement.json).
-DEFAULT_DTYPE = "fp32"
+DEFAULT_DTYPE = "auto"
 
 # Long names are what load_base accepted before; keep them so old configs and callers still work.
 _ALIASES: dict[str, torch.dtype] = {

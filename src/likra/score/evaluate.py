@@ -32,7 +32,7 @@ from likra.layout import (
 from likra.lm.packing import BATCH_TOKENS
 from likra.metrics import all_metrics
 from likra.model.heads import ADAPTER_WEIGHTS, HEADS, LoraSettings
-from likra.model.precision import dtype_name
+from likra.model.precision import DEFAULT_DTYPE, dtype_name
 from likra.rundir import locked, update_manifest
 
 
@@ -48,7 +48,7 @@ def evaluate(
     progress: bool = True,
     loaded: Any = None,
     batch_tokens: int = BATCH_TOKENS,
-    dtype: str | None = None,
+    dtype: str = DEFAULT_DTYPE,
 ) -> list[dict]:
     """Evaluate a run directory (every/selected checkpoint + base) or a bare model (base only).
 

@@ -11,7 +11,7 @@ from likra.errors import LikraError
 from likra.io import read_jsonl
 from likra.layout import RunLayout
 from likra.model.heads import LoraSettings, attach_heads
-from likra.model.precision import dtype_name
+from likra.model.precision import DEFAULT_DTYPE, dtype_name
 from likra.model.resolve import DEFAULT_MODEL
 from likra.rundir import check_config, locked, read_manifest
 from likra.train.loop import TrainSettings, complete_checkpoints, set_activation_checkpointing, train_heads
@@ -40,7 +40,7 @@ def train(
     progress: bool = True,
     loaded: Any = None,
     question_ablated: bool = False,
-    dtype: str | None = None,
+    dtype: str = DEFAULT_DTYPE,
 ) -> list[str]:
     """Train the pos and neg heads; returns the checkpoint names (``N-32``, ``N-64``, ...).
 
