@@ -9,7 +9,7 @@ Prints examples/s and tokens/s (real, non-padding tokens) and the ratio, and che
 two compute the same loss (first step, before any update, within 1e-4; 1e-2 in bf16). likra's
 loop recomputes activations in backward (activation checkpointing, its default); the plain loop
 does not. Writes
-``benchmarks/results/train_speed.json``.
+``benchmarks/results/train_speed_<dtype>.json``.
 
 Both also get an achieved *useful* training GFLOP/s (``benchmarks/flops.py``): 2 x (the real
 input tokens x 2 x non-embedding parameters, plus the LM head at the answer-token predictors,
@@ -131,7 +131,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default="fp32", choices=DTYPE_CHOICES, help="model dtype (load_base's)")
-    parser.add_argument("--out", default="benchmarks/results/train_speed.json")
+    parser.add_argument("--out", default=None, help="default: benchmarks/results/train_speed_<dtype>.json")
     args = parser.parse_args()
 
     base = load_base(args.model, device=args.device, dtype=args.dtype)
@@ -214,7 +214,7 @@ def main() -> None:
         f"speed-up: {result['speedup']:.2f}x   first-step loss diff {first_diff:.2e} "
         f"({'OK' if result['losses_agree'] else 'MISMATCH'}), max over steps {result['max_loss_diff']:.2e}"
     )
-    out = Path(args.out)
+    out = Path(args.out or f"benchmarks/results/train_speed_{dtype_name(base.dtype)}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")

@@ -19,6 +19,7 @@ from likra.errors import LikraError
 from likra.io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
 from likra.layout import (
     BASE_ONLY,
+    BASE_SCORES,
     BASE_STATS,
     METRICS,
     SCORE_STATS,
@@ -111,7 +112,7 @@ def evaluate_model(
     folder = safe_child(root / "eval", eval_folder_name(task, split, shots, limit))  # user-given names
     items = _nonempty(eval_items(task, split, limit, shots), task, split)
     with locked(root):
-        base_rows = score_base(items, folder / "base.jsonl", model, progress, batch_tokens)
+        base_rows = score_base(items, folder / BASE_SCORES, model, progress, batch_tokens)
         about = {"task": task, "split": split, "model": model.name, "shots": shots, "checkpoint": None}
         out = folder / BASE_ONLY
         atomic_write_jsonl(out / SCORES, base_rows)
