@@ -102,9 +102,14 @@ def set_activation_checkpointing(model: Any, enabled: bool) -> None:
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     if not getattr(inner, "supports_gradient_checkpointing", False):
         return
-    if enabled:
-        # Non-reentrant checkpointing needs no input that requires grad (the base is frozen).
-        inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    kwargs = {"use_reentrant": False}  # non-reentrant: no input needs to require grad (the base is frozen)
+    if hasattr(inner, "activation_checkpointing_enable"):  # transformers' name since it renamed the feature
+        if enabled:
+            inner.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            inner.activation_checkpointing_disable()
+    elif enabled:
+        inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     else:
         inner.gradient_checkpointing_disable()
 
