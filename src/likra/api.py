@@ -35,8 +35,9 @@ def reproduce(
     """Run every training and evaluation of ``profile`` (skipping finished work), then report."""
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
-    if loaded is None:  # record the dtype "auto" resolves to here, so a resume cannot mix two
-        profile = replace(profile, dtype=dtype_name(pick_dtype(pick_device(device), profile.dtype)))
+    # Record the precision actually used ("auto" resolved here), so a resume cannot mix two.
+    used = loaded.dtype if loaded is not None else pick_dtype(pick_device(device), profile.dtype)
+    profile = replace(profile, dtype=dtype_name(used))
     with locked(exp_dir):
         save_profile(exp_dir, profile)
         state = read_manifest(exp_dir)["stages"].get("experiment", {})
