@@ -14,7 +14,7 @@ from typing import Any
 
 from likra.experiments.profiles import EvalSet, Profile, curve_profile, save_profile
 from likra.experiments.runner import run_experiment
-from likra.model.load import pick_device, pick_dtype
+from likra.model.load import chosen_dtype
 from likra.model.precision import dtype_name
 from likra.report.build import build_report
 from likra.rundir import locked, read_manifest, update_manifest
@@ -36,7 +36,7 @@ def reproduce(
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     # Record the precision actually used ("auto" resolved here), so a resume cannot mix two.
-    used = loaded.dtype if loaded is not None else pick_dtype(pick_device(device), profile.dtype)
+    used = loaded.dtype if loaded is not None else chosen_dtype(device, profile.dtype)
     profile = replace(profile, dtype=dtype_name(used))
     with locked(exp_dir):
         save_profile(exp_dir, profile)

@@ -29,7 +29,7 @@ LOG_EVERY_S = 15.0
 
 @dataclass
 class JobProgress:
-    """Planned, done and skipped units per kind, and the seconds spent on the done ones."""
+    """Planned and done units per kind, and the seconds spent on the done ones."""
 
     planned: dict[str, float]
     done: dict[str, float] = field(default_factory=dict)

@@ -50,6 +50,11 @@ def pick_dtype(device: torch.device, dtype: str | None = None) -> torch.dtype:
     return resolve_dtype(device, dtype)
 
 
+def chosen_dtype(device: str | None = None, dtype: str | None = None) -> torch.dtype:
+    """The dtype ``load_base(device=device, dtype=dtype)`` would give, without loading anything."""
+    return pick_dtype(pick_device(device), dtype)
+
+
 def prepare_tokenizer(tokenizer: Any) -> Any:
     """Give tokenizers without a pad token one (eos); padding never reaches the loss or scores."""
     if tokenizer.pad_token_id is None:

@@ -11,6 +11,7 @@ from likra.errors import LikraError
 from likra.io import read_jsonl
 from likra.layout import RunLayout
 from likra.model.heads import LoraSettings, attach_heads
+from likra.model.load import chosen_dtype
 from likra.model.precision import DEFAULT_DTYPE, dtype_name
 from likra.model.resolve import DEFAULT_MODEL
 from likra.rundir import check_config, locked, read_manifest
@@ -61,7 +62,7 @@ def train(
         "contamination": contamination,
         "base_scores": str(base_scores) if base_scores else None,
         "question_ablated": question_ablated,
-        "dtype": dtype_name(loaded.dtype if loaded is not None else _resolve_dtype(device, dtype)),
+        "dtype": dtype_name(loaded.dtype if loaded is not None else chosen_dtype(device, dtype)),
         "lora": lora.to_dict(),
         "train": settings.to_dict(),
     }
@@ -95,12 +96,6 @@ def _load_base(model: str, device: str | None, dtype: str | None) -> Any:
     from likra.model.load import load_base
 
     return load_base(model, device=device, dtype=dtype)
-
-
-def _resolve_dtype(device: str | None, dtype: str | None) -> Any:
-    from likra.model.load import pick_device, pick_dtype
-
-    return pick_dtype(pick_device(device), dtype)
 
 
 def _attach(model: Any, lora: LoraSettings, seed: int) -> Any:
