@@ -43,14 +43,25 @@ def experiment(tmp_path_factory, tiny_model_dir):
 def test_experiment_runs_every_planned_run_and_checkpoint(experiment):
     exp, profile, report, logs = experiment
     runs = sorted(p.name for p in (exp / "runs" / "train").iterdir())
-    assert runs == ["first-s1", "first-s1-noq", "first-s2", "hardest-s42", "other-question-s42"]
+    assert runs == [
+        "first-s1",
+        "first-s1-noq",
+        "first-s2",
+        "first-s2-noq",
+        "hardest-s1",
+        "hardest-s2",
+        "other-question-s1",
+        "other-question-s2",
+    ]
+    ids = json.loads((exp / "runs" / "train" / "first-s1" / "train_ids.json").read_text())
+    assert len(ids) == 16 and len(set(ids)) == 16
     main = exp / "runs" / "train" / "first-s1" / "eval" / "eval-test-0shot"
     assert sorted(p.name for p in main.glob("N-*")) == ["N-0", "N-16", "N-4", "N-8"]
     # Base scores are computed once for the experiment, not once per run.
     assert (exp / "base" / "eval-test-0shot" / "base.jsonl").exists()
     assert not (main / "base.jsonl").exists()
     assert (exp / "base" / "eval-test-0shot" / "uncond.jsonl").exists()
-    assert len(logs) == 5
+    assert len(logs) == 8
 
 
 def test_report_has_sections_tables_and_decodable_plots(experiment):
@@ -244,7 +255,16 @@ def test_report_rebuilds_from_the_directory_alone(experiment, tmp_path):
 def test_manifest_lists_every_run_with_its_spec(experiment):
     exp, profile, _, _ = experiment
     runs = json.loads((exp / "manifest.json").read_text())["runs"]
-    assert [r["name"] for r in runs] == ["first-s1", "first-s2", "other-question-s42", "hardest-s42", "first-s1-noq"]
+    assert [r["name"] for r in runs] == [
+        "first-s1",
+        "first-s2",
+        "other-question-s1",
+        "other-question-s2",
+        "hardest-s1",
+        "hardest-s2",
+        "first-s1-noq",
+        "first-s2-noq",
+    ]
     ablated = runs[-1]
     assert ablated["ablated"] and ablated["group"] == "first-noq" and ablated["role"] == "ablation"
     assert [e["folder"] for e in ablated["eval_sets"]] == ["eval-test-0shot-noq"]

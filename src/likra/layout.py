@@ -39,6 +39,7 @@ MANIFEST = "manifest.json"
 LOCK = ".lock"
 PROFILE = "profile.json"
 TRAIN_LOG = "train_log.jsonl"
+TRAIN_IDS = "train_ids.json"  # the run's training question ids, in training order
 CHECKPOINT_INFO = "checkpoint.json"
 RESUME_STATE = "state.json"
 BASE_SCORES = "base.jsonl"
@@ -129,6 +130,10 @@ class RunLayout:
     @property
     def train_log(self) -> Path:
         return self.root / TRAIN_LOG
+
+    @property
+    def train_ids(self) -> Path:
+        return self.root / TRAIN_IDS
 
     @property
     def checkpoints(self) -> Path:

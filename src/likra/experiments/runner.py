@@ -59,7 +59,11 @@ class RunSpec:
         """Which checkpoints to score: all; the last (subset runs); or the profile's few N."""
         if self.role == "subset":
             return "final"
-        only = {"negatives": profile.negatives_eval_n, "ablation": profile.ablation_eval_n}.get(self.role)
+        only = {
+            "curve": profile.curve_eval_n,
+            "negatives": profile.negatives_eval_n,
+            "ablation": profile.ablation_eval_n,
+        }.get(self.role)
         if only:
             return [UNTRAINED] + [checkpoint_name(n) for n in only if n <= (self.max_questions or 0)]
         return "all"
@@ -116,7 +120,9 @@ def run_specs(profile: Profile, pool_sizes: dict[str, int]) -> Iterator[RunSpec]
             for seed in profile.negatives_seeds:
                 yield RunSpec(study, strategy, seed, neg_q, role="negatives")
         if profile.ablation:
-            yield RunSpec(study, "first", profile.seeds[0], max_q, ablated=True, role="ablation")
+            ablation_q = min(profile.ablation_max_questions or max_q, max_q)
+            for seed in profile.seeds:
+                yield RunSpec(study, "first", seed, ablation_q, ablated=True, role="ablation")
 
 
 def plan_runs(exp_dir: Path, profile: Profile) -> list[RunSpec]:

@@ -8,7 +8,7 @@ from typing import Any
 from likra.data.pairs import NEEDS_BASE_SCORES, build_pairs
 from likra.data.selection import load_items, training_items
 from likra.errors import LikraError
-from likra.io import read_jsonl
+from likra.io import atomic_write_json, read_jsonl
 from likra.layout import RunLayout
 from likra.model.heads import LoraSettings, attach_heads
 from likra.model.load import chosen_dtype
@@ -78,6 +78,8 @@ def train(
             # A new run's config is written only once its model and heads load, so a typo in
             # --model leaves no config behind that would refuse the corrected command.
             check_config(run_dir, config)
+            # Which questions N covers, so a report can measure train/eval overlap from the directory.
+            atomic_write_json(RunLayout(run_dir).train_ids, [str(pair.item_id) for pair in pairs])
             return train_heads(peft_model, base.tokenizer, pairs, run_dir, settings, base.max_length, progress)
         finally:
             set_activation_checkpointing(peft_model, False)
