@@ -35,10 +35,12 @@ MODE_NEEDS = {
     "likra": ("pos", "neg"),
     "neg-only": ("base", "neg"),
     "pos-base": ("pos", "base"),
-    "calibrated": ("base", "base_uncond"),
+    "answer-prior": ("base", "base_uncond"),
 }
-# lm-eval's mutual-information score: how much the question raises the answer's likelihood.
-MODES["calibrated"] = lambda c: c["base"] - c["base_uncond"]
+# How much the question raises the answer's likelihood over a bare "Answer:" prompt. Related to,
+# but not, lm-eval's acc_mutual_info (that uses an empty context, no length normalisation, and
+# the same k-shot context as the main score); hence its own name.
+MODES["answer-prior"] = lambda c: c["base"] - c["base_uncond"]
 
 
 def weighted(w_pos: float, w_neg: float) -> Score:
@@ -87,8 +89,9 @@ def _ranked(values: np.ndarray) -> np.ndarray:
 
 
 def predictions(rows: Sequence[Mapping], score: Score, normalise: bool = False) -> dict[str, np.ndarray]:
-    """Per item: predicted choice, whether it is correct, whether the max was tied, tie credit."""
-    predicted, correct, tied, credit = [], [], [], []
+    """Per item: predicted choice, whether it is correct, whether the max was tied, tie credit,
+    and the margin (best minus second-best score: the mode's confidence)."""
+    predicted, correct, tied, credit, margin = [], [], [], [], []
     for row in rows:
         values = np.array([score(c) for c in row["choices"]], dtype=np.float64)
         if normalise:
@@ -102,11 +105,15 @@ def predictions(rows: Sequence[Mapping], score: Score, normalise: bool = False) 
         correct.append(choice == row["gold"])
         tied.append(len(winners) > 1)
         credit.append(1.0 / len(winners) if row["gold"] in winners else 0.0)
+        runner_up = np.sort(values)[-2] if values.size > 1 else best
+        finite = np.isfinite(best) and np.isfinite(runner_up)
+        margin.append(float(best - runner_up) if finite else (np.inf if np.isfinite(best) else 0.0))
     return {
         "predicted": np.array(predicted, dtype=np.int64),
         "correct": np.array(correct, dtype=bool),
         "tied": np.array(tied, dtype=bool),
         "credit": np.array(credit, dtype=np.float64),
+        "margin": np.array(margin, dtype=np.float64),
     }
 
 

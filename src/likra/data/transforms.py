@@ -31,6 +31,6 @@ def without_question(item: Item, prompt: str = BARE_PROMPT) -> Item:
 
 
 def unconditional(item: Item, prompt: str = BARE_PROMPT) -> Item:
-    """The item's continuations after a bare prompt: the denominator of lm-eval's
-    mutual-information (calibrated) score, log P(a | question) - log P(a | "Answer:")."""
+    """The item's continuations after a bare prompt: the denominator of likra's
+    ``answer-prior`` score, log P(a | question) - log P(a | "Answer:")."""
     return replace(item, contexts=(prompt,) * item.n_choices)

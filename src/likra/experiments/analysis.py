@@ -2,6 +2,7 @@
 
 Everything here is arithmetic on stored ``scores.jsonl`` files: no model is run.
 The primary metric is acc_norm (the paper's metric on ARC); acc is reported alongside.
+Every interval is the two-level (seed x item) bootstrap of ``stats``.
 """
 
 from __future__ import annotations
@@ -15,44 +16,58 @@ import numpy as np
 
 from likra.errors import LikraError
 from likra.experiments.profiles import EvalSet, Profile
-from likra.experiments.stats import Estimate, bootstrap_indices, estimate, item_means
-from likra.io import read_jsonl
+from likra.experiments.rules import Curve, Scores
+from likra.experiments.stats import Estimate, mean_estimate
+from likra.io import read_json, read_jsonl
 from likra.layout import METRICS, SCORES, ExperimentLayout, checkpoint_questions, is_checkpoint_name
 from likra.metrics import MODES, predictions, weighted, weighted_neg_only
 from likra.rundir import read_manifest
 
 Score = Callable[[Mapping[str, float]], float]
-CURVE_MODES = ("base", "sft", "likra", "neg-only", "pos-base", "calibrated")
+CURVE_MODES = ("base", "sft", "likra", "neg-only", "pos-base", "answer-prior")
+Key = tuple[str, str, str]  # (train task, eval key, curve group)
 
 
 @dataclass
 class ExperimentResults:
     profile: Profile
     # (train task, eval key, group) -> N -> list of score tables (one per seed)
-    tables: dict[tuple[str, str, str], dict[int, list[list[dict]]]] = field(default_factory=dict)
-    seeds: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
-    _indices: dict[int, np.ndarray] = field(default_factory=dict)
+    tables: dict[Key, dict[int, list[list[dict]]]] = field(default_factory=dict)
+    seeds: dict[Key, list[int]] = field(default_factory=dict)
+    # (train task, eval key, group) -> seed -> the run's training question ids, in order
+    train_ids: dict[Key, dict[int, list[str]]] = field(default_factory=dict)
 
-    def indices(self, n_items: int) -> np.ndarray:
-        if n_items not in self._indices:
-            self._indices[n_items] = bootstrap_indices(n_items)
-        return self._indices[n_items]
-
-    def sizes(self, key: tuple[str, str, str]) -> list[int]:
+    def sizes(self, key: Key) -> list[int]:
         return sorted(self.tables.get(key, {}))
 
-    def correct(self, key: tuple[str, str, str], n: int, score: Score, normalise: bool = True) -> np.ndarray:
+    def correct(self, key: Key, n: int, score: Score, normalise: bool = True) -> np.ndarray:
         """(seeds, items) correctness of one scoring rule at one curve point."""
         return np.stack([predictions(rows, score, normalise)["correct"] for rows in self.tables[key][n]])
 
-    def point(self, key: tuple[str, str, str], n: int, score: Score, normalise: bool = True) -> Estimate:
-        per_item = item_means(self.correct(key, n, score, normalise))
-        return estimate(per_item, self.indices(per_item.size))
+    def scores(self, key: Key, n: int, score: Score | str, normalise: bool = True) -> Scores:
+        """Correctness of one scoring rule (or mode name) at one curve point, with its seeds."""
+        score = MODES[score] if isinstance(score, str) else score
+        return Scores(self.correct(key, n, score, normalise).astype(np.float64), tuple(self.seeds[key]))
 
-    def paired(self, a: np.ndarray, b: np.ndarray) -> Estimate:
-        """Estimate of mean(a) - mean(b) for seed-averaged per-item arrays on the same items."""
-        diff = item_means(a) - item_means(b)
-        return estimate(diff, self.indices(diff.size))
+    def curve(self, key: Key, mode: str, sizes=None) -> Curve:
+        return {n: self.scores(key, n, mode) for n in (sizes or self.sizes(key))}
+
+    def confidence(self, key: Key, n: int, mode: str) -> Scores:
+        """(seeds, items) margin of the mode's best normalised score over the runner-up."""
+        margins = [predictions(rows, MODES[mode], True)["margin"] for rows in self.tables[key][n]]
+        return Scores(np.stack(margins), tuple(self.seeds[key]))
+
+    def point(self, key: Key, n: int, score: Score, normalise: bool = True) -> Estimate:
+        return mean_estimate(self.correct(key, n, score, normalise).astype(np.float64), self.seeds[key])
+
+    def overlap(self, key: Key, n: int) -> int | None:
+        """Evaluation items that are among the first ``n`` training questions of any seed's run
+        (None when the runs did not record their training ids)."""
+        ids = self.train_ids.get(key)
+        if not ids or n not in self.tables.get(key, {}):
+            return None
+        eval_ids = {str(row["id"]) for row in self.tables[key][n][0]}
+        return max(len(eval_ids & set(train[:n])) for train in ids.values())
 
 
 def _attach_unconditional(rows: list[dict], uncond: list[dict] | None) -> list[dict]:
@@ -78,6 +93,7 @@ def load_results(exp_dir: Path, profile: Profile) -> ExperimentResults:
         )
     collected: dict[tuple[str, str, str], dict[int, dict[int, list[dict]]]] = defaultdict(lambda: defaultdict(dict))
     uncond: dict[str, list[dict] | None] = {}
+    train_ids: dict[Key, dict[int, list[str]]] = {}
     for run in runs:
         for eval_set in run["eval_sets"]:
             folder = layout.run(run["path"]).eval_dir(eval_set["folder"])
@@ -87,11 +103,14 @@ def load_results(exp_dir: Path, profile: Profile) -> ExperimentResults:
                 path = layout.unconditional_scores(eval_set["base_folder"])
                 uncond[eval_set["base_folder"]] = read_jsonl(path) if path.exists() else None
             key = (run["train_task"], eval_set["key"], run["group"])
+            ids_file = layout.run(run["path"]).train_ids
+            if ids_file.exists():
+                train_ids.setdefault(key, {})[run["seed"]] = [str(i) for i in read_json(ids_file)]
             for n, rows in _checkpoint_tables(folder):
                 if not run["ablated"]:
                     rows = _attach_unconditional(rows, uncond[eval_set["base_folder"]])
                 collected[key][n][run["seed"]] = rows
-    return _complete_curves(ExperimentResults(profile), collected)
+    return _complete_curves(ExperimentResults(profile, train_ids=train_ids), collected)
 
 
 def _checkpoint_tables(folder: Path) -> Iterator[tuple[int, list[dict]]]:
@@ -124,7 +143,7 @@ def curve_table(results: ExperimentResults, key, modes=CURVE_MODES, normalise: b
         row: dict = {"N": n}
         columns = set(results.tables[key][n][0][0]["choices"][0])
         for mode in modes:
-            if mode == "calibrated" and "base_uncond" not in columns:
+            if mode == "answer-prior" and "base_uncond" not in columns:
                 continue
             row[mode] = results.point(key, n, MODES[mode], normalise)
         table.append(row)
@@ -161,9 +180,8 @@ def likelihood_table(results: ExperimentResults, key) -> list[dict]:
         for rows in results.tables[key][n]:
             for row in rows:
                 choices, gold = row["choices"], row["gold"]
-                per_char = [c["base"] / max(c["n_chars"], 1) for c in choices]
                 wrong = [i for i in range(len(choices)) if i != gold]
-                plausible = max(wrong, key=lambda i: per_char[i])
+                plausible = plausible_wrong(row)
                 others = [i for i in wrong if i != plausible]
                 for variant in ("base", "pos", "neg"):
                     value = lambda i: choices[i][variant] / max(choices[i]["n_chars"], 1)  # noqa: E731
@@ -182,20 +200,39 @@ def likelihood_table(results: ExperimentResults, key) -> list[dict]:
     return table
 
 
-def outrank_matrix(results: ExperimentResults, key, n: int, mode: str) -> np.ndarray:
+def plausible_wrong(row: dict) -> int:
+    """The wrong choice with the highest base log-likelihood per character (chosen from base
+    scores only, never from the scores being compared)."""
+    choices, gold = row["choices"], row["gold"]
+    per_char = [c["base"] / max(c["n_chars"], 1) for c in choices]
+    return max((i for i in range(len(choices)) if i != gold), key=lambda i: per_char[i])
+
+
+def outrank_matrix(results: ExperimentResults, key, n: int, mode: str) -> Scores:
     """(seeds, items): 1 where the most plausible wrong answer outranks the gold one."""
     score = MODES[mode]
     out = []
     for rows in results.tables[key][n]:
         flags = []
         for row in rows:
-            choices, gold = row["choices"], row["gold"]
-            per_char = [c["base"] / max(c["n_chars"], 1) for c in choices]
-            plausible = max((i for i in range(len(choices)) if i != gold), key=lambda i: per_char[i])
+            choices, gold, plausible = row["choices"], row["gold"], plausible_wrong(row)
             norm = lambda i: _finite(score(choices[i])) / max(choices[i]["n_chars"], 1)  # noqa: E731
             flags.append(float(norm(plausible) > norm(gold)))
         out.append(flags)
-    return np.array(out)
+    return Scores(np.array(out), tuple(results.seeds[key]))
+
+
+def likelihood_shift(results: ExperimentResults, key, n: int, head: str, answer: str) -> Scores:
+    """(seeds, items): log P_head - log P_base, in nats, of the gold or the most plausible wrong
+    answer."""
+    out = []
+    for rows in results.tables[key][n]:
+        shifts = []
+        for row in rows:
+            choice = row["choices"][row["gold"] if answer == "gold" else plausible_wrong(row)]
+            shifts.append(choice[head] - choice["base"])
+        out.append(shifts)
+    return Scores(np.array(out, dtype=np.float64), tuple(results.seeds[key]))
 
 
 def _finite(value: float) -> float:
@@ -214,6 +251,8 @@ __all__ = [
     "weighting_table",
     "likelihood_table",
     "outrank_matrix",
+    "likelihood_shift",
+    "plausible_wrong",
     "main_key",
     "EvalSet",
 ]

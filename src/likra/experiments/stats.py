@@ -1,17 +1,28 @@
-"""Statistics for experiment results: seed-averaged accuracy with item-bootstrap intervals.
+"""Two-level (training seed x item) bootstrap for every number of a report.
 
-Each curve point has a matrix ``correct[seed, item]``. Its estimate is the mean; its 95%
-interval comes from resampling items (the evaluation set is a sample of questions) on the
-seed-averaged per-item correctness. Comparisons between two modes or runs are paired by item.
+A curve point is a matrix ``correct[seed, item]``. The uncertainty of any statistic built from
+such matrices comes from two sources: which training seeds (question orders) were run, and which
+evaluation items were drawn. One bootstrap draw resamples seeds with replacement, then items with
+replacement, and recomputes the statistic; every quantity of one comparison uses the same draw,
+so comparisons are paired by seed and item.
+
+Draws are expressed as *weights*: row r of ``seed_counts`` says how often each seed was drawn and
+row r of ``item_counts`` how often each item. The same statistic code then runs on three kinds of
+rows: the observed data (one row of ones), one seed at a time (the per-seed values a reader should
+see, since three seeds make the seed level coarse), and the B bootstrap draws.
+Written by hand because no library resamples two nested levels with shared, paired draws.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 BOOTSTRAP_SAMPLES = 2000
+_ITEM_STREAM, _SEED_STREAM = 0, 1
 
 
 @dataclass(frozen=True)
@@ -19,51 +30,140 @@ class Estimate:
     value: float
     lo: float
     hi: float
+    per_seed: tuple[float, ...] | None = None
 
     @property
     def half_width(self) -> float:
         return (self.hi - self.lo) / 2
 
     def to_dict(self) -> dict:
-        return {"value": self.value, "ci95": [self.lo, self.hi]}
+        out: dict = {"value": self.value, "ci95": [self.lo, self.hi]}
+        if self.per_seed is not None:
+            out["per_seed"] = list(self.per_seed)
+        return out
 
     def fmt(self, digits: int = 3) -> str:
         return f"{self.value:.{digits}f} [{self.lo:.{digits}f}, {self.hi:.{digits}f}]"
 
 
-def bootstrap_indices(n_items: int, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> np.ndarray:
-    """Fixed resampling indices, shared by every estimate on the same item set (paired)."""
-    return np.random.default_rng(seed).integers(0, n_items, size=(samples, n_items))
+@dataclass
+class Resampling:
+    """Weight rows for one evaluation of a statistic (observed, per seed, or bootstrap).
+
+    ``seed_counts(seeds)`` gives the (rows, len(seeds)) seed weights of runs with those seeds:
+    runs with the same seeds share the draws (paired); other seed sets are drawn independently.
+    """
+
+    kind: str  # observed | per_seed | bootstrap
+    item_index: np.ndarray  # (rows, items): which items each row uses (bootstrap: drawn indices)
+    reference_seeds: tuple[int, ...] = ()
+    samples: int = 0
+    _seed_counts: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
+    _item_counts: np.ndarray | None = None
+
+    @property
+    def rows(self) -> int:
+        return self.item_index.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.item_index.shape[1]
+
+    def item_counts(self) -> np.ndarray:
+        """(rows, items) how often each item is used in each row."""
+        if self._item_counts is None:
+            counts = np.zeros(self.item_index.shape, dtype=np.float64)
+            rows = np.repeat(np.arange(self.rows), self.n_items)
+            np.add.at(counts, (rows, self.item_index.ravel()), 1.0)
+            self._item_counts = counts
+        return self._item_counts
+
+    def seed_counts(self, seeds: Sequence[int]) -> np.ndarray:
+        seeds = tuple(seeds)
+        if seeds not in self._seed_counts:
+            self._seed_counts[seeds] = self._make_seed_counts(seeds)
+        return self._seed_counts[seeds]
+
+    def _make_seed_counts(self, seeds: tuple[int, ...]) -> np.ndarray:
+        n = len(seeds)
+        if self.kind == "observed":
+            return np.ones((1, n))
+        if self.kind == "per_seed":
+            # Row r is reference seed r alone; runs that lack it contribute all their seeds.
+            out = np.ones((self.rows, n))
+            for r, seed in enumerate(self.reference_seeds):
+                if seed in seeds:
+                    out[r] = 0.0
+                    out[r, seeds.index(seed)] = n
+            return out
+        rng = np.random.default_rng([_SEED_STREAM, *seeds])
+        drawn = rng.integers(0, n, size=(self.samples, n))
+        counts = np.zeros((self.samples, n))
+        np.add.at(counts, (np.repeat(np.arange(self.samples), n), drawn.ravel()), 1.0)
+        return counts
+
+    def per_item(self, correct: np.ndarray, seeds: Sequence[int]) -> np.ndarray:
+        """(rows, items) seed-weighted mean per item."""
+        correct = np.atleast_2d(np.asarray(correct, dtype=np.float64))
+        counts = self.seed_counts(seeds)
+        return counts @ correct / counts.sum(axis=1, keepdims=True)
+
+    def mean(self, correct: np.ndarray, seeds: Sequence[int], mask: np.ndarray | None = None) -> np.ndarray:
+        """(rows,) mean of ``correct[seed, item]`` under each row's seed and item weights
+        (over the items where ``mask`` is true, when given)."""
+        weights = self.item_counts() if mask is None else self.item_counts() * mask
+        return (self.per_item(correct, seeds) * weights).sum(axis=1) / weights.sum(axis=1)
 
 
-def item_means(correct: np.ndarray) -> np.ndarray:
-    """Seed-averaged per-item values from a (seeds, items) or (items,) array."""
-    correct = np.asarray(correct, dtype=np.float64)
-    return correct.mean(axis=0) if correct.ndim == 2 else correct
+def resamplings(
+    n_items: int, seeds: Sequence[int], samples: int | None = None
+) -> tuple[Resampling, Resampling, Resampling]:
+    """The observed, per-seed and bootstrap weightings of one evaluation set (shared by every
+    statistic on it, so separately computed estimates stay paired). ``samples``: B, default
+    ``BOOTSTRAP_SAMPLES``."""
+    return _resamplings(n_items, tuple(seeds), samples or BOOTSTRAP_SAMPLES)
 
 
-def estimate(per_item: np.ndarray, indices: np.ndarray | None = None) -> Estimate:
-    """Mean of per-item values with a 95% percentile bootstrap interval over items."""
-    per_item = np.asarray(per_item, dtype=np.float64)
-    value = float(per_item.mean()) if per_item.size else 0.0
-    if per_item.size < 2:
-        return Estimate(value, value, value)
-    indices = bootstrap_indices(per_item.size) if indices is None else indices
-    means = per_item[indices].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return Estimate(value, float(min(lo, value)), float(max(hi, value)))
+@functools.lru_cache(maxsize=16)
+def _resamplings(n_items: int, seeds: tuple[int, ...], samples: int) -> tuple[Resampling, Resampling, Resampling]:
+    observed = Resampling("observed", np.arange(n_items)[None, :])
+    per_seed = Resampling("per_seed", np.tile(np.arange(n_items), (len(seeds), 1)), reference_seeds=tuple(seeds))
+    drawn = np.random.default_rng([_ITEM_STREAM, n_items]).integers(0, n_items, size=(samples, n_items))
+    return observed, per_seed, Resampling("bootstrap", drawn, samples=samples)
 
 
-def ratio(numerator: np.ndarray, denominator: np.ndarray, indices: np.ndarray | None = None) -> Estimate | None:
-    """Ratio of two per-item means with a paired bootstrap interval; None when undefined."""
-    numerator, denominator = np.asarray(numerator, float), np.asarray(denominator, float)
-    den = denominator.mean()
-    if den == 0:
-        return None
-    indices = bootstrap_indices(numerator.size) if indices is None else indices
-    num_b, den_b = numerator[indices].mean(axis=1), denominator[indices].mean(axis=1)
-    valid = den_b != 0
-    ratios = num_b[valid] / den_b[valid]
-    lo, hi = np.percentile(ratios, [2.5, 97.5])
-    value = float(numerator.mean() / den)
-    return Estimate(value, float(min(lo, value)), float(max(hi, value)))
+Statistic = Callable[[Resampling], np.ndarray]
+
+
+def estimate_statistic(
+    statistic: Statistic, n_items: int, seeds: Sequence[int], samples: int | None = None
+) -> Estimate:
+    """A statistic's observed value, its per-seed values and its 95% percentile interval."""
+    observed, per_seed, bootstrap = resamplings(n_items, seeds, samples)
+    value = float(statistic(observed)[0])
+    seed_values = tuple(float(v) for v in statistic(per_seed)) if len(seeds) > 1 else None
+    drawn = np.asarray(statistic(bootstrap), dtype=np.float64)
+    return interval(value, drawn, seed_values)
+
+
+def interval(value: float, drawn: np.ndarray, per_seed: tuple[float, ...] | None = None) -> Estimate:
+    """95% percentile interval of bootstrap values (infinite values allowed: nearest rank),
+    widened to contain the observed value."""
+    finite = np.isfinite(drawn).all()
+    lo, hi = np.percentile(drawn, [2.5, 97.5], method="linear" if finite else "nearest")
+    return Estimate(value, float(min(lo, value)), float(max(hi, value)), per_seed)
+
+
+def mean_estimate(correct: np.ndarray, seeds: Sequence[int], samples: int | None = None) -> Estimate:
+    """Mean of a (seeds, items) matrix with its two-level interval."""
+    correct = np.atleast_2d(correct)
+    return estimate_statistic(lambda r: r.mean(correct, seeds), correct.shape[1], seeds, samples)
+
+
+def difference_estimate(
+    a: np.ndarray, b: np.ndarray, seeds_a: Sequence[int], seeds_b: Sequence[int] | None = None
+) -> Estimate:
+    """mean(a) - mean(b), paired by item (and by seed when the seed sets are the same)."""
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    seeds_b = seeds_a if seeds_b is None else seeds_b
+    return estimate_statistic(lambda r: r.mean(a, seeds_a) - r.mean(b, seeds_b), a.shape[1], seeds_a)

@@ -14,7 +14,7 @@ from likra.experiments.analysis import (
     main_key,
     weighting_table,
 )
-from likra.experiments.findings import assess, value_per_example
+from likra.experiments.findings import assess
 from likra.experiments.stats import Estimate
 from likra.io import atomic_write_json, atomic_write_text
 from likra.layout import ABLATED_SUFFIX, curve_group, task_label
@@ -63,7 +63,8 @@ def write_report(out: Path, results: ExperimentResults, facts: dict | None = Non
         + curve_md
         + _likelihoods(results, main)
         + _weighting(results, main, out)
-        + _value(results, main)
+        + _value(findings)
+        + _selective(findings)
         + _paper_comparison(results, main)
         + _files()
     )
@@ -92,8 +93,11 @@ def _configuration(profile, facts: dict | None) -> list[str]:
         f"- curve points: **{points}**",
         f"- negative types: {', '.join(profile.negative_strategies)} (seeds {list(profile.negatives_seeds)}, "
         f"up to N={profile.negatives_max_questions or 'all'}); question-ablated control: {profile.ablation}",
-        "- metric: acc_norm (log-likelihood / characters, lm-eval's definition) unless stated; intervals are "
-        "95% bootstrap over evaluation items of the seed-averaged per-item correctness",
+        "- metric: acc_norm (log-likelihood / characters, lm-eval's definition) unless stated; every interval is "
+        "a 95% two-level bootstrap (training seeds, then items; paired across the quantities of one comparison; "
+        "docs/method.md)",
+        '- `answer-prior` = log P(a|q) - log P(a|"Answer:") of the untrained model, per character, 0-shot '
+        "denominator; it is *not* lm-eval's acc_mutual_info (empty context, no length normalisation)",
         "- N = 0 is the base model for sft/base; untrained likra/neg-only/pos-base tie every score at 0 "
         "(marked ×: the tie rule picks the first choice)",
         "",
@@ -104,8 +108,17 @@ def _configuration(profile, facts: dict | None) -> list[str]:
 
 
 def _findings(findings: list) -> list[str]:
-    return [
+    rules = []
+    for f in findings:
+        for t in f.tests:
+            rules.append([f.number, t.name, t.rule.describe(), t.verdict])
+    md = [
         "## Findings",
+        "",
+        "Each verdict is decided by a rule declared before the data (below): a statistic T, the side of a "
+        "margin the paper predicts, and T's 95% interval. holds: the whole interval is on the paper's side; "
+        "does not hold: the whole interval is on the other side; inconclusive: otherwise. A finding with "
+        "several parts holds only where every part holds. Per-seed values of T follow each estimate.",
         "",
         _md_table(
             ["#", "claim", "verdict", "deciding numbers"],
@@ -113,6 +126,9 @@ def _findings(findings: list) -> list[str]:
         ),
         "",
     ]
+    if rules:
+        md += ["### The rules", "", _md_table(["#", "part", "rule", "verdict"], rules), ""]
+    return md
 
 
 def _curve_sections(results: ExperimentResults, out: Path) -> tuple[list[str], list[dict]]:
@@ -143,18 +159,33 @@ def _curve_section(results: ExperimentResults, key, table: list[dict], out: Path
     title = f"{task_label(train_task)} -> {eval_key} ({model}, {len(results.seeds[key])} seeds)"
     plot = learning_curves(curves, title, out / f"curve-{task_label(train_task)}-{eval_key}.png", tie)
     modes = [m for m in CURVE_MODES if m in table[-1]]
+    overlap = {r["N"]: results.overlap(key, r["N"]) for r in table}
     rows = [
         [r["N"]]
         + [_cell(r.get(m)) for m in modes]
         + ([_cell(next((q["likra"] for q in noq if q["N"] == r["N"]), None))] if noq else [])
+        + ["?" if overlap[r["N"]] is None else overlap[r["N"]]]
         for r in table
     ]
+    leaked = max((v or 0) for v in overlap.values())
+    warning = (
+        [
+            f"**Leakage: up to {leaked} of these evaluation items are among the training questions** "
+            "(column `in training`); no finding uses this set.",
+            "",
+        ]
+        if leaked
+        else []
+    )
     return [
         f"## Learning curve: train `{train_task}`, evaluate `{eval_key}`",
         "",
         f"![learning curve]({plot.name})",
         "",
-        _md_table(["N"] + modes + (["likra (no question)"] if noq else []), rows),
+        *warning,
+        _md_table(["N"] + modes + (["likra (no question)"] if noq else []) + ["in training"], rows),
+        "",
+        "`in training`: evaluation items among the first N training questions of any seed's run.",
         "",
     ]
 
@@ -172,7 +203,7 @@ def _curve_csv_rows(results: ExperimentResults, key, table: list[dict]) -> list[
             "acc_norm": r[m].value,
             "lo": r[m].lo,
             "hi": r[m].hi,
-            "acc": results.point(key, r["N"], MODES[m], normalise=False).value,
+            "acc": float(results.correct(key, r["N"], MODES[m], normalise=False).mean()),
         }
         for r in table
         for m in modes
@@ -296,14 +327,17 @@ def _weighting(results, key, out) -> list[str]:
     sizes = [n for n in results.sizes(key) if n > 0]
     if not sizes:
         return []
-    chosen = sorted({sizes[0], sizes[len(sizes) // 2], sizes[-1]})
+    chosen = sorted({sizes[0], sizes[len(sizes) // 2], sizes[-1]} | ({0} & set(results.sizes(key))))
     rows = weighting_table(results, key, results.profile.weights, chosen)
     plot = weighting_plot(rows, f"negative-head weight ({key[1]})", out / "weighting.png")
     return [
         "## Negative-head weighting",
         "",
         "From stored scores, no re-scoring: acc_norm of "
-        "log P_pos - w_neg log P_neg, and of log P_base - w_neg log P_neg (neg-only analogue).",
+        "log P_pos - w_neg log P_neg, and of log P_base - w_neg log P_neg (neg-only analogue). "
+        "N = 0 (untrained heads, pos = neg = base) shows the arithmetic: pos - w neg = (1 - w) log P_base, so "
+        "every w < 1 ranks like the base model, w = 1 ties every choice and w > 1 ranks like the reversed base "
+        "model. That is why finding 5 tunes w on one half of the items and scores it on the other.",
         "",
         f"![weighting]({plot.name})",
         "",
@@ -315,31 +349,61 @@ def _weighting(results, key, out) -> list[str]:
     ]
 
 
-def _value(results, key) -> list[str]:
-    value = value_per_example(results, key)
-    if not value:
+def _value(findings: list) -> list[str]:
+    first = next((f for f in findings if f.number == 1 and f.numbers), None)
+    if first is None:
         return []
-    n = value["segment"][1]
-    ratio = value["negative_vs_positive"]
+    slopes, match = first.numbers["slopes"], first.numbers["examples_to_match"]
+    ratio = slopes.get("negative_vs_positive")
     return [
-        "## Value of one example",
+        "## Value of one example (finding 1)",
         "",
-        f"Accuracy gained per added training example over the early region N = 0 -> {n} (N = 0 is the base "
-        "model): per positive (the pos head alone, sft), per negative (the neg head alone, neg-only) and per "
-        "positive+negative pair (likra). The paper claims a negative is worth about 10 positives below 128 "
-        "examples. The ratio is given only when the positives' gain is distinguishable from zero.",
+        f"Accuracy gained per training example over the early phase N = 0 -> {slopes['early_N']} (N = 0 is the base "
+        "model): per positive (sft), per negative (neg-only) and per example of likra (a positive and a negative "
+        "per question); and the training examples each needs to reach sft's accuracy at its largest N. The paper "
+        "claims a negative is worth about 10 positives below 128 examples; the ratio is given only when the "
+        "positives' gain is distinguishable from zero.",
         "",
         _md_table(
-            ["per positive (sft)", "per negative (neg-only)", "per pair (likra)", "negative / positive"],
+            ["per positive (sft)", "per negative (neg-only)", "per likra example", "negative / positive"],
             [
                 [
-                    value["per_positive"].fmt(5),
-                    value["per_negative"].fmt(5),
-                    value["per_pair"].fmt(5),
+                    slopes["slope_sft"].fmt(5),
+                    slopes["slope_neg-only"].fmt(5),
+                    slopes["slope_likra"].fmt(5),
                     ratio.fmt(2) if ratio else "undefined: sft's gain per positive is not above 0",
                 ]
             ],
         ),
+        "",
+        _md_table(
+            [f"examples to reach sft's acc at N={match['target_N']}: sft", "likra", "draws where likra never does"],
+            [
+                [
+                    match["examples_sft"].fmt(0),
+                    match["examples_likra"].fmt(0),
+                    f"{match['share_of_draws_likra_never_matches']:.1%}",
+                ]
+            ],
+        ),
+        "",
+    ]
+
+
+def _selective(findings: list) -> list[str]:
+    found = next((f for f in findings if f.number == 9 and f.numbers), None)
+    if found is None:
+        return []
+    rows = [[m, t["auc"].fmt(), t["acc_at_50"].fmt()] for m, t in found.numbers["by_mode"].items()]
+    return [
+        f"## Selective accuracy (N={found.numbers['N']})",
+        "",
+        "The paper says negatives help reduce hallucinations but measures only accuracy. Here each mode's "
+        "confidence is its margin (best minus second-best normalised score); items are answered most-confident "
+        "first (ties in item order). AUC = mean accuracy over coverages 1/I ... 1; higher means confident answers "
+        "are more often right.",
+        "",
+        _md_table(["mode", "AUC of accuracy-coverage", "accuracy at 50% coverage"], rows),
         "",
     ]
 

@@ -16,7 +16,7 @@ COLORS = {
     "likra": "#d62728",
     "neg-only": "#2ca02c",
     "pos-base": "#9467bd",
-    "calibrated": "#8c564b",
+    "answer-prior": "#8c564b",
     "likra (no question)": "#ff7f0e",
 }
 TIE_MODES = ("likra", "neg-only", "pos-base", "likra (no question)")
@@ -45,7 +45,7 @@ def learning_curves(
         if not points:
             continue
         xs = [_x(p[0]) for p in points]
-        style = "--" if mode in ("base", "calibrated") else "-"
+        style = "--" if mode in ("base", "answer-prior") else "-"
         color = COLORS.get(mode)
         ax.plot(xs, [p[1] for p in points], style, marker="o", ms=3.5, label=mode, color=color)
         ax.fill_between(xs, [p[2] for p in points], [p[3] for p in points], alpha=0.15, color=color)
