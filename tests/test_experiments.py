@@ -227,3 +227,31 @@ def test_overall_progress_planned_exactly_the_work_done(experiment):
     assert rows[-1]["fraction"] == 1.0
     assert rows[-1]["done"] == rows[-1]["planned"]
     assert rows[-1]["planned"]["example"] > 0 and rows[-1]["planned"]["choice"] > 0
+
+
+def test_overlap_is_counted_per_n_and_a_leaky_main_set_decides_nothing(experiment):
+    from likra.experiments.analysis import load_results, main_key
+    from likra.experiments.findings import assess
+
+    exp, profile, _, _ = experiment
+    results = load_results(exp, profile)
+    key = main_key(profile)
+    assert results.overlap(key, 16) == 0  # train and eval items are disjoint in this experiment
+    eval_ids = [str(row["id"]) for row in results.tables[key][16][0]]
+    seed = results.seeds[key][0]
+    results.train_ids[key][seed] = eval_ids[:3] + results.train_ids[key][seed]
+    assert results.overlap(key, 0) == 0 and results.overlap(key, 4) == 3 and results.overlap(key, 16) == 3
+    found = assess(results)
+    assert found and all(f.verdict == "not measured" and "among the training questions" in f.evidence for f in found)
+
+
+def test_findings_json_carries_rules_and_tests(experiment):
+    _, _, report, _ = experiment
+    findings = json.loads((report.parent / "findings.json").read_text())
+    first = next(f for f in findings if f["finding"] == 1)
+    assert [t["name"] for t in first["tests"]][:1] == ["examples to match"]
+    for f in findings:
+        for test in f["tests"]:
+            assert test["paper_side"] in (">", "<") and test["verdict"] in ("holds", "does not hold", "inconclusive")
+            lo, hi = test["estimate"]["ci95"]
+            assert lo <= test["estimate"]["value"] <= hi

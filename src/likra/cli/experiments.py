@@ -143,13 +143,10 @@ def likelihoods_command(
     profile = load_profile(exp_dir)
     table = likelihood_table(load_results(exp_dir, profile), main_key(profile))
     if as_json:
-        typer.echo(json.dumps(table, indent=2))
+        typer.echo(json.dumps([{k: (v if k == "N" else v.to_dict()) for k, v in r.items()} for r in table], indent=2))
         return
     for row in table:
-        typer.echo(
-            f"N={row['N']:>5}  "
-            + "  ".join(f"{k}={v:.3f}" for k, v in row.items() if k != "N" and (k.startswith("outranks") or "/" in k))
-        )
+        typer.echo(f"N={row['N']:>5}  " + "  ".join(f"{k}={v.fmt()}" for k, v in row.items() if k != "N"))
 
 
 def report_command(exp_dir: Annotated[Path, EXP_DIR]) -> None:

@@ -170,32 +170,31 @@ def likelihood_table(results: ExperimentResults, key) -> list[dict]:
     """How the gold, the most plausible wrong and the other wrong answers move with N.
 
     "Most plausible wrong" = the wrong choice with the highest base log-likelihood per character.
-    Per N: mean log-likelihood (per character) of each answer type under base, pos and neg, and
-    the fraction of items where the plausible wrong answer outranks the gold one, per mode.
+    Per N: mean log-likelihood per character of each answer type under base, pos and neg, and
+    the share of items where the plausible wrong answer outranks the gold one, per mode; each an
+    ``Estimate`` with its two-level interval.
     """
     table = []
+    seeds = tuple(results.seeds.get(key, ()))
     for n in results.sizes(key):
-        sums: dict[str, list[float]] = defaultdict(list)
-        outranks: dict[str, list[float]] = defaultdict(list)
+        values: dict[str, list[list[float]]] = defaultdict(list)
         for rows in results.tables[key][n]:
+            per_seed: dict[str, list[float]] = defaultdict(list)
             for row in rows:
-                choices, gold = row["choices"], row["gold"]
-                wrong = [i for i in range(len(choices)) if i != gold]
-                plausible = plausible_wrong(row)
-                others = [i for i in wrong if i != plausible]
+                choices, gold, plausible = row["choices"], row["gold"], plausible_wrong(row)
+                others = [i for i in range(len(choices)) if i not in (gold, plausible)]
                 for variant in ("base", "pos", "neg"):
                     value = lambda i: choices[i][variant] / max(choices[i]["n_chars"], 1)  # noqa: E731
-                    sums[f"gold/{variant}"].append(value(gold))
-                    sums[f"plausible/{variant}"].append(value(plausible))
-                    if others:
-                        sums[f"other/{variant}"].append(float(np.mean([value(i) for i in others])))
-                for mode in ("base", "sft", "likra", "neg-only"):
-                    score = MODES[mode]
-                    norm = lambda i: _finite(score(choices[i])) / max(choices[i]["n_chars"], 1)  # noqa: E731
-                    outranks[mode].append(float(norm(plausible) > norm(gold)))
-        row = {"N": n}
-        row.update({k: float(np.mean(v)) for k, v in sums.items()})
-        row.update({f"outranks/{m}": float(np.mean(v)) for m, v in outranks.items()})
+                    per_seed[f"gold/{variant}"].append(value(gold))
+                    per_seed[f"plausible/{variant}"].append(value(plausible))
+                    per_seed[f"other/{variant}"].append(float(np.mean([value(i) for i in others])) if others else 0.0)
+            for name, column in per_seed.items():
+                values[name].append(column)
+        row: dict = {"N": n}
+        row.update({name: mean_estimate(np.array(v), seeds) for name, v in values.items()})
+        for mode in ("base", "sft", "likra", "neg-only"):
+            outrank = outrank_matrix(results, key, n, mode)
+            row[f"outranks/{mode}"] = mean_estimate(outrank.values, seeds)
         table.append(row)
     return table
 

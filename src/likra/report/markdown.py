@@ -299,8 +299,9 @@ def _likelihoods(results, key) -> list[str]:
         "## Likelihood of plausible wrong answers",
         "",
         "Mean log-likelihood per character of the gold answer, the most plausible wrong answer (highest base "
-        "likelihood per character) and the other wrong answers, under each head; and the fraction of items where "
-        "the plausible wrong answer outranks the gold one under each mode.",
+        "likelihood per character) and the other wrong answers, under each head (± the 95% half-width); and the "
+        "share of items where the plausible wrong answer outranks the gold one under each mode, with its interval. "
+        "Finding 3 decides on these at the largest N, against pos-base.",
         "",
     ]
     header = [
@@ -315,10 +316,12 @@ def _likelihoods(results, key) -> list[str]:
     ]
     rows = []
     for r in table:
-        trip = lambda k: "/".join(f"{r.get(f'{k}/{v}', float('nan')):.3f}" for v in ("base", "pos", "neg"))  # noqa: E731
+        trip = lambda k: " / ".join(  # noqa: E731
+            f"{r[f'{k}/{v}'].value:.3f}±{r[f'{k}/{v}'].half_width:.3f}" for v in ("base", "pos", "neg")
+        )
         rows.append(
             [r["N"], trip("gold"), trip("plausible"), trip("other")]
-            + [f"{r[f'outranks/{m}']:.3f}" for m in ("base", "sft", "likra", "neg-only")]
+            + [r[f"outranks/{m}"].fmt() for m in ("base", "sft", "likra", "neg-only")]
         )
     return md + [_md_table(header, rows), ""]
 
