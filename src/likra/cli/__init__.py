@@ -8,6 +8,7 @@ import typer
 
 from likra.cli import data as _data
 from likra.cli import experiments as _experiments
+from likra.cli import harness as _harness
 from likra.cli import run as _run
 from likra.errors import LikraError
 
@@ -25,6 +26,10 @@ app.command("curve")(_experiments.curve_command)
 app.command("negatives")(_experiments.negatives_command)
 app.command("likelihoods")(_experiments.likelihoods_command)
 app.command("report")(_experiments.report_command)
+app.command(
+    "harness",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)(_harness.harness_command)
 
 
 def _quiet_libraries() -> None:

@@ -1,0 +1,261 @@
+"""likra heads inside lm-evaluation-harness, without a fork.
+
+``LikraLM`` is registered with lm-eval as the model ``likra``. It is lm-eval's own ``HFLM``
+(tokeniser, batching and bookkeeping come from there) holding the frozen base model with the
+run's two LoRA heads, and it answers ``loglikelihood`` requests with likra's packed scorer (one
+pass per head) combined per mode. The combination happens on the log-likelihoods lm-eval asks
+for, not inside the model call, so lm-eval never re-normalises a ratio of logits (why the
+authors had to fork it).
+
+    likra harness --model likra --model_args run=runs/arc,checkpoint=N-64,mode=likra --tasks arc_challenge
+
+or from Python: ``lm_eval.simple_evaluate(model=LikraLM(run="runs/arc", mode="likra"), tasks=[...])``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lm_eval.api.registry import register_model
+from lm_eval.models.huggingface import HFLM
+
+from likra.errors import LikraError, unknown_name
+from likra.layout import RunLayout
+from likra.lm.packing import BATCH_TOKENS
+from likra.metrics import MODES, weighted
+from likra.model.heads import HEADS
+from likra.model.precision import DTYPE_CHOICES
+from likra.score.evaluate import choose_checkpoints, lora_settings, match_adapter_dtype, read_run_config
+
+MODE_VARIANTS = {
+    "base": ("base",),
+    "sft": ("pos",),
+    "likra": ("pos", "neg"),
+    "neg-only": ("base", "neg"),
+    "pos-base": ("pos", "base"),
+    "weighted": ("pos", "neg"),
+}
+# lm-eval's dtype names, accepted beside likra's own.
+DTYPE_ALIASES = {"float32": "fp32", "bfloat16": "bf16", "auto": "auto", "fp32": "fp32", "bf16": "bf16"}
+
+
+@dataclass(frozen=True)
+class HarnessModel:
+    """What one ``likra`` model in lm-eval scores with: everything its answers depend on."""
+
+    model: str  # the base model (likra name or folder)
+    run: str | None  # the run directory (None: a bare base model, mode base only)
+    checkpoint: str | None  # resolved checkpoint name (N-64, ...)
+    mode: str
+    w_pos: float
+    w_neg: float
+    dtype: str
+
+    @property
+    def key(self) -> str:
+        """Names lm-eval's request cache: one cache per model, checkpoint, mode and weights."""
+        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        return f"likra-{self.mode}-{self.checkpoint or 'base'}-{digest}"
+
+
+def resolve_model(
+    run: str | None = None,
+    pretrained: str | None = None,
+    checkpoint: str = "final",
+    mode: str = "likra",
+    w_pos: float | str = 1.0,
+    w_neg: float | str = 1.0,
+    dtype: str = "fp32",
+) -> HarnessModel:
+    """Check and resolve the model_args (the checkpoint ``final`` becomes its N-... name)."""
+    if mode not in MODE_VARIANTS:
+        raise unknown_name("mode", mode, list(MODE_VARIANTS))
+    if str(dtype) not in DTYPE_ALIASES:
+        raise LikraError(f"dtype must be one of {', '.join(DTYPE_CHOICES)}, got {dtype!r}", field="dtype")
+    if run is None:
+        if pretrained is None:
+            raise LikraError("give model_args run=<run directory> (or pretrained=<model> with mode=base)")
+        if mode != "base":
+            raise LikraError(f"mode {mode} needs a run's heads: give run=<run directory>", field="mode")
+        return HarnessModel(str(pretrained), None, None, mode, 1.0, 0.0, DTYPE_ALIASES[str(dtype)])
+    config = read_run_config(Path(run))
+    if config is None:
+        raise LikraError("not a likra run directory (no config.json with lora settings)", file=Path(run))
+    chosen = choose_checkpoints(RunLayout(Path(run)), "final" if checkpoint == "final" else [checkpoint])
+    return HarnessModel(
+        str(pretrained or config["model"]),
+        str(Path(run).resolve()),
+        chosen[0],
+        mode,
+        float(w_pos) if mode == "weighted" else 1.0,
+        float(w_neg) if mode == "weighted" else 1.0,
+        DTYPE_ALIASES[str(dtype)],
+    )
+
+
+def _available(device: str | None) -> str | None:
+    """lm-eval's CLI asks for cuda:0 by default; like lm-eval's HFLM, fall back to the best
+    available device when that one is not there (None = likra picks)."""
+    import torch
+
+    if device in (None, "", "auto"):
+        return None
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        return None
+    return str(device)
+
+
+def cache_path(base: str, model: HarnessModel) -> str:
+    """The ``use_cache`` path lm-eval should get for this model (keyed on what it scores)."""
+    return f"{base}-{model.key}"
+
+
+@register_model("likra")
+class LikraLM(HFLM):
+    """lm-eval model ``likra``: model_args run, checkpoint (final, N-64, ...), mode (base, sft,
+    likra, neg-only, pos-base, weighted with w_pos/w_neg), dtype (fp32, bf16, auto), pretrained
+    (a bare base model, mode base), batch_tokens (the packed scorer's batch size)."""
+
+    def __init__(
+        self,
+        run: str | None = None,
+        pretrained: str | None = None,
+        checkpoint: str = "final",
+        mode: str = "likra",
+        w_pos: float | str = 1.0,
+        w_neg: float | str = 1.0,
+        dtype: str = "fp32",
+        device: str | None = None,
+        batch_size: int | str | None = 1,
+        max_batch_size: int | None = 64,
+        batch_tokens: int | str = BATCH_TOKENS,
+    ) -> None:
+        from likra.model.load import load_base
+
+        self.likra = resolve_model(run, pretrained, checkpoint, mode, w_pos, w_neg, dtype)
+        self.batch_tokens = int(batch_tokens)
+        device = _available(device)
+        self.base = load_base(self.likra.model, device=device, dtype=self.likra.dtype)
+        self.scoring_model = self.base.model
+        if any(v in HEADS for v in MODE_VARIANTS[mode]):
+            self.scoring_model = self._attach_heads()
+        super().__init__(
+            pretrained=self.base.model,
+            tokenizer=self.base.tokenizer,
+            batch_size=batch_size,
+            max_batch_size=max_batch_size,
+            max_length=self.base.max_length,
+            device=str(self.base.device),
+        )
+
+    def _attach_heads(self) -> Any:
+        from likra.model.heads import attach_heads, load_head_weights
+
+        run = RunLayout(Path(self.likra.run))
+        peft_model = attach_heads(self.base.model, lora_settings(read_run_config(run.root)))
+        for head in HEADS:
+            load_head_weights(peft_model, run.head(self.likra.checkpoint, head), head)
+        match_adapter_dtype(peft_model, self.base.dtype)
+        return peft_model
+
+    def score(self, log: dict[str, float]) -> float:
+        """One continuation's score in this mode, from its log-likelihood under each variant."""
+        if self.likra.mode == "weighted":
+            return weighted(self.likra.w_pos, self.likra.w_neg)(log)
+        return MODES[self.likra.mode](log)
+
+    def loglikelihood(self, requests: Sequence[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        """The mode's score of each (context, continuation); ``is_greedy`` is always False
+        (a ratio of two heads has no greedy continuation), so tasks scored by it are refused."""
+        from likra.score.scorer import score_requests
+
+        pairs = [tuple(request.args) for request in requests]
+        if not pairs:
+            return []
+        variants = MODE_VARIANTS[self.likra.mode]
+        logs, _, _, _ = score_requests(
+            self.scoring_model,
+            self.base.tokenizer,
+            pairs,
+            variants,
+            max_length=self.base.max_length,
+            batch_tokens=self.batch_tokens,
+            device=self.base.device,
+            progress=not disable_tqdm,
+        )
+        answers = []
+        for index, pair in enumerate(pairs):
+            answer = (self.score({v: logs[v][index] for v in variants}), False)
+            answers.append(answer)
+            self.cache_hook.add_partial("loglikelihood", pair, answer)
+        return answers
+
+    def loglikelihood_rolling(self, requests: Sequence[Any], disable_tqdm: bool = False) -> list[float]:
+        raise LikraError(
+            "the likra model scores given continuations (multiple-choice loglikelihood tasks); "
+            "loglikelihood_rolling (perplexity tasks) is not defined for a pair of heads"
+        )
+
+    def generate_until(self, requests: Sequence[Any], disable_tqdm: bool = False) -> list[str]:
+        raise LikraError(
+            "the likra model cannot generate text (a two-head ratio has no generation, as the paper notes); "
+            "use multiple-choice tasks, or model hf on the base model for generation tasks"
+        )
+
+    def set_cache_hook(self, cache_hook: Any) -> None:
+        """Refuse an lm-eval request cache that is not keyed on this model, mode and checkpoint:
+        lm-eval keys cached answers on the request text alone, so it would mix modes silently."""
+        filename = str(getattr(getattr(cache_hook, "dbdict", None), "filename", "") or "")
+        if filename and self.likra.key not in filename:
+            raise LikraError(
+                f"lm-eval's request cache {filename} is not keyed on this likra model ({self.likra.key}); "
+                "use `likra harness` (it keys --use_cache for you) or "
+                "use_cache=likra.harness.cache_path(path, lm.likra)"
+            )
+        super().set_cache_hook(cache_hook)
+
+
+def harness_main(args: list[str]) -> None:
+    """``likra harness``: lm-eval's own CLI with the ``likra`` model registered and
+    ``--use_cache`` keyed on the likra model it evaluates."""
+    from lm_eval._cli.harness import HarnessCLI
+    from lm_eval.utils import setup_logging
+
+    args = _keyed_cache_args(list(args))
+    setup_logging()
+    sys.argv = ["lm-eval", *args]
+    cli = HarnessCLI()
+    cli.execute(cli.parse_args())
+
+
+def _option(args: list[str], name: str) -> tuple[int, str] | None:
+    """(index of the value, value) of ``--name value`` or ``--name=value``."""
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return i + 1, args[i + 1]
+        if arg.startswith(name + "="):
+            return i, arg.split("=", 1)[1]
+    return None
+
+
+def _keyed_cache_args(args: list[str]) -> list[str]:
+    from lm_eval.utils import simple_parse_args_string
+
+    cache, model = _option(args, "--use_cache"), _option(args, "--model")
+    if cache is None or model is None or model[1] != "likra":
+        return args
+    model_args = _option(args, "--model_args")
+    settings = simple_parse_args_string(model_args[1]) if model_args else {}
+    known = {
+        k: v for k, v in settings.items() if k in ("run", "pretrained", "checkpoint", "mode", "w_pos", "w_neg", "dtype")
+    }
+    keyed = cache_path(cache[1], resolve_model(**known))
+    index, _ = cache
+    args[index] = keyed if args[index] == cache[1] else f"--use_cache={keyed}"
+    return args

