@@ -1,4 +1,8 @@
-"""Atomic writes and small JSON/JSONL helpers: a file that exists is a file that is complete."""
+"""Atomic writes and small JSON/JSONL helpers: a file that exists is a file that is complete.
+
+In a multi-process job (``likra.distributed``) only the main process writes; the others compute
+the same values and skip the write.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from likra.distributed import is_main
+
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and an atomic rename."""
+    if not is_main():
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -58,6 +66,8 @@ def read_log(path: str | Path) -> list[dict[str, Any]]:
 
 def append_jsonl(path: str | Path, row: dict[str, Any]) -> None:
     """Append one row to a log (append-only; read it back with :func:`read_log`)."""
+    if not is_main():
+        return
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(row) + "\n")
         handle.flush()
@@ -68,6 +78,8 @@ def atomic_write_folder(folder: Path, write: Callable[[Path], Any]) -> None:
 
     A kill between the two renames leaves ``.<name>.old``; :func:`recover_folder` finishes the swap.
     """
+    if not is_main():
+        return
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
@@ -87,6 +99,8 @@ def atomic_write_folder(folder: Path, write: Callable[[Path], Any]) -> None:
 
 def recover_folder(folder: Path) -> None:
     """Finish a swap that :func:`atomic_write_folder` began but a kill interrupted."""
+    if not is_main():
+        return
     old = folder.with_name(f".{folder.name}.old")
     if not folder.exists() and old.exists():
         old.rename(folder)

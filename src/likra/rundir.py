@@ -15,6 +15,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from likra import distributed
 from likra.errors import LikraError
 from likra.io import atomic_write_json, read_json
 from likra.layout import CONFIG, LOCK, MANIFEST
@@ -32,20 +33,29 @@ def versions() -> dict[str, str]:
 
 @contextlib.contextmanager
 def locked(run_dir: Path) -> Iterator[None]:
-    """Hold the run directory's lock; a second process on the same directory is refused."""
+    """Hold the run directory's lock; a second process on the same directory is refused.
+
+    In a multi-process job the main process holds it for all, and every process learns whether
+    it got it; the processes meet again when the block ends."""
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(run_dir / LOCK))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
+    got = True
+    if distributed.is_main():
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            got = False
+    if not distributed.agree(got):
         raise LikraError(
             "another likra process is using this run directory; wait for it to finish or use a different directory",
             file=run_dir,
-        ) from None
+        )
     try:
         yield
+        distributed.barrier()  # no process reads what the main one is still writing
     finally:
-        lock.release()
+        if distributed.is_main():
+            lock.release()
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:

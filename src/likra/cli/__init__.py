@@ -52,6 +52,10 @@ def main() -> None:
     _quiet_libraries()
     import click
 
+    from likra import distributed
+
+    distributed.setup()  # under accelerate launch / torchrun: join the other processes
+
     try:
         code = app(standalone_mode=False)
         # Outside standalone mode typer *returns* exit codes: Ctrl-C inside a command becomes

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from likra import distributed
 from likra.errors import LikraError
 from likra.model.precision import resolve_dtype
 from likra.model.resolve import DEFAULT_MODEL, resolve_model_path
@@ -32,8 +33,11 @@ class BaseModel:
 
 
 def pick_device(device: str | None = None) -> torch.device:
+    """``auto``/None: CUDA when present (in a multi-process job, this process's own GPU), else CPU."""
     if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda", distributed.local_rank()) if distributed.launched() else torch.device("cuda")
+        return torch.device("cpu")
     return torch.device(device)
 
 
@@ -69,7 +73,8 @@ def load_base(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dtyp
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     started = time.perf_counter()
-    path = resolve_model_path(name_or_path)
+    with distributed.main_first():  # a packaged model is converted once, by the main process
+        path = resolve_model_path(name_or_path)
     torch_device = pick_device(device)
     torch_dtype = pick_dtype(torch_device, dtype)
     try:

@@ -7,6 +7,7 @@ atomically, so an interrupted evaluation resumes at the first checkpoint without
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -173,12 +174,15 @@ def choose_checkpoints(run: RunLayout, checkpoints: Sequence[str] | str) -> list
 
 def score_base(items: Sequence[Item], path: Path, model: LazyModel, progress: bool, batch_tokens: int) -> list[dict]:
     """The base model's score table of ``items``, computed once and cached at ``path``."""
-    if not path.exists():
-        loaded = model.get()
-        rows, stats = score_table(loaded, loaded.model, items, ("base",), progress, batch_tokens)
-        atomic_write_json(path.parent / BASE_STATS, stats)
-        atomic_write_jsonl(path, rows)
-    return read_jsonl(path)
+    if path.exists():
+        return read_jsonl(path)
+    loaded = model.get()
+    rows, stats = score_table(loaded, loaded.model, items, ("base",), progress, batch_tokens)
+    atomic_write_json(path.parent / BASE_STATS, stats)
+    atomic_write_jsonl(path, rows)
+    # The rows as written and read back (JSON floats round-trip exactly); in a multi-process job
+    # only the main process writes, so the others keep theirs from memory.
+    return [json.loads(json.dumps(row)) for row in rows]
 
 
 class _HeadScorer:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from likra import job_progress
+from likra import distributed, job_progress
 from likra.data.items import Item
 from likra.lm.forward import target_logprobs
 from likra.lm.packing import BATCH_TOKENS, ROW_TOKENS, build_batch, group_requests, plan_batches, plan_rows
@@ -86,11 +86,14 @@ def score_requests(
     mask_dtype = next(model.parameters()).dtype
     totals = {v: torch.zeros(len(requests), dtype=torch.float64) for v in variants}
     contexts = variant_contexts(model, variants)
+    # Several processes (likra.distributed): each runs every world()-th batch, exactly as one
+    # process would run it, and the per-request sums are added up (x + 0 = x: identical tables).
+    batches = distributed.shard(batches)
     bar = tqdm(
-        total=len(requests) * len(variants),
+        total=sum(len(g.keys) for rows in batches for row in rows for g in row) * len(variants),
         desc="scoring",
         unit="choice",
-        disable=not progress,
+        disable=not (progress and distributed.is_main()),
         leave=False,
     )
     input_tokens = 0
@@ -105,6 +108,10 @@ def score_requests(
             bar.update(n_requests)
             job_progress.advance("choice", n_requests)
     bar.close()
+    if distributed.world() > 1:
+        counted = torch.tensor([float(input_tokens)], dtype=torch.float64)
+        distributed.sum_tensors([*totals.values(), counted])
+        input_tokens = int(counted.item())
     n_tokens = [len(e.continuation) for e in encoded]
     n_truncated = sum(e.truncated for e in encoded)
     return {v: t.tolist() for v, t in totals.items()}, n_tokens, n_truncated, input_tokens

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from likra import job_progress
+from likra import distributed, job_progress
 from likra.data.pairs import Example, QuestionExamples
 from likra.errors import LikraError
 from likra.io import (
@@ -133,9 +133,15 @@ class HeadTrainer:
         self.model.train()
         for p in self.params:
             p.requires_grad_(True)
-        encoded = encode_requests(self.tokenizer, [(e.context, e.answer) for e in examples], self.max_length)
+        # Data parallel (several processes): each scores its share of the examples; the loss is
+        # normalised by the whole batch's answer tokens and the gradients are summed, so every
+        # process holds the gradient of the whole batch, as one process would.
+        mine = distributed.shard(examples)
+        encoded = encode_requests(self.tokenizer, [(e.context, e.answer) for e in mine], self.max_length)
         groups = [Group(prefix=e.context, branches=[e.continuation], keys=[i]) for i, e in enumerate(encoded)]
-        answer_tokens = sum(len(e.continuation) for e in encoded)
+        counted = torch.tensor([float(sum(len(e.continuation) for e in encoded))], dtype=torch.float64)
+        distributed.sum_tensors([counted])
+        answer_tokens = int(counted.item())
         if answer_tokens == 0:
             raise LikraError("a training batch has no answer tokens (empty answers?)")
         self.optimizer.zero_grad(set_to_none=True)
@@ -147,6 +153,8 @@ class HeadTrainer:
             loss.backward()
             total += float(loss.detach())
             input_tokens += batch.n_tokens
+        if distributed.world() > 1:
+            total, input_tokens = self._sum_over_processes(total, input_tokens)
         if not math.isfinite(total):
             return {"loss": total, "answer_tokens": answer_tokens, "input_tokens": input_tokens}
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.settings.max_grad_norm))
@@ -155,6 +163,15 @@ class HeadTrainer:
         self.optimizer.step()
         self.model.eval()
         return {"loss": total, "answer_tokens": answer_tokens, "input_tokens": input_tokens}
+
+    def _sum_over_processes(self, total: float, input_tokens: int) -> tuple[float, int]:
+        for p in self.params:
+            if p.grad is None:  # this process had no examples: it adds nothing
+                p.grad = torch.zeros_like(p)
+        distributed.sum_tensors([p.grad for p in self.params])
+        sums = torch.tensor([total, float(input_tokens)], dtype=torch.float64)
+        distributed.sum_tensors([sums])
+        return float(sums[0]), int(sums[1])
 
     def optimizer_tensors(self) -> dict[str, torch.Tensor]:
         tensors = {}
@@ -192,6 +209,7 @@ def train_heads(
     start_step = _restore(layout, peft_model, trainers)
     checkpoints = complete_checkpoints(run_dir)  # complete ones are never rewritten
     update_manifest(run_dir, "train", status="running", total_steps=total_steps)
+    progress = progress and distributed.is_main()
     bar = tqdm(total=total_steps, initial=start_step, desc="training", unit="step", disable=not progress)
     started = time.perf_counter()
     for step in range(start_step + 1, total_steps + 1):
@@ -216,6 +234,7 @@ def train_heads(
         if is_checkpoint_step(step) or step % settings.save_every == 0 or last:
             _save_resume(layout, peft_model, trainers, step)
     bar.close()
+    distributed.barrier()  # every process sees the last checkpoint complete
     update_manifest(
         run_dir,
         "train",
@@ -231,12 +250,15 @@ def _restore(layout: RunLayout, peft_model: Any, trainers: dict[str, HeadTrainer
     """Load the resume state (heads, optimisers) if any; returns the step to continue after."""
     from safetensors.torch import load_file
 
-    recover_folder(layout.resume)
-    for tmp in layout.partial_checkpoints():
-        shutil.rmtree(tmp, ignore_errors=True)  # a checkpoint half written when a kill came
+    if distributed.is_main():  # the others wait below, then read what it left
+        recover_folder(layout.resume)
+        for tmp in layout.partial_checkpoints():
+            shutil.rmtree(tmp, ignore_errors=True)  # a checkpoint half written when a kill came
+    distributed.barrier()
     state = layout.resume / RESUME_STATE
     if not state.exists():
-        layout.train_log.unlink(missing_ok=True)  # a fresh start: no rows from an earlier try
+        if distributed.is_main():
+            layout.train_log.unlink(missing_ok=True)  # a fresh start: no rows from an earlier try
         return 0
     start_step = int(read_json(state)["step"])
     for name, trainer in trainers.items():
