@@ -80,24 +80,24 @@ PROFILES: dict[str, Profile] = {
     "default": Profile(
         name="default",
         model=DEFAULT_MODEL,
-        studies=(Study("arc", (EvalSet("arc_challenge", "test", 320),), 256),),
+        studies=(Study("arc", (EvalSet("arc_challenge", "test", 352),), 256),),
         batch_size=16,
         curve_eval_n=(32, 64, 128, 256),
         negative_strategies=("hardest", "other-question"),
         negatives_seeds=(42, 43, 44),
-        negatives_max_questions=128,
-        negatives_eval_n=(32, 128),
+        negatives_max_questions=64,
+        negatives_eval_n=(32, 64),
         ablation_max_questions=128,
         ablation_eval_n=(128,),
         description=(
             "SmolLM2-135M on 2 CPU cores in about 30 minutes, 3 seeds for every finding: train on "
             "the ARC pool up to N=256 questions (batch 16), score N=0, 32, 64, 128 and 256 on the "
-            "first 320 ARC-Challenge test items (none of which is in the training pool); negative "
-            "types hardest and other-question (near-miss `first` is the main curve) up to N=128, "
-            "scored at N=32 and 128; the question-ablated control up to N=128. ARC-Easy (whose "
+            "first 352 ARC-Challenge test items (none of which is in the training pool); negative "
+            "types hardest and other-question (near-miss `first` is the main curve) up to N=64, "
+            "scored at N=32 and 64; the question-ablated control up to N=128. ARC-Easy (whose "
             "test set is in the ARC training pool) and the other negative types are in the full "
             "profile. Scoring dominates the cost, so the evaluation subset is sized for a 95% "
-            "half-width of about 0.05 on ARC-Challenge."
+            "half-width (two-level bootstrap, seeds and items) of at most 0.05 on the main curve."
         ),
     ),
     "full": Profile(
