@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from fixtures import load_fixture
+from fixtures import load_fixture, write_task_file
 
 TIMEOUT = 180
 ACCELERATE = Path(sys.executable).with_name("accelerate")
@@ -49,18 +49,6 @@ def run(command: list[str]) -> subprocess.CompletedProcess:
     return done
 
 
-def _write(path: Path, items, copies: int = 1) -> Path:
-    path.write_text(
-        "".join(
-            json.dumps({"id": f"{it.id}-{c}", "question": it.question, "choices": list(it.choices), "answer": it.gold})
-            + "\n"
-            for c in range(copies)
-            for it in items
-        )
-    )
-    return path
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, tiny_model_dir):
     root = tmp_path_factory.mktemp("distributed")
@@ -68,8 +56,8 @@ def data(tmp_path_factory, tiny_model_dir):
     return (
         root,
         str(tiny_model_dir),
-        _write(root / "train.jsonl", items[:24]),
-        _write(root / "eval.jsonl", items[24:], copies=3),
+        write_task_file(root / "train.jsonl", items[:24]),
+        write_task_file(root / "eval.jsonl", items[24:], copies=3),
     )
 
 

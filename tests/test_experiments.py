@@ -5,25 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fixtures import load_fixture
+from fixtures import load_fixture, write_task_file
 from likra.api import reproduce
 from likra.experiments.profiles import get_profile, load_profile, tiny_profile
 from likra.experiments.runner import curve_sizes
-
-
-def _write_jsonl(path: Path, items) -> Path:
-    path.write_text(
-        "".join(
-            json.dumps({"id": it.id, "question": it.question, "choices": list(it.choices), "answer": it.gold}) + "\n"
-            for it in items
-        )
-    )
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +20,8 @@ def experiment(tmp_path_factory, tiny_model_dir):
     """A whole tiny experiment: 2 seeds, negative types, ablation, report."""
     root = tmp_path_factory.mktemp("exp")
     items = load_fixture("arc_easy_test") + load_fixture("arc_challenge_test")
-    train = _write_jsonl(root / "train.jsonl", items[:32])
-    evaluation = _write_jsonl(root / "eval.jsonl", items[32:])
+    train = write_task_file(root / "train.jsonl", items[:32])
+    evaluation = write_task_file(root / "eval.jsonl", items[32:])
     profile = tiny_profile(str(tiny_model_dir), str(train), str(evaluation))
     logs: list[str] = []
     report = reproduce(root / "exp", profile, progress=False, log=logs.append)
@@ -150,8 +139,8 @@ def test_independent_runs_on_nested_subsets(tmp_path, tiny_model_dir):
     from likra.experiments.analysis import curve_table, load_results
 
     items = load_fixture("arc_easy_test")
-    train = _write_jsonl(tmp_path / "train.jsonl", items[:8])
-    evaluation = _write_jsonl(tmp_path / "eval.jsonl", items[8:])
+    train = write_task_file(tmp_path / "train.jsonl", items[:8])
+    evaluation = write_task_file(tmp_path / "eval.jsonl", items[8:])
     profile = replace(
         tiny_profile(str(tiny_model_dir), str(train), str(evaluation)),
         points="subsets",

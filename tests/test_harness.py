@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import load_fixture
+from fixtures import load_fixture, write_task_file
 from likra.api import evaluate, train
 from likra.data.selection import eval_items
 from likra.errors import LikraError
@@ -24,22 +24,12 @@ TASK = "likra_arc_fixture"
 MODES_CHECKED = ("base", "sft", "likra", "neg-only")
 
 
-def _write_items(path: Path, items) -> Path:
-    path.write_text(
-        "".join(
-            json.dumps({"id": it.id, "question": it.question, "choices": list(it.choices), "answer": it.gold}) + "\n"
-            for it in items
-        )
-    )
-    return path
-
-
 @pytest.fixture(scope="module")
 def harness_setup(tmp_path_factory, tiny_model_dir):
     root = tmp_path_factory.mktemp("harness")
     items = load_fixture("arc_easy_test") + load_fixture("arc_challenge_test")
-    train_file = _write_items(root / "train.jsonl", items[:16])
-    eval_file = _write_items(root / "eval.jsonl", items[16:40])
+    train_file = write_task_file(root / "train.jsonl", items[:16])
+    eval_file = write_task_file(root / "eval.jsonl", items[16:40])
     run = root / "run"
     train(run, model=str(tiny_model_dir), task=str(train_file), max_questions=16, progress=False)
     metrics = evaluate(run, task=str(eval_file), split="test", checkpoints="final", progress=False, dtype="fp32")[0]

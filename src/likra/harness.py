@@ -28,19 +28,13 @@ from lm_eval.models.huggingface import HFLM
 from likra.errors import LikraError, unknown_name
 from likra.layout import RunLayout
 from likra.lm.packing import BATCH_TOKENS
-from likra.metrics import MODES, weighted
+from likra.metrics import MODE_NEEDS, MODES, weighted
 from likra.model.heads import HEADS
 from likra.model.precision import DTYPE_CHOICES
 from likra.score.evaluate import choose_checkpoints, lora_settings, match_adapter_dtype, read_run_config
 
-MODE_VARIANTS = {
-    "base": ("base",),
-    "sft": ("pos",),
-    "likra": ("pos", "neg"),
-    "neg-only": ("base", "neg"),
-    "pos-base": ("pos", "base"),
-    "weighted": ("pos", "neg"),
-}
+# The columns each mode needs; answer-prior needs unconditional scores lm-eval does not ask for.
+MODE_VARIANTS = {m: needs for m, needs in MODE_NEEDS.items() if m != "answer-prior"} | {"weighted": ("pos", "neg")}
 # lm-eval's dtype names, accepted beside likra's own.
 DTYPE_ALIASES = {"float32": "fp32", "bfloat16": "bf16", "auto": "auto", "fp32": "fp32", "bf16": "bf16"}
 
