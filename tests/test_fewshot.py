@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fixtures import load_fixture
-from likra.data.fewshot import add_fewshot
+from likra.data.fewshot import FEWSHOT_DELIMITER, add_fewshot
 from likra.data.items import Item
 from likra.errors import LikraError
 
@@ -37,10 +37,50 @@ def test_deterministic_and_seeded() -> None:
     items = pool[:10]
     first, again = add_fewshot(items, pool, 3), add_fewshot(items, pool, 3)
     assert first == again
-    # per item: the same item gets the same demos whatever else is in the batch
-    assert add_fewshot(items[3:4], pool, 3) == first[3:4]
+    # one stream over the items in order (lm-eval's): the first L items keep their demos
+    assert add_fewshot(items[:4], pool, 3) == first[:4]
     other_seed = add_fewshot(items, pool, 3, seed=99)
     assert other_seed != first
+
+
+def _lm_eval_demos(items, pool, k: int, eval_doc_in_pool: bool) -> list[list[str]]:
+    """lm-eval 0.4.13's own sampler over the same pool, fed the items in order (as demo texts)."""
+    from lm_eval.api.samplers import ContextSampler
+
+    sampler = ContextSampler([{"index": i, "id": d.id} for i, d in enumerate(pool)], rnd=1234)
+    out = []
+    for item in items:
+        doc = next(({"index": i, "id": d.id} for i, d in enumerate(pool) if d.id == item.id), None)
+        drawn = sampler.sample(k, eval_doc=doc if eval_doc_in_pool else None)
+        out.append([pool[d["index"]].demonstration() for d in drawn])
+    return out
+
+
+def _likra_demos(items, pool, k: int) -> list[list[str]]:
+    out = []
+    for item, with_demos in zip(items, add_fewshot(items, pool, k)):
+        prefix = with_demos.contexts[0].removesuffix(item.contexts[0])
+        out.append(prefix.split(FEWSHOT_DELIMITER)[:-1])
+    return out
+
+
+def test_demonstrations_are_lm_evals_when_the_pool_is_another_split() -> None:
+    """ARC-Challenge test items with demonstrations from its train split: lm-eval passes no
+    eval_doc (the split differs) and draws k per item from one Random(1234) stream."""
+    from likra.data.fewshot import fewshot_pool
+    from likra.data.selection import load_items
+
+    items = load_items("arc_challenge", "test")[:25]
+    pool = fewshot_pool("arc_challenge")
+    assert _likra_demos(items, pool, 5) == _lm_eval_demos(items, pool, 5, eval_doc_in_pool=False)
+
+
+def test_demonstrations_are_lm_evals_when_the_pool_is_the_same_split() -> None:
+    """A task whose demonstrations come from the evaluated split: lm-eval draws k + 1 and drops
+    the item itself; likra does the same."""
+    pool = make_pool(40)
+    items = pool[:15]
+    assert _likra_demos(items, pool, 3) == _lm_eval_demos(items, pool, 3, eval_doc_in_pool=True)
 
 
 @settings(max_examples=40, deadline=None)

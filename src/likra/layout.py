@@ -13,7 +13,7 @@ instead of formatting them itself. Run directory (``likra train`` / ``likra eval
     RUN/eval/<eval folder>/<checkpoint>/     scores.jsonl, metrics.json, score_stats.json
 
 ``N-0`` is the untrained checkpoint (both heads have B = 0). An eval folder is named
-``<task>-<split>-<k>shot[-limit<L>][-noq]``; ``-noq`` marks the question-ablated control.
+``<task>-<split>-<k>shot[-lmeval][-limit<L>][-noq]``; ``-noq`` marks the question-ablated control.
 Experiment directory (``likra reproduce`` / ``likra curve``)::
 
     EXP/profile.json                the profile that made it
@@ -81,9 +81,16 @@ def eval_set_key(task: str, split: str, limit: int | None) -> str:
     return f"{task_label(task)}-{split}" + (f"-limit{limit}" if limit else "")
 
 
+FEWSHOT_DRAW = "lmeval"  # k-shot demonstrations drawn as lm-eval draws them (earlier: per item)
+
+
 def eval_folder_name(task: str, split: str, shots: int, limit: int | None, ablated: bool = False) -> str:
-    """``<task>-<split>-<k>shot[-limit<L>][-noq]``: one folder per scored item set."""
-    name = f"{task_label(task)}-{split}-{shots}shot" + (f"-limit{limit}" if limit else "")
+    """``<task>-<split>-<k>shot[-lmeval][-limit<L>][-noq]``: one folder per scored item set.
+
+    k-shot folders name how their demonstrations were drawn, so scores cached by a likra that drew
+    them differently are never mixed with new ones."""
+    shot = f"{shots}shot" + (f"-{FEWSHOT_DRAW}" if shots else "")
+    name = f"{task_label(task)}-{split}-{shot}" + (f"-limit{limit}" if limit else "")
     return name + (ABLATED_SUFFIX if ablated else "")
 
 

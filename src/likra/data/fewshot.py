@@ -2,9 +2,12 @@
 
 lm-eval's plain-text prompt is
 ``description + demo_1 + "\\n\\n" + ... + demo_k + "\\n\\n" + context``
-where each demo is the solved item (context, target delimiter, gold answer). Unlike lm-eval, whose
-sampler draws from one RNG stream shared across the run, each item gets its own RNG seeded by
-``(seed, item.id)``: an item's prompt then does not depend on which other items are evaluated.
+where each demo is the solved item (context, target delimiter, gold answer). The demonstrations
+are lm-eval's own: one RNG stream (``random.Random(seed)``) over the items in order, k draws per
+item, or k + 1 with the item itself dropped when the pool holds it, so the first L items of a task
+get the prompts ``lm_eval --num_fewshot k --limit L`` gives them (``tests/test_fewshot.py``).
+One deliberate difference: a pool item whose question equals the evaluated one (another id) is
+never a demonstration (lm-eval compares whole documents).
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ def _demo_text(demo: Item) -> str:
 def add_fewshot(items: Sequence[Item], pool: Sequence[Item], k: int, seed: int = 1234) -> list[Item]:
     """Each item with ``k`` demonstrations from ``pool`` before its context(s).
 
-    Demonstrations never include the item itself (same id or identical question). Draws are
-    deterministic per (seed, item id).
+    Demonstrations never include the item itself (same id or identical question). Draws follow
+    lm-eval's sampler: one ``random.Random(seed)`` stream over ``items`` in order.
     """
     if k < 0:
         raise LikraError(f"the number of shots must be 0 or more, got {k}")
@@ -55,6 +58,7 @@ def add_fewshot(items: Sequence[Item], pool: Sequence[Item], k: int, seed: int =
         by_id[demo.id].add(index)
         by_question[demo.question].add(index)
 
+    rng = random.Random(seed)  # one stream over the items in order, as lm-eval's sampler
     out = []
     for item in items:
         excluded = by_id.get(item.id, set()) | by_question.get(item.question, set())
@@ -63,10 +67,13 @@ def add_fewshot(items: Sequence[Item], pool: Sequence[Item], k: int, seed: int =
                 f"item {item.id!r}: only {len(pool) - len(excluded)} pool items differ from it, "
                 f"cannot draw {k} demonstrations"
             )
-        rng = random.Random(f"{seed}-{item.id}")
-        # As lm-eval does: draw k + (number excluded), then drop the excluded ones.
-        drawn = rng.sample(range(len(pool)), k + len(excluded))
+        # lm-eval: sample k (k + 1 when the item may be in the pool, then drop it); when more
+        # than one copy had to be dropped, sample again from the pool without them.
+        drawn = rng.sample(range(len(pool)), k + (1 if excluded else 0))
         chosen = [i for i in drawn if i not in excluded][:k]
+        if len(chosen) < k:
+            allowed = [i for i in range(len(pool)) if i not in excluded]
+            chosen = [allowed[j] for j in rng.sample(range(len(allowed)), k)]
         demos = "".join(_demo_text(pool[i]) + FEWSHOT_DELIMITER for i in chosen)
         description = _description(item)
         if description:
