@@ -244,3 +244,18 @@ def test_findings_json_carries_rules_and_tests(experiment):
             assert test["paper_side"] in (">", "<") and test["verdict"] in ("holds", "does not hold", "inconclusive")
             lo, hi = test["estimate"]["ci95"]
             assert lo <= test["estimate"]["value"] <= hi
+
+
+def test_likelihood_table_leaves_out_other_answers_when_items_have_two_choices():
+    from likra.experiments.analysis import ExperimentResults, likelihood_table
+
+    def row(i: int) -> dict:
+        choice = lambda ll: {"base": ll, "pos": ll + 1, "neg": ll + 2, "n_chars": 4, "n_tokens": 2}  # noqa: E731
+        return {"id": f"q{i}", "gold": 0, "choices": [choice(-4.0), choice(-2.0 - i)]}
+
+    key = ("train", "eval", "first")
+    results = ExperimentResults(get_profile("default"), tables={key: {0: [[row(i) for i in range(5)]]}}, seeds={key: [1]})
+    (table,) = likelihood_table(results, key)
+    assert "other/base" not in table
+    assert table["gold/base"].value == pytest.approx(-1.0)
+    assert table["outranks/base"].value == pytest.approx(0.4)  # q0 and q1: the wrong answer ranks higher

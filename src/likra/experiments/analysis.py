@@ -52,10 +52,15 @@ class ExperimentResults:
     def curve(self, key: Key, mode: str, sizes=None) -> Curve:
         return {n: self.scores(key, n, mode) for n in (sizes or self.sizes(key))}
 
-    def confidence(self, key: Key, n: int, mode: str) -> Scores:
-        """(seeds, items) margin of the mode's best normalised score over the runner-up."""
-        margins = [predictions(rows, MODES[mode], True)["margin"] for rows in self.tables[key][n]]
-        return Scores(np.stack(margins), tuple(self.seeds[key]))
+    def correct_and_confidence(self, key: Key, n: int, mode: str) -> tuple[Scores, Scores]:
+        """acc_norm correctness and confidence (the margin of the best normalised score over the
+        runner-up) of one mode, from one pass over the tables."""
+        found = [predictions(rows, MODES[mode], True) for rows in self.tables[key][n]]
+        seeds = tuple(self.seeds[key])
+        return (
+            Scores(np.stack([f["correct"] for f in found]).astype(np.float64), seeds),
+            Scores(np.stack([f["margin"] for f in found]), seeds),
+        )
 
     def point(self, key: Key, n: int, score: Score, normalise: bool = True) -> Estimate:
         return mean_estimate(self.correct(key, n, score, normalise).astype(np.float64), self.seeds[key])
@@ -187,11 +192,14 @@ def likelihood_table(results: ExperimentResults, key) -> list[dict]:
                     value = lambda i: choices[i][variant] / max(choices[i]["n_chars"], 1)  # noqa: E731
                     per_seed[f"gold/{variant}"].append(value(gold))
                     per_seed[f"plausible/{variant}"].append(value(plausible))
-                    per_seed[f"other/{variant}"].append(float(np.mean([value(i) for i in others])) if others else 0.0)
+                    # nan where a two-choice item has no other wrong answer (the column is then left out)
+                    per_seed[f"other/{variant}"].append(
+                        float(np.mean([value(i) for i in others])) if others else np.nan
+                    )
             for name, column in per_seed.items():
                 values[name].append(column)
         row: dict = {"N": n}
-        row.update({name: mean_estimate(np.array(v), seeds) for name, v in values.items()})
+        row.update({name: mean_estimate(np.array(v), seeds) for name, v in values.items() if not np.isnan(v).any()})
         for mode in ("base", "sft", "likra", "neg-only"):
             outrank = outrank_matrix(results, key, n, mode)
             row[f"outranks/{mode}"] = mean_estimate(outrank.values, seeds)

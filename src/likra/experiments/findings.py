@@ -271,7 +271,7 @@ def question_test(with_q: dict[str, Scores], without_q: dict[str, Scores], n: in
 
 def selective_accuracy(results: ExperimentResults, key, largest: int) -> Finding:
     """9. Confidence (margin) ranks likra's right answers above its wrong ones better than sft's."""
-    pairs = {m: (results.scores(key, largest, m), results.confidence(key, largest, m)) for m in SELECTIVE_MODES}
+    pairs = {m: results.correct_and_confidence(key, largest, m) for m in SELECTIVE_MODES}
     test = selective_difference(pairs["likra"], pairs["sft"], ("likra", "sft"))
     table = {m: selective_estimates(*pair) for m, pair in pairs.items()}
     extra = "AUC / acc at 50% coverage: " + ", ".join(

@@ -124,7 +124,7 @@ def resamplings(
     return _resamplings(n_items, tuple(seeds), samples or BOOTSTRAP_SAMPLES)
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=8)  # each holds B x items weights (~20 MB at 1,172 items)
 def _resamplings(n_items: int, seeds: tuple[int, ...], samples: int) -> tuple[Resampling, Resampling, Resampling]:
     observed = Resampling("observed", np.arange(n_items)[None, :])
     per_seed = Resampling("per_seed", np.tile(np.arange(n_items), (len(seeds), 1)), reference_seeds=tuple(seeds))

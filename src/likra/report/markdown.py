@@ -317,7 +317,8 @@ def _likelihoods(results, key) -> list[str]:
     rows = []
     for r in table:
         trip = lambda k: " / ".join(  # noqa: E731
-            f"{r[f'{k}/{v}'].value:.3f}±{r[f'{k}/{v}'].half_width:.3f}" for v in ("base", "pos", "neg")
+            f"{r[f'{k}/{v}'].value:.3f}±{r[f'{k}/{v}'].half_width:.3f}" if f"{k}/{v}" in r else "—"
+            for v in ("base", "pos", "neg")
         )
         rows.append(
             [r["N"], trip("gold"), trip("plausible"), trip("other")]
