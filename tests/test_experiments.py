@@ -254,7 +254,9 @@ def test_likelihood_table_leaves_out_other_answers_when_items_have_two_choices()
         return {"id": f"q{i}", "gold": 0, "choices": [choice(-4.0), choice(-2.0 - i)]}
 
     key = ("train", "eval", "first")
-    results = ExperimentResults(get_profile("default"), tables={key: {0: [[row(i) for i in range(5)]]}}, seeds={key: [1]})
+    results = ExperimentResults(
+        get_profile("default"), tables={key: {0: [[row(i) for i in range(5)]]}}, seeds={key: [1]}
+    )
     (table,) = likelihood_table(results, key)
     assert "other/base" not in table
     assert table["gold/base"].value == pytest.approx(-1.0)
