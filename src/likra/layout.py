@@ -150,6 +150,11 @@ class RunLayout:
     def resume(self) -> Path:
         return self.root / "resume"
 
+    @property
+    def trainer_state(self) -> Path:
+        """Resume state of runs trained by TRL's trainers (DPO, KTO): transformers' own format."""
+        return self.root / "trainer-state"
+
     def checkpoint(self, name: str) -> Path:
         return safe_child(self.checkpoints, name)
 

@@ -42,6 +42,14 @@ MODE_NEEDS = {
 # the same k-shot context as the main score); hence its own name.
 MODES["answer-prior"] = lambda c: c["base"] - c["base_uncond"]
 
+# Single-adapter methods (likra.model.heads.METHODS): the adapter's log-likelihood, and its
+# ratio to the base model (for DPO, its implicit reward up to beta). sft's are sft and pos-base.
+for _method in ("unlikelihood", "dpo", "kto"):
+    MODES[_method] = lambda c, m=_method: c[m]
+    MODES[f"{_method}-ratio"] = lambda c, m=_method: c[m] - c["base"]
+    MODE_NEEDS[_method] = (_method,)
+    MODE_NEEDS[f"{_method}-ratio"] = (_method, "base")
+
 
 def weighted(w_pos: float, w_neg: float) -> Score:
     """``w_pos * log P_pos - w_neg * log P_neg`` (w_neg = 0 is sft, w_pos = w_neg = 1 is likra)."""

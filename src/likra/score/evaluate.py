@@ -33,7 +33,7 @@ from likra.layout import (
 )
 from likra.lm.packing import BATCH_TOKENS
 from likra.metrics import all_metrics
-from likra.model.heads import ADAPTER_WEIGHTS, HEADS, LoraSettings
+from likra.model.heads import ADAPTER_WEIGHTS, DEFAULT_METHOD, LoraSettings, method_heads
 from likra.model.precision import DEFAULT_DTYPE, dtype_name
 from likra.rundir import locked, update_manifest
 
@@ -65,7 +65,7 @@ def evaluate(
     ablated = bool(run_config.get("question_ablated", False))
     folder = eval_folder_name(task, split, shots, limit, ablated)
     run = RunLayout(Path(target))
-    chosen = choose_checkpoints(run, checkpoints)
+    chosen = choose_checkpoints(run, checkpoints, run_heads(run_config))
     items = eval_items(task, split, limit, shots, ablate=ablated)
     about = {"task": task, "split": split, "model": run_config["model"], "shots": shots}
     return evaluate_run(
@@ -138,17 +138,18 @@ def evaluate_run(
     """
     run = RunLayout(run_dir)
     items = _nonempty(list(items), about["task"], about["split"])
+    head_names = run_heads(read_run_config(run.root))
     results = []
     with locked(run.root):
         base_rows = score_base(items, base_path, model, progress, batch_tokens)
-        heads = _HeadScorer(run, model, batch_tokens)
+        heads = _HeadScorer(run, model, batch_tokens, head_names)
         for name in checkpoints:
             out = run.eval_checkpoint(folder, name)
             if (out / METRICS).exists():
                 results.append(read_json(out / METRICS))
                 continue
             head_rows = None if name == UNTRAINED else heads.score(name, items, out, progress)
-            rows = merge_scores(base_rows, head_rows)
+            rows = merge_scores(base_rows, head_rows, head_names)
             atomic_write_jsonl(out / SCORES, rows)
             results.append(write_metrics(out, rows, {**about, "checkpoint": name}))
         heads.close()
@@ -156,9 +157,16 @@ def evaluate_run(
     return results
 
 
-def choose_checkpoints(run: RunLayout, checkpoints: Sequence[str] | str) -> list[str]:
+def run_heads(run_config: dict | None) -> tuple[str, ...]:
+    """The adapters each checkpoint of a run holds, from its training method (default likra)."""
+    return method_heads((run_config or {}).get("method", DEFAULT_METHOD))
+
+
+def choose_checkpoints(
+    run: RunLayout, checkpoints: Sequence[str] | str, heads: Sequence[str] = method_heads(DEFAULT_METHOD)
+) -> list[str]:
     """``all`` (N-0 and every complete checkpoint), ``final``, or the listed names (checked)."""
-    available = run.complete_checkpoints(HEADS, ADAPTER_WEIGHTS)
+    available = run.complete_checkpoints(heads, ADAPTER_WEIGHTS)
     if checkpoints == "all":
         return [UNTRAINED] + available
     if checkpoints == "final":
@@ -188,19 +196,20 @@ def score_base(items: Sequence[Item], path: Path, model: LazyModel, progress: bo
 class _HeadScorer:
     """Loads each checkpoint's heads into one peft wrapper (made on first use) and scores them."""
 
-    def __init__(self, run: RunLayout, model: LazyModel, batch_tokens: int):
+    def __init__(self, run: RunLayout, model: LazyModel, batch_tokens: int, heads: Sequence[str]):
         self.run, self.model, self.batch_tokens, self.peft_model = run, model, batch_tokens, None
+        self.heads = tuple(heads)
 
     def score(self, checkpoint: str, items: Sequence[Item], out: Path, progress: bool) -> list[dict]:
         from likra.model.heads import attach_heads, load_head_weights
 
         loaded = self.model.get()
         if self.peft_model is None:
-            self.peft_model = attach_heads(loaded.model, lora_settings(read_run_config(self.run.root)))
-        for head in HEADS:
+            self.peft_model = attach_heads(loaded.model, lora_settings(read_run_config(self.run.root)), self.heads)
+        for head in self.heads:
             load_head_weights(self.peft_model, self.run.head(checkpoint, head), head)
         match_adapter_dtype(self.peft_model, loaded.dtype)
-        rows, stats = score_table(loaded, self.peft_model, items, HEADS, progress, self.batch_tokens)
+        rows, stats = score_table(loaded, self.peft_model, items, self.heads, progress, self.batch_tokens)
         atomic_write_json(out / SCORE_STATS, stats)
         return rows
 
@@ -218,9 +227,12 @@ def match_adapter_dtype(peft_model: Any, dtype: Any) -> None:
             param.data = param.data.to(dtype)
 
 
-def merge_scores(base_rows: Sequence[dict], head_rows: Sequence[dict] | None) -> list[dict]:
-    """Per item and choice: base, pos, neg; without heads, pos = neg = base (untrained, B = 0)."""
-    merged = []
+def merge_scores(
+    base_rows: Sequence[dict], head_rows: Sequence[dict] | None, heads: Sequence[str] = method_heads(DEFAULT_METHOD)
+) -> list[dict]:
+    """Per item and choice: base and every head (pos, neg for likra); without heads each head's
+    score is the base's (untrained, B = 0)."""
+    head_names, merged = tuple(heads), []
     for index, base in enumerate(base_rows):
         heads = head_rows[index] if head_rows is not None else None
         if heads is not None and heads["id"] != base["id"]:
@@ -228,10 +240,8 @@ def merge_scores(base_rows: Sequence[dict], head_rows: Sequence[dict] | None) ->
         choices = []
         for c, choice in enumerate(base["choices"]):
             entry = dict(choice)
-            if heads is None:
-                entry["pos"] = entry["neg"] = choice["base"]
-            else:
-                entry["pos"], entry["neg"] = heads["choices"][c]["pos"], heads["choices"][c]["neg"]
+            for head in head_names:
+                entry[head] = choice["base"] if heads is None else heads["choices"][c][head]
             choices.append(entry)
         merged.append({"id": base["id"], "gold": base["gold"], "choices": choices})
     return merged

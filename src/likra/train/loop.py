@@ -8,6 +8,11 @@ reference's "pos epoch, then neg epoch" -- and lets every checkpoint hold both h
 Loss: cross-entropy on answer tokens only (the context is never scored, no EOS is added),
 averaged over the batch's answer tokens. Sequences are packed (see ``likra.lm.packing``):
 no padding is computed.
+
+The same loop trains the single-adapter methods that need no preference trainer: ``sft`` (the
+pos head alone) and ``unlikelihood`` (CE on the gold answer + alpha * -log(1 - p) on the
+negative's tokens, each averaged over its own answer tokens). DPO and KTO are trained by TRL
+(``likra.train.preference``).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from likra.layout import CHECKPOINT_INFO, RESUME_STATE, RunLayout, checkpoint_na
 from likra.lm.forward import target_logprobs
 from likra.lm.packing import ROW_TOKENS, TRAIN_BATCH_TOKENS, Group, build_batch, plan_batches, plan_rows
 from likra.lm.tokenize import encode_requests
-from likra.model.heads import ADAPTER_WEIGHTS, HEADS, load_head_weights, save_heads
+from likra.model.heads import ADAPTER_WEIGHTS, DEFAULT_METHOD, load_head_weights, method_heads, save_heads
 from likra.rundir import update_manifest
 
 
@@ -58,6 +63,8 @@ class TrainSettings:
     # Training keeps every layer's activations for backward: a smaller micro-batch than scoring's
     # bounds that memory; gradients accumulate over micro-batches, so results do not depend on it.
     batch_tokens: int = TRAIN_BATCH_TOKENS
+    # Weight of the unlikelihood term (method unlikelihood): CE(gold) + alpha * UL(negative).
+    unlikelihood_alpha: float = 1.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -72,6 +79,10 @@ class TrainSettings:
             raise LikraError(f"weight decay must be >= 0, got {self.weight_decay}", field="weight_decay")
         if self.save_every < 1:
             raise LikraError(f"save_every must be >= 1 (steps), got {self.save_every}", field="save_every")
+        if not (math.isfinite(self.unlikelihood_alpha) and self.unlikelihood_alpha >= 0):
+            raise LikraError(
+                f"unlikelihood alpha must be >= 0, got {self.unlikelihood_alpha}", field="unlikelihood_alpha"
+            )
         if self.batch_tokens < 1:
             raise LikraError(f"batch_tokens must be >= 1, got {self.batch_tokens}", field="batch_tokens")
 
@@ -84,9 +95,9 @@ def is_checkpoint_step(step: int) -> bool:
     return step & (step - 1) == 0
 
 
-def complete_checkpoints(run_dir: Path) -> list[str]:
-    """A run's complete checkpoints (both heads saved), in order of training questions."""
-    return RunLayout(run_dir).complete_checkpoints(HEADS, ADAPTER_WEIGHTS)
+def complete_checkpoints(run_dir: Path, method: str = DEFAULT_METHOD) -> list[str]:
+    """A run's complete checkpoints (every head of ``method`` saved), in order of training questions."""
+    return RunLayout(run_dir).complete_checkpoints(method_heads(method), ADAPTER_WEIGHTS)
 
 
 def head_parameters(peft_model: Any, name: str) -> list[torch.nn.Parameter]:
@@ -114,6 +125,39 @@ def set_activation_checkpointing(model: Any, enabled: bool) -> None:
         inner.gradient_checkpointing_disable()
 
 
+def unlikelihood_token_loss(logprobs: torch.Tensor) -> torch.Tensor:
+    """-log(1 - p) per token (Welleck et al. 2019), from log p; p is kept below 1 so a token the
+    model is certain of costs a large finite loss instead of inf."""
+    return -torch.log(-torch.expm1(logprobs.clamp(max=-1e-6)))
+
+
+# The per-token losses a head can be trained with (written by hand: no library ships
+# unlikelihood on a packed batch).
+TOKEN_LOSSES = {"ce": lambda logprobs: -logprobs, "unlikelihood": unlikelihood_token_loss}
+
+
+@dataclass(frozen=True)
+class LossTerm:
+    """Part of a head's loss: ``weight`` x the mean per-token loss ``kind`` over ``examples``' answers."""
+
+    examples: Sequence[Example]
+    kind: str = "ce"
+    weight: float = 1.0
+
+
+def head_losses(method: str, batch: Sequence[QuestionExamples], alpha: float) -> dict[str, list[LossTerm]]:
+    """What each head of ``method`` is trained on, for one batch of questions."""
+    positives = [q.positive for q in batch]
+    negatives = [n for q in batch for n in q.negatives]
+    if method == "likra":
+        return {"pos": [LossTerm(positives)], "neg": [LossTerm(negatives)]}
+    if method == "sft":
+        return {"pos": [LossTerm(positives)]}
+    if method == "unlikelihood":
+        return {"unlikelihood": [LossTerm(positives), LossTerm(negatives, "unlikelihood", alpha)]}
+    raise LikraError(f"method '{method}' is not trained by likra's own loop", field="method")
+
+
 class HeadTrainer:
     """One head: its parameters, optimiser, and the loss of a batch of examples."""
 
@@ -127,32 +171,24 @@ class HeadTrainer:
         self.device = next(peft_model.parameters()).device
         self.mask_dtype = next(p for p in peft_model.parameters() if not p.requires_grad).dtype
 
-    def step(self, examples: Sequence[Example]) -> dict[str, float]:
-        """One optimiser step on ``examples``; returns loss, answer tokens, input tokens."""
+    def step(self, terms: Sequence[LossTerm]) -> dict[str, float]:
+        """One optimiser step on the sum of ``terms``; returns loss, answer tokens, input tokens.
+
+        Each term's loss is averaged over its own answer tokens (all processes together).
+        """
         self.model.set_adapter(self.name)
         self.model.train()
         for p in self.params:
             p.requires_grad_(True)
-        # Data parallel (several processes): each scores its share of the examples; the loss is
-        # normalised by the whole batch's answer tokens and the gradients are summed, so every
-        # process holds the gradient of the whole batch, as one process would.
-        mine = distributed.shard(examples)
-        encoded = encode_requests(self.tokenizer, [(e.context, e.answer) for e in mine], self.max_length)
-        groups = [Group(prefix=e.context, branches=[e.continuation], keys=[i]) for i, e in enumerate(encoded)]
-        counted = torch.tensor([float(sum(len(e.continuation) for e in encoded))], dtype=torch.float64)
-        distributed.sum_tensors([counted])
-        answer_tokens = int(counted.item())
-        if answer_tokens == 0:
-            raise LikraError("a training batch has no answer tokens (empty answers?)")
         self.optimizer.zero_grad(set_to_none=True)
-        total, input_tokens = 0.0, 0
-        for rows in plan_batches(plan_rows(groups, ROW_TOKENS), self.settings.batch_tokens):
-            batch = build_batch(rows, self.tokenizer.pad_token_id or 0, self.mask_dtype)
-            logprobs = target_logprobs(self.model, batch, self.device)
-            loss = -logprobs.sum() / answer_tokens
-            loss.backward()
-            total += float(loss.detach())
-            input_tokens += batch.n_tokens
+        total, answer_tokens, input_tokens = 0.0, 0, 0
+        for term in terms:
+            term_loss, term_answers, term_inputs = self._accumulate(term)
+            total, answer_tokens, input_tokens = (
+                total + term_loss,
+                answer_tokens + term_answers,
+                input_tokens + term_inputs,
+            )
         if distributed.world() > 1:
             total, input_tokens = self._sum_over_processes(total, input_tokens)
         if not math.isfinite(total):
@@ -163,6 +199,29 @@ class HeadTrainer:
         self.optimizer.step()
         self.model.eval()
         return {"loss": total, "answer_tokens": answer_tokens, "input_tokens": input_tokens}
+
+    def _accumulate(self, term: LossTerm) -> tuple[float, int, int]:
+        """Backward of one term (gradients add up); returns its loss, answer and input tokens."""
+        # Data parallel (several processes): each scores its share of the examples; the loss is
+        # normalised by the whole batch's answer tokens and the gradients are summed, so every
+        # process holds the gradient of the whole batch, as one process would.
+        mine = distributed.shard(term.examples)
+        encoded = encode_requests(self.tokenizer, [(e.context, e.answer) for e in mine], self.max_length)
+        groups = [Group(prefix=e.context, branches=[e.continuation], keys=[i]) for i, e in enumerate(encoded)]
+        counted = torch.tensor([float(sum(len(e.continuation) for e in encoded))], dtype=torch.float64)
+        distributed.sum_tensors([counted])
+        answer_tokens = int(counted.item())
+        if answer_tokens == 0:
+            raise LikraError("a training batch has no answer tokens (empty answers?)")
+        total, input_tokens = 0.0, 0
+        for rows in plan_batches(plan_rows(groups, ROW_TOKENS), self.settings.batch_tokens):
+            batch = build_batch(rows, self.tokenizer.pad_token_id or 0, self.mask_dtype)
+            logprobs = target_logprobs(self.model, batch, self.device)
+            loss = term.weight * TOKEN_LOSSES[term.kind](logprobs).sum() / answer_tokens
+            loss.backward()
+            total += float(loss.detach())
+            input_tokens += batch.n_tokens
+        return total, answer_tokens, input_tokens
 
     def _sum_over_processes(self, total: float, input_tokens: int) -> tuple[float, int]:
         for p in self.params:
@@ -197,17 +256,20 @@ def train_heads(
     settings: TrainSettings,
     max_length: int = 2048,
     progress: bool = True,
+    method: str = DEFAULT_METHOD,
 ) -> list[str]:
-    """Train both heads over ``pairs`` (already in training order); returns checkpoint names.
+    """Train the heads of ``method`` (likra's two; sft's or unlikelihood's one) over ``pairs``
+    (already in training order); returns checkpoint names.
 
     Resumes from the run's resume state when present; completed checkpoints are never redone.
     """
     layout = RunLayout(run_dir)
-    trainers = {name: HeadTrainer(peft_model, tokenizer, name, settings, max_length) for name in HEADS}
+    heads = method_heads(method)
+    trainers = {name: HeadTrainer(peft_model, tokenizer, name, settings, max_length) for name in heads}
     steps_per_epoch = math.ceil(len(pairs) / settings.batch_size)
     total_steps = steps_per_epoch * settings.epochs
     start_step = _restore(layout, peft_model, trainers)
-    checkpoints = complete_checkpoints(run_dir)  # complete ones are never rewritten
+    checkpoints = complete_checkpoints(run_dir, method)  # complete ones are never rewritten
     update_manifest(run_dir, "train", status="running", total_steps=total_steps)
     progress = progress and distributed.is_main()
     bar = tqdm(total=total_steps, initial=start_step, desc="training", unit="step", disable=not progress)
@@ -216,20 +278,21 @@ def train_heads(
         within = (step - 1) % steps_per_epoch
         batch = pairs[within * settings.batch_size : (within + 1) * settings.batch_size]
         questions_seen = (step - 1) * settings.batch_size + len(batch)
-        row, results = _train_step(trainers, batch, step, questions_seen)
+        row, results = _train_step(
+            trainers, head_losses(method, batch, settings.unlikelihood_alpha), step, questions_seen
+        )
         _stop_if_diverged(run_dir, results, step, checkpoints, bar)
         append_jsonl(layout.train_log, row)
-        job_progress.advance("example", len(batch) + sum(len(q.negatives) for q in batch))
+        job_progress.advance("example", row["examples"])
         bar.set_postfix(
-            pos=f"{row['pos_loss']:.3f}",
-            neg=f"{row['neg_loss']:.3f}",
+            **{head: f"{row[f'{head}_loss']:.3f}" for head in heads},
             ex_s=row["examples_per_s"],
             tok_s=row["tokens_per_s"],
         )
         bar.update(1)
         last = step == total_steps
         if (is_checkpoint_step(step) or last) and checkpoint_name(questions_seen) not in checkpoints:
-            _save_checkpoint(layout, peft_model, step, questions_seen)
+            _save_checkpoint(layout, peft_model, step, questions_seen, heads)
             checkpoints.append(checkpoint_name(questions_seen))
         if is_checkpoint_step(step) or step % settings.save_every == 0 or last:
             _save_resume(layout, peft_model, trainers, step)
@@ -240,10 +303,10 @@ def train_heads(
         "train",
         status="complete",
         total_steps=total_steps,
-        checkpoints=complete_checkpoints(run_dir),
+        checkpoints=complete_checkpoints(run_dir, method),
         seconds=round(time.perf_counter() - started, 2),
     )
-    return complete_checkpoints(run_dir)
+    return complete_checkpoints(run_dir, method)
 
 
 def _restore(layout: RunLayout, peft_model: Any, trainers: dict[str, HeadTrainer]) -> int:
@@ -271,25 +334,21 @@ def _restore(layout: RunLayout, peft_model: Any, trainers: dict[str, HeadTrainer
 
 
 def _train_step(
-    trainers: dict[str, HeadTrainer], batch: Sequence[QuestionExamples], step: int, questions_seen: int
+    trainers: dict[str, HeadTrainer], losses: dict[str, list[LossTerm]], step: int, questions_seen: int
 ) -> tuple[dict, dict[str, dict]]:
     """One optimiser step of each head on the same questions; returns the log row and results."""
     started = time.perf_counter()
-    results = {
-        "pos": trainers["pos"].step([q.positive for q in batch]),
-        "neg": trainers["neg"].step([n for q in batch for n in q.negatives]),
-    }
+    results = {head: trainers[head].step(terms) for head, terms in losses.items()}
     seconds = time.perf_counter() - started
     tokens = sum(r["input_tokens"] for r in results.values())
-    examples = len(batch) + sum(len(q.negatives) for q in batch)
-    row = {
-        "step": step,
-        "questions": questions_seen,
-        "pos_loss": results["pos"]["loss"],
-        "neg_loss": results["neg"]["loss"],
-        "pos_answer_tokens": results["pos"]["answer_tokens"],
-        "neg_answer_tokens": results["neg"]["answer_tokens"],
+    examples = sum(len(term.examples) for terms in losses.values() for term in terms)
+    row = {"step": step, "questions": questions_seen}
+    for head, result in results.items():
+        row[f"{head}_loss"] = result["loss"]
+        row[f"{head}_answer_tokens"] = result["answer_tokens"]
+    row |= {
         "seconds": round(seconds, 4),
+        "examples": examples,
         "examples_per_s": round(examples / seconds, 2),
         "tokens_per_s": round(tokens / seconds, 1),
     }
@@ -299,7 +358,9 @@ def _train_step(
 def _stop_if_diverged(run_dir: Path, results: dict[str, dict], step: int, checkpoints: list[str], bar: Any) -> None:
     """Mark the run failed and raise when a head's loss or gradient is not finite."""
     bad = [
-        h for h in HEADS if not math.isfinite(results[h]["loss"]) or not math.isfinite(results[h].get("grad_norm", 0.0))
+        h
+        for h in results
+        if not math.isfinite(results[h]["loss"]) or not math.isfinite(results[h].get("grad_norm", 0.0))
     ]
     if not bad:
         return
@@ -322,9 +383,9 @@ def _stop_if_diverged(run_dir: Path, results: dict[str, dict], step: int, checkp
     )
 
 
-def _save_checkpoint(layout: RunLayout, peft_model: Any, step: int, questions_seen: int) -> None:
+def _save_checkpoint(layout: RunLayout, peft_model: Any, step: int, questions_seen: int, heads: Sequence[str]) -> None:
     def write(tmp: Path) -> None:
-        save_heads(peft_model, tmp)
+        save_heads(peft_model, tmp, heads)
         atomic_write_json(tmp / CHECKPOINT_INFO, {"step": step, "questions": questions_seen})
 
     atomic_write_folder(layout.checkpoint(checkpoint_name(questions_seen)), write)
@@ -334,7 +395,7 @@ def _save_resume(layout: RunLayout, peft_model: Any, trainers: dict[str, HeadTra
     from safetensors.torch import save_file
 
     def write(tmp: Path) -> None:
-        save_heads(peft_model, tmp)
+        save_heads(peft_model, tmp, tuple(trainers))
         for name, trainer in trainers.items():
             save_file(trainer.optimizer_tensors(), str(tmp / f"optimizer-{name}.safetensors"))
         atomic_write_json(tmp / RESUME_STATE, {"step": step})

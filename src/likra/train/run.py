@@ -10,12 +10,13 @@ from likra.data.selection import load_items, training_items
 from likra.errors import LikraError
 from likra.io import atomic_write_json, read_jsonl
 from likra.layout import RunLayout
-from likra.model.heads import LoraSettings, attach_heads
+from likra.model.heads import DEFAULT_METHOD, PREFERENCE_METHODS, LoraSettings, attach_heads, method_heads
 from likra.model.load import chosen_dtype
 from likra.model.precision import DEFAULT_DTYPE, dtype_name
 from likra.model.resolve import DEFAULT_MODEL
 from likra.rundir import check_config, locked, read_manifest
 from likra.train.loop import TrainSettings, complete_checkpoints, set_activation_checkpointing, train_heads
+from likra.train.preference import PreferenceSettings, train_preference
 
 
 def base_scores_from_file(path: str | Path) -> dict[str, list[float]]:
@@ -42,8 +43,13 @@ def train(
     loaded: Any = None,
     question_ablated: bool = False,
     dtype: str = DEFAULT_DTYPE,
+    method: str = DEFAULT_METHOD,
+    preference: PreferenceSettings = PreferenceSettings(),
 ) -> list[str]:
-    """Train the pos and neg heads; returns the checkpoint names (``N-32``, ``N-64``, ...).
+    """Train the heads of ``method``; returns the checkpoint names (``N-32``, ``N-64``, ...).
+
+    ``likra`` trains the pos and neg heads; ``sft`` the pos head alone; ``unlikelihood``, ``dpo``
+    and ``kto`` one adapter named after the method, on the same questions and negatives.
 
     Re-running on a finished run returns its checkpoints; on an interrupted run it resumes.
     ``loaded`` may pass an already loaded ``BaseModel`` (its heads are replaced). ``dtype``: auto,
@@ -66,21 +72,45 @@ def train(
         "lora": lora.to_dict(),
         "train": settings.to_dict(),
     }
+    method_heads(method)  # an unknown method fails before anything is loaded
+    # Settings a method does not use stay out of its config, so runs made before a setting
+    # existed still resume; a likra run's config is what it always was.
+    if method != "unlikelihood":
+        config["train"].pop("unlikelihood_alpha")
+    if method != DEFAULT_METHOD:
+        config["method"] = method
+    if method in PREFERENCE_METHODS:
+        config["preference"] = preference.to_dict()
     ordered = training_items(load_items(task, split, question_ablated), settings.seed, max_questions)
     scores = base_scores_from_file(base_scores) if base_scores else None
     pairs = build_pairs(ordered, strategy, settings.seed, scores, contamination)
     with locked(run_dir):
         if _finished(run_dir, config):
-            return complete_checkpoints(run_dir)
+            return complete_checkpoints(run_dir, method)
         base = loaded if loaded is not None else _load_base(model, device, dtype)
-        peft_model = _attach(base.model, lora, settings.seed)
+        if method in PREFERENCE_METHODS:
+            check_config(run_dir, config)
+            atomic_write_json(RunLayout(run_dir).train_ids, [str(pair.item_id) for pair in pairs])
+            return train_preference(
+                base.model,
+                base.tokenizer,
+                pairs,
+                run_dir,
+                method,
+                settings,
+                lora,
+                preference,
+                base.max_length,
+                progress,
+            )
+        peft_model = _attach(base.model, lora, settings.seed, method_heads(method))
         try:
             # A new run's config is written only once its model and heads load, so a typo in
             # --model leaves no config behind that would refuse the corrected command.
             check_config(run_dir, config)
             # Which questions N covers, so a report can measure train/eval overlap from the directory.
             atomic_write_json(RunLayout(run_dir).train_ids, [str(pair.item_id) for pair in pairs])
-            return train_heads(peft_model, base.tokenizer, pairs, run_dir, settings, base.max_length, progress)
+            return train_heads(peft_model, base.tokenizer, pairs, run_dir, settings, base.max_length, progress, method)
         finally:
             set_activation_checkpointing(peft_model, False)
             peft_model.unload()  # restore the plain base model (it may be reused by the caller)
@@ -100,9 +130,9 @@ def _load_base(model: str, device: str | None, dtype: str | None) -> Any:
     return load_base(model, device=device, dtype=dtype)
 
 
-def _attach(model: Any, lora: LoraSettings, seed: int) -> Any:
+def _attach(model: Any, lora: LoraSettings, seed: int, heads: tuple[str, ...]) -> Any:
     import torch
 
     with torch.random.fork_rng(devices=[]):  # LoRA A's init comes from the run's seed alone
         torch.manual_seed(seed)
-        return attach_heads(model, lora)
+        return attach_heads(model, lora, heads)

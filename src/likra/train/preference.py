@@ -1,0 +1,316 @@
+"""DPO and KTO through TRL's own trainers, on likra's questions, negatives, batches and checkpoints.
+
+The losses are TRL's (``DPOTrainer``: sigmoid loss; ``KTOTrainer``: the KTO loss with its batch
+KL estimate). What likra adds is the bookkeeping that makes the curves comparable with likra's:
+
+- the same questions in the same order (TRL's sequential sampler), ``batch_size`` questions per
+  optimiser step, so step k has seen the same N questions as likra's step k;
+- one LoRA adapter (peft) whose disabled state is the reference; reference log-probabilities
+  are computed once, before training (``precompute_ref_log_probs``);
+- checkpoints after 1, 2, 4, ... steps in likra's layout (``checkpoints/N-*/<method>/``, a plain
+  peft adapter folder), written atomically;
+- resume: TRL's (transformers') own checkpoint of weights, optimiser, scheduler and RNG, kept in
+  ``RUN/trainer-state`` and restored with ``resume_from_checkpoint``.
+
+DPO rows: prompt = the question's context, chosen = the gold answer, rejected = one negative
+(one row per negative). KTO rows are unpaired: the gold answer desirable, each negative
+undesirable. TRL appends EOS to every completion, as in the reference's DPO baseline.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from likra import distributed, job_progress
+from likra.data.pairs import QuestionExamples
+from likra.errors import LikraError
+from likra.io import append_jsonl, atomic_write_folder, atomic_write_json, atomic_write_jsonl, read_log
+from likra.layout import CHECKPOINT_INFO, RunLayout, checkpoint_name
+from likra.model.heads import ADAPTER_WEIGHTS, PREFERENCE_METHODS, LoraSettings, lora_config
+from likra.rundir import update_manifest
+from likra.train.loop import TrainSettings, complete_checkpoints, is_checkpoint_step
+
+
+@dataclass(frozen=True)
+class PreferenceSettings:
+    """What only the preference methods have: TRL's beta and learning-rate schedule."""
+
+    beta: float = 0.1
+    lr_scheduler: str = "constant"  # likra's budget: constant, as likra's heads; the reference preset: cosine
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.beta) and self.beta > 0):
+            raise LikraError(f"beta must be a positive number, got {self.beta}", field="beta")
+        if self.lr_scheduler not in ("constant", "cosine", "linear"):
+            raise LikraError(
+                f"unknown learning-rate schedule '{self.lr_scheduler}'; use constant, cosine or linear",
+                field="lr_scheduler",
+            )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def preference_rows(method: str, pairs: Sequence[QuestionExamples]) -> tuple[list[dict], int]:
+    """TRL's dataset rows for ``pairs`` (in training order) and the rows each question gives."""
+    counts = {len(q.negatives) for q in pairs}
+    if len(counts) > 1:
+        raise LikraError(
+            f"{method} batches whole questions, so every question needs the same number of negatives "
+            f"(this strategy gives {sorted(counts)}); use first, random, hardest, easiest or other-question",
+            field="negatives",
+        )
+    negatives = counts.pop() if counts else 1
+    if negatives == 0:
+        raise LikraError(f"{method} needs at least one negative per question", field="negatives")
+    rows: list[dict] = []
+    for q in pairs:
+        prompt, gold = q.positive.context, q.positive.answer
+        if method == "dpo":
+            rows += [{"prompt": prompt, "chosen": gold, "rejected": n.answer} for n in q.negatives]
+        else:
+            rows.append({"prompt": prompt, "completion": gold, "label": True})
+            rows += [{"prompt": n.context, "completion": n.answer, "label": False} for n in q.negatives]
+    return rows, negatives if method == "dpo" else negatives + 1
+
+
+def train_preference(
+    model: Any,
+    tokenizer: Any,
+    pairs: Sequence[QuestionExamples],
+    run_dir: Path,
+    method: str,
+    settings: TrainSettings,
+    lora: LoraSettings,
+    preference: PreferenceSettings = PreferenceSettings(),
+    max_length: int = 2048,
+    progress: bool = True,
+) -> list[str]:
+    """Train one LoRA adapter on ``model`` with TRL's DPO or KTO trainer; returns checkpoint names.
+
+    ``model`` is the plain base model; the adapter is removed again before returning.
+    """
+    from datasets import Dataset
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if method not in PREFERENCE_METHODS:
+        raise LikraError(f"'{method}' is not a preference method ({', '.join(PREFERENCE_METHODS)})", field="method")
+    layout = RunLayout(run_dir)
+    rows, rows_per_question = preference_rows(method, pairs)
+    per_step = settings.batch_size * rows_per_question
+    steps_per_epoch = math.ceil(len(rows) / per_step)
+    total_steps = steps_per_epoch * settings.epochs
+    state_dir = layout.trainer_state
+    resume_from = get_last_checkpoint(str(state_dir)) if state_dir.is_dir() else None
+    _trim_log(layout, resume_from)
+    writer = _CheckpointWriter(layout, method, pairs, settings, rows_per_question, total_steps, progress)
+    args = _trainer_args(method, state_dir, settings, preference, per_step, max_length, model)
+    with torch.random.fork_rng(devices=[]):  # LoRA A's init comes from the run's seed alone
+        torch.manual_seed(settings.seed)
+        trainer = _trainer_class(method)(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            peft_config=lora_config(lora),
+            callbacks=[writer],
+        )
+    update_manifest(run_dir, "train", status="running", total_steps=total_steps)
+    started = time.perf_counter()
+    try:
+        trainer.train(resume_from_checkpoint=resume_from)
+    finally:
+        writer.close()
+        trainer.model.unload()  # the caller gets its plain base model back
+    distributed.barrier()
+    update_manifest(
+        run_dir,
+        "train",
+        status="complete",
+        total_steps=total_steps,
+        checkpoints=complete_checkpoints(run_dir, method),
+        seconds=round(time.perf_counter() - started, 2),
+    )
+    shutil.rmtree(state_dir, ignore_errors=True)  # finished: the optimiser state is no longer needed
+    return complete_checkpoints(run_dir, method)
+
+
+def _trainer_class(method: str) -> Any:
+    from trl import DPOTrainer, KTOTrainer
+
+    return DPOTrainer if method == "dpo" else KTOTrainer
+
+
+def _trainer_args(
+    method: str,
+    output_dir: Path,
+    settings: TrainSettings,
+    preference: PreferenceSettings,
+    per_step: int,
+    max_length: int,
+    model: Any,
+) -> Any:
+    from trl import DPOConfig, KTOConfig
+
+    device = next(model.parameters()).device
+    common = dict(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=per_step,
+        precompute_ref_batch_size=per_step,
+        num_train_epochs=settings.epochs,
+        learning_rate=settings.lr,
+        lr_scheduler_type=preference.lr_scheduler,
+        warmup_steps=0,
+        weight_decay=settings.weight_decay,
+        max_grad_norm=settings.max_grad_norm,
+        beta=preference.beta,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        train_sampling_strategy="sequential",  # likra's question order, batch by batch
+        precompute_ref_log_probs=True,  # the reference (adapter disabled) is fixed: compute it once
+        max_length=max_length,
+        activation_checkpointing=settings.activation_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False},
+        save_strategy="steps",
+        save_steps=settings.save_every,
+        save_total_limit=1,
+        logging_steps=1,
+        report_to="none",
+        disable_tqdm=True,  # likra's own bar shows loss and examples/s
+        use_cpu=device.type == "cpu",
+        dataloader_num_workers=0,
+    )
+    if method == "dpo":
+        return DPOConfig(loss_type=["sigmoid"], **common)
+    return KTOConfig(**common)
+
+
+def _trim_log(layout: RunLayout, resume_from: str | None) -> None:
+    """Keep only the log rows up to the step training resumes after (none on a fresh start)."""
+    if not distributed.is_main() or not layout.train_log.exists():
+        return
+    if resume_from is None:
+        layout.train_log.unlink()
+        return
+    step = int(Path(resume_from).name.rsplit("-", 1)[1])
+    atomic_write_jsonl(layout.train_log, [r for r in read_log(layout.train_log) if r["step"] <= step])
+
+
+def _callback_base() -> type:
+    from transformers import TrainerCallback
+
+    return TrainerCallback
+
+
+class _CheckpointWriter(_callback_base()):
+    """Writes likra's checkpoints, log rows, progress bar and job progress from TRL's loop."""
+
+    def __init__(
+        self,
+        layout: RunLayout,
+        method: str,
+        pairs: Sequence[QuestionExamples],
+        settings: TrainSettings,
+        rows_per_question: int,
+        total_steps: int,
+        progress: bool,
+    ):
+        self.layout, self.method, self.settings = layout, method, settings
+        self.questions = len(pairs)
+        self.rows_per_question, self.total_steps = rows_per_question, total_steps
+        self.done = set(complete_checkpoints(layout.root, method))  # complete ones are never rewritten
+        self.progress = progress and distributed.is_main()
+        self.bar: Any = None
+        self.step_started = time.perf_counter()
+
+    def questions_seen(self, step: int) -> int:
+        """N after ``step`` (counted within the epoch, as likra's loop does)."""
+        steps_per_epoch = math.ceil(self.questions / self.settings.batch_size)
+        within = (step - 1) % steps_per_epoch + 1
+        return min(within * self.settings.batch_size, self.questions)
+
+    def _questions_in_step(self, step: int) -> int:
+        steps_per_epoch = math.ceil(self.questions / self.settings.batch_size)
+        first_of_epoch = (step - 1) % steps_per_epoch == 0
+        return self.questions_seen(step) - (0 if first_of_epoch else self.questions_seen(step - 1))
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.bar = tqdm(
+            total=self.total_steps,
+            initial=state.global_step,
+            desc=f"training ({self.method})",
+            unit="step",
+            disable=not self.progress,
+        )
+        self.step_started = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        step = state.global_step
+        last = step == self.total_steps
+        questions = self.questions_seen(step)
+        name = checkpoint_name(questions)
+        if (is_checkpoint_step(step) or last) and name not in self.done:
+            self._save(model, step, questions)
+            self.done.add(name)
+        if is_checkpoint_step(step):
+            control.should_save = True  # a resume point at every checkpoint, as likra's own loop
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+        if not logs or "loss" not in logs:
+            return
+        step = state.global_step
+        seconds = time.perf_counter() - self.step_started
+        # Sequences trained on: a DPO row is two (chosen and rejected), a KTO row one.
+        examples = self._questions_in_step(step) * self.rows_per_question * (2 if self.method == "dpo" else 1)
+        row = {
+            "step": step,
+            "questions": self.questions_seen(step),
+            f"{self.method}_loss": float(logs["loss"]),
+            "seconds": round(seconds, 4),
+            "examples": examples,
+            "examples_per_s": round(examples / max(seconds, 1e-9), 2),
+        }
+        for key in ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected", "kl"):
+            if key in logs:
+                row[key.replace("/", "_")] = float(logs[key])
+        if distributed.is_main():
+            append_jsonl(self.layout.train_log, row)
+        job_progress.advance("example", examples)
+        if not math.isfinite(row[f"{self.method}_loss"]):
+            control.should_training_stop = True
+            raise LikraError(
+                f"training diverged at step {step}: {self.method} loss is {row[f'{self.method}_loss']}. "
+                "Try a lower learning rate."
+            )
+        if self.bar is not None:
+            postfix = {"loss": f"{row[f'{self.method}_loss']:.3f}", "ex_s": row["examples_per_s"]}
+            if "rewards_margins" in row:
+                postfix["margin"] = f"{row['rewards_margins']:.3f}"
+            self.bar.set_postfix(**postfix)
+            self.bar.update(step - self.bar.n)
+        self.step_started = time.perf_counter()
+
+    def _save(self, model: Any, step: int, questions: int) -> None:
+        method = self.method
+
+        def write(tmp: Path) -> None:
+            # TRL's adapter is peft's "default": saved alone it lands in the folder itself.
+            model.save_pretrained(tmp / method, selected_adapters=["default"], safe_serialization=True)
+            if not (tmp / method / ADAPTER_WEIGHTS).exists():
+                raise RuntimeError(f"peft did not write {tmp / method / ADAPTER_WEIGHTS}")
+            atomic_write_json(tmp / CHECKPOINT_INFO, {"step": step, "questions": questions})
+
+        atomic_write_folder(self.layout.checkpoint(checkpoint_name(questions)), write)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,291 @@
+"""The other ways to learn from negatives: sft, unlikelihood (likra's loop), DPO and KTO (TRL's).
+
+All train the tiny random model on the same ARC fixture questions, negatives, batches and
+checkpoint schedule as likra; every checkpoint is a plain peft adapter scored by the same packed
+scorer (modes ``<method>`` and ``<method>-ratio``).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from likra.data.pairs import Example
+from likra.errors import LikraError
+from likra.io import read_json, read_jsonl
+from likra.lm.packing import Group, build_batch, plan_rows
+from likra.lm.tokenize import encode_requests
+from likra.metrics import all_metrics
+from likra.model.heads import METHODS, attach_heads, head_state, load_head_weights, method_heads
+from likra.model.load import load_base
+from likra.score.evaluate import evaluate
+from likra.train import loop
+from likra.train.loop import LossTerm, TrainSettings, complete_checkpoints, unlikelihood_token_loss
+from likra.train.preference import PreferenceSettings, preference_rows
+from test_training import QUESTIONS, SETTINGS, arc_jsonl, run_tiny, trained_pairs  # noqa: F401
+
+EXPECTED_CHECKPOINTS = ["N-4", "N-8", "N-16", "N-20"]
+
+
+def adapter_logprobs(peft_model, tokenizer, examples: list[Example], adapter: str | None) -> torch.Tensor:
+    """Summed answer log-probability of each example, under ``adapter`` (None: the base model)."""
+    encoded = encode_requests(tokenizer, [(e.context, e.answer) for e in examples], 512)
+    groups = [Group(prefix=e.context, branches=[e.continuation], keys=[i]) for i, e in enumerate(encoded)]
+    batch = build_batch(plan_rows(groups, 10_000), tokenizer.pad_token_id or 0, torch.float32)
+    with torch.no_grad():
+        if adapter is None:
+            with peft_model.disable_adapter():
+                per_token = loop.target_logprobs(peft_model, batch, torch.device("cpu"))
+        else:
+            peft_model.set_adapter(adapter)
+            per_token = loop.target_logprobs(peft_model, batch, torch.device("cpu"))
+    owner = batch.target_keys.long()
+    return torch.zeros(len(examples)).index_add_(0, owner, per_token)
+
+
+def test_every_method_has_its_heads():
+    assert method_heads("likra") == ("pos", "neg")
+    assert method_heads("sft") == ("pos",)
+    for method in ("unlikelihood", "dpo", "kto"):
+        assert method_heads(method) == (method,)
+    with pytest.raises(LikraError, match="unknown training method"):
+        method_heads("ppo")
+
+
+def test_unlikelihood_token_loss_is_minus_log_one_minus_p():
+    logprobs = torch.log(torch.tensor([0.1, 0.5, 0.9]))
+    expected = -torch.log(1 - torch.tensor([0.1, 0.5, 0.9]))
+    assert torch.allclose(unlikelihood_token_loss(logprobs), expected, atol=1e-6)
+    assert torch.isfinite(unlikelihood_token_loss(torch.zeros(1))).all()  # p = 1: large but finite
+
+
+@pytest.mark.parametrize("method", ["sft", "unlikelihood", "dpo", "kto"])
+def test_method_checkpoints_are_plain_peft_and_scored(method, tmp_path, tiny_model_dir, arc_jsonl):  # noqa: F811
+    from peft import PeftModel
+
+    run = tmp_path / method
+    checkpoints = run_tiny(run, tiny_model_dir, arc_jsonl, method=method)
+    assert checkpoints == EXPECTED_CHECKPOINTS
+    assert complete_checkpoints(run, method) == EXPECTED_CHECKPOINTS
+    log = read_jsonl(run / "train_log.jsonl")
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
+    assert [r["questions"] for r in log] == [4, 8, 12, 16, 20]
+    head = method_heads(method)[0]
+    assert all(math.isfinite(r[f"{method if method != 'sft' else 'pos'}_loss"]) for r in log)
+    base = load_base(str(tiny_model_dir), device="cpu")
+    adapter = PeftModel.from_pretrained(base.model, run / "checkpoints" / "N-20" / head)
+    assert any("lora_B" in n and p.abs().sum() > 0 for n, p in adapter.named_parameters())
+    adapter.unload()
+    results = evaluate(run, task=str(arc_jsonl), split="train", checkpoints=["N-0", "N-20"], progress=False)
+    modes = results[-1]["modes"]
+    if method == "sft":
+        assert {"sft", "pos-base"} <= set(modes) and "likra" not in modes
+    else:
+        assert {method, f"{method}-ratio", "base"} <= set(modes) and "sft" not in modes
+        untrained = results[0]["modes"][f"{method}-ratio"]
+        assert untrained["ties"] == results[0]["n_items"]  # B = 0: every ratio is exactly 0
+        assert results[0]["modes"][method]["acc"] == results[0]["modes"]["base"]["acc"]
+    rows = read_jsonl(run / "eval" / f"{arc_jsonl.stem}-train-0shot" / "N-20" / "scores.jsonl")
+    assert set(rows[0]["choices"][0]) >= {"base", head}
+    assert all_metrics(rows)  # the table is complete
+
+
+def test_dpo_starts_at_log_2_and_learns_a_positive_margin(tmp_path, tiny_model_dir, arc_jsonl):  # noqa: F811
+    run = tmp_path / "dpo"
+    run_tiny(run, tiny_model_dir, arc_jsonl, method="dpo", settings=TrainSettings(lr=5e-2, batch_size=4))
+    log = read_jsonl(run / "train_log.jsonl")
+    # Step 1's loss is computed before any update: policy = reference, so -log sigmoid(0) = log 2.
+    assert log[0]["dpo_loss"] == pytest.approx(math.log(2), abs=1e-5)
+    assert log[0]["rewards_margins"] == pytest.approx(0.0, abs=1e-5)
+    # After training, the implicit reward margin on the trained pairs is positive.
+    base = load_base(str(tiny_model_dir), device="cpu")
+    peft_model = attach_heads(base.model, names=("dpo",))
+    load_head_weights(peft_model, run / "checkpoints" / "N-20" / "dpo", "dpo")
+    pairs = trained_pairs(arc_jsonl)
+    chosen = [q.positive for q in pairs]
+    rejected = [q.negatives[0] for q in pairs]
+    margin = (
+        adapter_logprobs(peft_model, base.tokenizer, chosen, "dpo")
+        - adapter_logprobs(peft_model, base.tokenizer, chosen, None)
+        - adapter_logprobs(peft_model, base.tokenizer, rejected, "dpo")
+        + adapter_logprobs(peft_model, base.tokenizer, rejected, None)
+    )
+    assert margin.mean() > 0.05
+    assert (margin > 0).float().mean() >= 0.75
+
+
+def test_kto_starts_at_half_and_moves_the_right_way(tmp_path, tiny_model_dir, arc_jsonl):  # noqa: F811
+    run = tmp_path / "kto"
+    run_tiny(run, tiny_model_dir, arc_jsonl, method="kto", settings=TrainSettings(lr=5e-2, batch_size=4))
+    log = read_jsonl(run / "train_log.jsonl")
+    # KTO's loss at policy = reference: 1 - sigmoid(beta * (0 - KL)) with KL = 0, i.e. 0.5 per example.
+    assert log[0]["kto_loss"] == pytest.approx(0.5, abs=1e-4)
+    base = load_base(str(tiny_model_dir), device="cpu")
+    peft_model = attach_heads(base.model, names=("kto",))
+    load_head_weights(peft_model, run / "checkpoints" / "N-20" / "kto", "kto")
+    pairs = trained_pairs(arc_jsonl)
+    chosen, rejected = [q.positive for q in pairs], [q.negatives[0] for q in pairs]
+    gold_shift = adapter_logprobs(peft_model, base.tokenizer, chosen, "kto") - adapter_logprobs(
+        peft_model, base.tokenizer, chosen, None
+    )
+    wrong_shift = adapter_logprobs(peft_model, base.tokenizer, rejected, "kto") - adapter_logprobs(
+        peft_model, base.tokenizer, rejected, None
+    )
+    assert (gold_shift - wrong_shift).mean() > 0.05
+
+
+def test_unlikelihood_lowers_the_negative_and_nothing_else_more_than_ce(tmp_path, tiny_model_dir, arc_jsonl):  # noqa: F811
+    """Same questions, same init: CE alone (sft) vs CE + unlikelihood. The UL term must lower the
+    trained negatives' log-likelihood, and must not raise the gold answers' by more than CE does.
+
+    The tiny random model gives every token p ~ 1/512, where -log(1 - p) ~ p has a gradient ~ p:
+    a large alpha makes the term as strong as it is on a trained model's plausible tokens."""
+    settings = TrainSettings(lr=5e-2, batch_size=4)
+    sft_run, ul_run = tmp_path / "sft", tmp_path / "ul"
+    run_tiny(sft_run, tiny_model_dir, arc_jsonl, method="sft", settings=settings)
+    run_tiny(
+        ul_run,
+        tiny_model_dir,
+        arc_jsonl,
+        method="unlikelihood",
+        settings=TrainSettings(lr=5e-2, batch_size=4, unlikelihood_alpha=300.0),
+    )
+    base = load_base(str(tiny_model_dir), device="cpu")
+    peft_model = attach_heads(base.model, names=("pos", "unlikelihood"))
+    load_head_weights(peft_model, sft_run / "checkpoints" / "N-20" / "pos", "pos")
+    load_head_weights(peft_model, ul_run / "checkpoints" / "N-20" / "unlikelihood", "unlikelihood")
+    pairs = trained_pairs(arc_jsonl)
+    chosen, rejected = [q.positive for q in pairs], [q.negatives[0] for q in pairs]
+    tokens = base.tokenizer
+
+    def shift(examples, adapter):
+        return adapter_logprobs(peft_model, tokens, examples, adapter) - adapter_logprobs(
+            peft_model, tokens, examples, None
+        )
+
+    assert (shift(rejected, "unlikelihood") - shift(rejected, "pos")).mean() < -0.1
+    assert shift(chosen, "unlikelihood").mean() <= shift(chosen, "pos").mean() + 0.05
+    # With alpha = 0 the unlikelihood method is exactly CE: its weights equal sft's.
+    zero = tmp_path / "ul0"
+    run_tiny(
+        zero,
+        tiny_model_dir,
+        arc_jsonl,
+        method="unlikelihood",
+        settings=TrainSettings(lr=5e-2, batch_size=4, unlikelihood_alpha=0.0),
+    )
+    load_head_weights(peft_model, zero / "checkpoints" / "N-20" / "unlikelihood", "unlikelihood")
+    a, b = head_state(peft_model, "pos"), head_state(peft_model, "unlikelihood")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+@pytest.mark.parametrize("method", ["sft", "unlikelihood"])
+def test_own_loop_methods_resume_exactly(method, tmp_path, tiny_model_dir, arc_jsonl, monkeypatch):  # noqa: F811
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    run_tiny(whole, tiny_model_dir, arc_jsonl, method=method)
+    real_step = loop.HeadTrainer.step
+    calls = {"n": 0}
+
+    def dying_step(self, terms):
+        calls["n"] += 1
+        if calls["n"] == 4:  # one head per method: the 4th step
+            raise KeyboardInterrupt
+        return real_step(self, terms)
+
+    monkeypatch.setattr(loop.HeadTrainer, "step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        run_tiny(broken, tiny_model_dir, arc_jsonl, method=method)
+    monkeypatch.setattr(loop.HeadTrainer, "step", real_step)
+    run_tiny(broken, tiny_model_dir, arc_jsonl, method=method)
+    head = method_heads(method)[0]
+    base = load_base(str(tiny_model_dir), device="cpu")
+    peft_model = attach_heads(base.model, names=("a", "b"))
+    load_head_weights(peft_model, whole / "checkpoints" / "N-20" / head, "a")
+    load_head_weights(peft_model, broken / "checkpoints" / "N-20" / head, "b")
+    a, b = head_state(peft_model, "a"), head_state(peft_model, "b")
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 1e-6
+
+
+def test_dpo_resumes_from_trl_state(tmp_path, tiny_model_dir, arc_jsonl):  # noqa: F811
+    """Kill DPO after step 3 (its resume point is step 2's), resume: the final adapter equals an
+    uninterrupted run's as closely as TRL's own resume allows (measured here)."""
+    from transformers import TrainerCallback
+
+    from likra.train import preference
+
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    run_tiny(whole, tiny_model_dir, arc_jsonl, method="dpo")
+
+    class Kill(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 3:
+                raise KeyboardInterrupt
+
+    original = preference._CheckpointWriter.on_step_end
+
+    def writer_then_kill(self, args, state, control, **kwargs):
+        original(self, args, state, control, **kwargs)
+        Kill().on_step_end(args, state, control, **kwargs)
+
+    preference._CheckpointWriter.on_step_end = writer_then_kill
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_tiny(broken, tiny_model_dir, arc_jsonl, method="dpo")
+    finally:
+        preference._CheckpointWriter.on_step_end = original
+    assert (broken / "trainer-state").is_dir()
+    run_tiny(broken, tiny_model_dir, arc_jsonl, method="dpo")
+    assert not (broken / "trainer-state").exists()  # finished runs drop the optimiser state
+    assert [r["step"] for r in read_jsonl(broken / "train_log.jsonl")] == [1, 2, 3, 4, 5]
+    base = load_base(str(tiny_model_dir), device="cpu")
+    peft_model = attach_heads(base.model, names=("a", "b"))
+    load_head_weights(peft_model, whole / "checkpoints" / "N-20" / "dpo", "a")
+    load_head_weights(peft_model, broken / "checkpoints" / "N-20" / "dpo", "b")
+    a, b = head_state(peft_model, "a"), head_state(peft_model, "b")
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 1e-6
+
+
+def test_preference_rows_pair_each_negative_with_the_gold(arc_jsonl):  # noqa: F811
+    pairs = trained_pairs(arc_jsonl, n=3)
+    rows, per_question = preference_rows("dpo", pairs)
+    assert per_question == 1 and len(rows) == 3
+    assert rows[0] == {
+        "prompt": pairs[0].positive.context,
+        "chosen": pairs[0].positive.answer,
+        "rejected": pairs[0].negatives[0].answer,
+    }
+    rows, per_question = preference_rows("kto", pairs)
+    assert per_question == 2 and [r["label"] for r in rows] == [True, False] * 3
+
+
+def test_uneven_negatives_are_refused_for_preference_methods():
+    from likra.data.pairs import QuestionExamples
+
+    gold = Example("Question: q\nAnswer:", " a")
+    pairs = [
+        QuestionExamples("1", gold, (Example(gold.context, " b"), Example(gold.context, " c"))),
+        QuestionExamples("2", gold, (Example(gold.context, " b"),)),
+    ]
+    for method in ("dpo", "kto"):
+        with pytest.raises(LikraError, match="same number of negatives"):
+            preference_rows(method, pairs)
+
+
+def test_a_likra_run_config_is_unchanged_by_methods(tmp_path, tiny_model_dir, arc_jsonl):  # noqa: F811
+    run_tiny(tmp_path / "likra", tiny_model_dir, arc_jsonl)
+    config = read_json(tmp_path / "likra" / "config.json")
+    assert "method" not in config and "unlikelihood_alpha" not in config["train"]
+    run_tiny(tmp_path / "ul", tiny_model_dir, arc_jsonl, method="unlikelihood")
+    assert read_json(tmp_path / "ul" / "config.json")["method"] == "unlikelihood"
+    assert set(METHODS) == {"likra", "sft", "unlikelihood", "dpo", "kto"}
+    assert PreferenceSettings().beta == 0.1
+    shutil.rmtree(tmp_path / "ul")
+
+
+def test_loss_terms_default_to_cross_entropy():
+    term = LossTerm([Example("Q", " a")])
+    assert term.kind == "ce" and term.weight == 1.0
