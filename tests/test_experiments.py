@@ -31,16 +31,22 @@ def experiment(tmp_path_factory, tiny_model_dir):
 def test_experiment_runs_every_planned_run_and_checkpoint(experiment):
     exp, profile, report, logs = experiment
     runs = sorted(p.name for p in (exp / "runs" / "train").iterdir())
-    assert runs == [
-        "first-s1",
-        "first-s1-noq",
-        "first-s2",
-        "first-s2-noq",
-        "hardest-s1",
-        "hardest-s2",
-        "other-question-s1",
-        "other-question-s2",
-    ]
+    assert runs == sorted(
+        [
+            "first-s1",
+            "first-s1-noq",
+            "first-s2",
+            "first-s2-noq",
+            "first-dpo-s1",
+            "first-dpo-s2",
+            "first-unlikelihood-s1",
+            "first-unlikelihood-s2",
+            "hardest-s1",
+            "hardest-s2",
+            "other-question-s1",
+            "other-question-s2",
+        ]
+    )
     ids = json.loads((exp / "runs" / "train" / "first-s1" / "train_ids.json").read_text())
     assert len(ids) == 16 and len(set(ids)) == 16
     main = exp / "runs" / "train" / "first-s1" / "eval" / "eval-test-0shot"
@@ -49,7 +55,9 @@ def test_experiment_runs_every_planned_run_and_checkpoint(experiment):
     assert (exp / "base" / "eval-test-0shot" / "base.jsonl").exists()
     assert not (main / "base.jsonl").exists()
     assert (exp / "base" / "eval-test-0shot" / "uncond.jsonl").exists()
-    assert len(logs) == 8
+    assert len(logs) == 12
+    dpo = exp / "runs" / "train" / "first-dpo-s1" / "eval" / "eval-test-0shot"
+    assert sorted(p.name for p in dpo.glob("N-*")) == ["N-0", "N-4", "N-8"]
 
 
 def test_report_has_sections_tables_and_decodable_plots(experiment):
@@ -147,6 +155,7 @@ def test_independent_runs_on_nested_subsets(tmp_path, tiny_model_dir):
         seeds=(1,),
         negative_strategies=(),
         ablation=False,
+        methods=(),
     )
     profile = replace(profile, studies=(replace(profile.studies[0], max_questions=8),))
     reproduce(tmp_path / "exp", profile, progress=False, log=lambda _: None)
@@ -200,8 +209,14 @@ def test_manifest_lists_every_run_with_its_spec(experiment):
         "hardest-s2",
         "first-s1-noq",
         "first-s2-noq",
+        "first-unlikelihood-s1",
+        "first-unlikelihood-s2",
+        "first-dpo-s1",
+        "first-dpo-s2",
     ]
-    ablated = runs[-1]
+    assert [r["method"] for r in runs][-4:] == ["unlikelihood"] * 2 + ["dpo"] * 2
+    assert runs[-1]["group"] == "first-dpo" and runs[-1]["role"] == "method"
+    ablated = runs[-5]
     assert ablated["ablated"] and ablated["group"] == "first-noq" and ablated["role"] == "ablation"
     assert [e["folder"] for e in ablated["eval_sets"]] == ["eval-test-0shot-noq"]
     assert [e["base_folder"] for e in ablated["eval_sets"]] == ["eval-test-0shot"]
@@ -261,3 +276,35 @@ def test_likelihood_table_leaves_out_other_answers_when_items_have_two_choices()
     assert "other/base" not in table
     assert table["gold/base"].value == pytest.approx(-1.0)
     assert table["outranks/base"].value == pytest.approx(0.4)  # q0 and q1: the wrong answer ranks higher
+
+
+def test_methods_are_curves_in_the_report_and_finding_10(experiment):
+    """DPO and unlikelihood runs draw their own curves beside likra's; finding 10 is decided on them."""
+    import matplotlib.image
+
+    exp, _, report, _ = experiment
+    text = report.read_text()
+    assert "### Methods that learn from the same negatives" in text
+    section = text.split("### Methods that learn from the same negatives")[1].split("\n## ")[0]
+    header = next(line for line in section.splitlines() if line.startswith("| N |"))
+    assert [c.strip() for c in header.strip("|").split("|")] == [
+        "N",
+        "base",
+        "sft",
+        "likra",
+        "unlikelihood",
+        "unlikelihood-ratio",
+        "dpo",
+        "dpo-ratio",
+    ]
+    assert matplotlib.image.imread(report.parent / "methods-train-eval-test.png").shape[0] > 100
+    assert "### Negative types" in text and "first-dpo" not in text.split("### Negative types")[1].split("###")[0]
+    findings = json.loads((report.parent / "findings.json").read_text())
+    ten = next(f for f in findings if f["finding"] == 10)
+    assert [t["name"] for t in ten["tests"]] == ["dpo", "unlikelihood"]
+    assert ten["verdict"] != "not measured"
+    for method in ("dpo", "unlikelihood"):
+        assert ten["numbers"][method]["N"] == [4, 8]
+        assert f"likra - {method}-ratio" in ten["numbers"][method]
+    curves = (report.parent / "curves.csv").read_text()
+    assert "first (dpo)" in curves and "dpo-ratio" in curves

@@ -94,15 +94,23 @@ def eval_folder_name(task: str, split: str, shots: int, limit: int | None, ablat
     return name + (ABLATED_SUFFIX if ablated else "")
 
 
-def run_name(strategy: str, seed: int, ablated: bool = False, subset_questions: int | None = None) -> str:
-    """An experiment's run: ``<strategy>-s<seed>[-noq][-n<N>]`` (``-n`` for nested-subset runs)."""
-    name = f"{strategy}-s{seed}" + (ABLATED_SUFFIX if ablated else "")
+def run_name(
+    strategy: str, seed: int, ablated: bool = False, subset_questions: int | None = None, method: str = "likra"
+) -> str:
+    """An experiment's run: ``<strategy>[-<method>]-s<seed>[-noq][-n<N>]`` (``-n`` for nested-subset
+    runs; no method part for likra's own runs)."""
+    name = f"{strategy}{_method_part(method)}-s{seed}" + (ABLATED_SUFFIX if ablated else "")
     return name + (f"-n{subset_questions}" if subset_questions is not None else "")
 
 
-def curve_group(strategy: str, ablated: bool = False) -> str:
-    """Runs that are seeds of one curve share a group name: the strategy, ``-noq`` if ablated."""
-    return strategy + (ABLATED_SUFFIX if ablated else "")
+def curve_group(strategy: str, ablated: bool = False, method: str = "likra") -> str:
+    """Runs that are seeds of one curve share a group name: the strategy, ``-<method>`` for a
+    method other than likra, ``-noq`` if ablated."""
+    return strategy + _method_part(method) + (ABLATED_SUFFIX if ablated else "")
+
+
+def _method_part(method: str) -> str:
+    return "" if method == "likra" else f"-{method}"
 
 
 def default_eval_root(model: str) -> Path:

@@ -68,6 +68,13 @@ def curve_command(
     batch_size: BatchSize = TRAIN.batch_size,
     lr: LearningRate = TRAIN.lr,
     ablation: Annotated[bool, typer.Option(help="Also run the question-ablated control.")] = False,
+    methods: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated training methods, each a curve on the same questions and negatives: "
+            "likra (always drawn), sft, unlikelihood, dpo, kto."
+        ),
+    ] = "likra",
     device: Device = None,
     dtype: Dtype = DEFAULT_DTYPE,
     quiet: Quiet = False,
@@ -93,6 +100,7 @@ def curve_command(
         lr=lr,
         ablation=ablation,
         dtype=dtype,
+        methods=[m.strip() for m in methods.split(",") if m.strip()],
     )
     _print_findings(exp_dir)
     typer.echo(f"report: {report}")

@@ -8,10 +8,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from likra.model.heads import LoraSettings
+from likra.errors import LikraError, unknown_name
+from likra.model.heads import DEFAULT_METHOD, METHODS, PREFERENCE_METHODS, LoraSettings
 from likra.model.precision import DEFAULT_DTYPE
 from likra.model.resolve import DEFAULT_MODEL
 from likra.train.loop import TrainSettings
+from likra.train.preference import PreferenceSettings
+from likra.train.presets import PRESETS, default_lr
 
 LORA, TRAIN = LoraSettings(), TrainSettings()  # the defaults, defined once in the settings classes
 
@@ -32,16 +35,35 @@ def train_command(
         Optional[int], typer.Option(help="Train on the first N questions of the seed's order.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the question order (and random negatives).")] = TRAIN.seed,
-    lr: Annotated[float, typer.Option(help="Constant learning rate (AdamW).")] = TRAIN.lr,
-    batch_size: Annotated[int, typer.Option(help="Questions per optimiser step.")] = TRAIN.batch_size,
-    epochs: Annotated[int, typer.Option()] = TRAIN.epochs,
+    method: Annotated[
+        str, typer.Option(help=f"How to learn from the negatives: {', '.join(METHODS)}.")
+    ] = DEFAULT_METHOD,
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="budget: likra's budget (1 epoch, constant LR, likra's LoRA) for every method; "
+            "reference: the reference code's DPO baseline (LoRA r=16 on all 7 projections, lr 5e-5 cosine, "
+            "batch 4, 3 epochs). Options given explicitly override the preset."
+        ),
+    ] = "budget",
+    lr: Annotated[
+        Optional[float], typer.Option(help="Learning rate (AdamW). Default: the method's, from benchmarks/lr_sweep*.")
+    ] = None,
+    beta: Annotated[float, typer.Option(help="DPO/KTO beta.")] = PreferenceSettings.beta,
+    unlikelihood_alpha: Annotated[
+        float, typer.Option(help="Weight of the unlikelihood term (--method unlikelihood).")
+    ] = TRAIN.unlikelihood_alpha,
+    batch_size: Annotated[Optional[int], typer.Option(help="Questions per optimiser step (default 32).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Passes over the questions (default 1).")] = None,
     save_every: Annotated[
         int, typer.Option(help="Save resume state every N optimiser steps (and at checkpoints).")
     ] = TRAIN.save_every,
-    lora_r: Annotated[int, typer.Option()] = LORA.r,
-    lora_alpha: Annotated[int, typer.Option()] = LORA.alpha,
+    lora_r: Annotated[Optional[int], typer.Option(help=f"LoRA rank (default {LORA.r}).")] = None,
+    lora_alpha: Annotated[Optional[int], typer.Option(help=f"LoRA alpha (default {LORA.alpha}).")] = None,
     lora_dropout: Annotated[float, typer.Option()] = LORA.dropout,
-    lora_targets: Annotated[str, typer.Option(help="Comma-separated module names.")] = ",".join(LORA.target_modules),
+    lora_targets: Annotated[
+        Optional[str], typer.Option(help=f"Comma-separated module names (default {','.join(LORA.target_modules)}).")
+    ] = None,
     base_scores: Annotated[
         Optional[Path], typer.Option(help="scores.jsonl of the base model on the training split (for hardest/easiest).")
     ] = None,
@@ -52,16 +74,35 @@ def train_command(
     ] = DEFAULT_DTYPE,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
-    """Train the positive and negative LoRA heads; checkpoints after 1, 2, 4, ... steps."""
+    """Train the LoRA heads of a method (likra: positive and negative); checkpoints after 1, 2, 4, ... steps."""
     from likra.api import train
 
+    if preset not in PRESETS:
+        raise unknown_name("preset", preset, list(PRESETS))
+    chosen = PRESETS[preset]
+    if chosen.lr_scheduler != "constant" and method not in PREFERENCE_METHODS:
+        raise LikraError(
+            f"preset '{preset}' is the reference's DPO baseline; use it with --method dpo or kto", field="preset"
+        )
     lora = LoraSettings(
-        r=lora_r,
-        alpha=lora_alpha,
+        r=lora_r if lora_r is not None else chosen.lora.r,
+        alpha=lora_alpha if lora_alpha is not None else chosen.lora.alpha,
         dropout=lora_dropout,
-        target_modules=tuple(t.strip() for t in lora_targets.split(",") if t.strip()),
+        target_modules=(
+            tuple(t.strip() for t in lora_targets.split(",") if t.strip())
+            if lora_targets is not None
+            else chosen.lora.target_modules
+        ),
     )
-    settings = TrainSettings(lr=lr, batch_size=batch_size, epochs=epochs, seed=seed, save_every=save_every)
+    settings = TrainSettings(
+        lr=lr if lr is not None else (chosen.lr or default_lr(method)),
+        batch_size=batch_size if batch_size is not None else chosen.batch_size,
+        epochs=epochs if epochs is not None else chosen.epochs,
+        seed=seed,
+        save_every=save_every,
+        unlikelihood_alpha=unlikelihood_alpha,
+    )
+    preference = PreferenceSettings(beta=beta, lr_scheduler=chosen.lr_scheduler)
     checkpoints = train(
         run_dir,
         model=model,
@@ -76,6 +117,8 @@ def train_command(
         device=device,
         dtype=dtype,
         progress=not quiet,
+        method=method,
+        preference=preference,
     )
     typer.echo(f"checkpoints in {run_dir / 'checkpoints'}: {', '.join(checkpoints)}")
 

@@ -21,6 +21,7 @@ from likra.experiments.stats import Estimate, mean_estimate
 from likra.io import read_json, read_jsonl
 from likra.layout import METRICS, SCORES, ExperimentLayout, checkpoint_questions, is_checkpoint_name
 from likra.metrics import MODES, predictions, weighted, weighted_neg_only
+from likra.model.heads import DEFAULT_METHOD
 from likra.rundir import read_manifest
 
 Score = Callable[[Mapping[str, float]], float]
@@ -36,6 +37,19 @@ class ExperimentResults:
     seeds: dict[Key, list[int]] = field(default_factory=dict)
     # (train task, eval key, group) -> seed -> the run's training question ids, in order
     train_ids: dict[Key, dict[int, list[str]]] = field(default_factory=dict)
+    # (train task, eval key, group) -> the training method of its runs (likra unless recorded)
+    methods: dict[Key, str] = field(default_factory=dict)
+
+    def method(self, key: Key) -> str:
+        return self.methods.get(key, DEFAULT_METHOD)
+
+    def method_keys(self, train_task: str, eval_key: str) -> dict[str, Key]:
+        """The curve of each method other than likra on one (train, eval) pair (first negatives)."""
+        return {
+            self.method(k): k
+            for k in self.tables
+            if k[:2] == (train_task, eval_key) and self.method(k) != DEFAULT_METHOD and self.sizes(k)
+        }
 
     def sizes(self, key: Key) -> list[int]:
         return sorted(self.tables.get(key, {}))
@@ -99,6 +113,7 @@ def load_results(exp_dir: Path, profile: Profile) -> ExperimentResults:
     collected: dict[tuple[str, str, str], dict[int, dict[int, list[dict]]]] = defaultdict(lambda: defaultdict(dict))
     uncond: dict[str, list[dict] | None] = {}
     train_ids: dict[Key, dict[int, list[str]]] = {}
+    methods: dict[Key, str] = {}
     for run in runs:
         for eval_set in run["eval_sets"]:
             folder = layout.run(run["path"]).eval_dir(eval_set["folder"])
@@ -108,6 +123,7 @@ def load_results(exp_dir: Path, profile: Profile) -> ExperimentResults:
                 path = layout.unconditional_scores(eval_set["base_folder"])
                 uncond[eval_set["base_folder"]] = read_jsonl(path) if path.exists() else None
             key = (run["train_task"], eval_set["key"], run["group"])
+            methods[key] = run.get("method", DEFAULT_METHOD)
             ids_file = layout.run(run["path"]).train_ids
             if ids_file.exists():
                 train_ids.setdefault(key, {})[run["seed"]] = [str(i) for i in read_json(ids_file)]
@@ -115,7 +131,7 @@ def load_results(exp_dir: Path, profile: Profile) -> ExperimentResults:
                 if not run["ablated"]:
                     rows = _attach_unconditional(rows, uncond[eval_set["base_folder"]])
                 collected[key][n][run["seed"]] = rows
-    return _complete_curves(ExperimentResults(profile, train_ids=train_ids), collected)
+    return _complete_curves(ExperimentResults(profile, train_ids=train_ids, methods=methods), collected)
 
 
 def _checkpoint_tables(folder: Path) -> Iterator[tuple[int, list[dict]]]:

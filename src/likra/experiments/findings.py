@@ -42,6 +42,7 @@ PER_QUESTION = {"sft": 1, "neg-only": 1, "likra": 2}  # training examples per qu
 NEAR_MISS, IMPLAUSIBLE = ("first", "hardest"), "other-question"
 SELECTIVE_MODES = ("base", "sft", "likra", "neg-only", "pos-base")
 HALVES_SEED = 0  # the fixed item split of the cross-fitted weight
+COMPARED_METHODS = ("dpo", "unlikelihood", "kto")  # finding 10 (sft is finding 1's comparison)
 
 
 @dataclass
@@ -106,6 +107,7 @@ def assess(results: ExperimentResults) -> list[Finding]:
         pos_base_control(results, key, largest),
         question_control(results, key),
         selective_accuracy(results, key, largest),
+        other_methods(results, key),
     ]
     return [f for f in found if f is not None]
 
@@ -280,6 +282,59 @@ def selective_accuracy(results: ExperimentResults, key, largest: int) -> Finding
     return _finding(9, [test], {"N": largest, "by_mode": table}, extra)
 
 
+def other_methods(results: ExperimentResults, key) -> Finding | None:
+    """10. At equal N, likra beats each single-model method trained on the same negatives."""
+    others = results.method_keys(key[0], key[1])
+    compared = [m for m in COMPARED_METHODS if m in others]
+    if not compared:
+        return None
+    tests, numbers = [], {}
+    for method in compared:
+        other = others[method]
+        sizes = sorted(set(results.sizes(other)) & set(results.sizes(key)) - {0})
+        if not sizes or results.seeds[other] != results.seeds[key]:
+            continue  # unpaired or not yet scored: not decided for this method
+        test, extra = methods_test(
+            results.curve(key, "likra", sizes),
+            {m: results.curve(other, m, sizes) for m in (method, f"{method}-ratio")},
+            method,
+            sizes,
+        )
+        tests.append(test)
+        numbers[method] = {"N": sizes, **extra}
+    if not tests:
+        return _not_measured(10, "no method run shares the main curve's seeds and N")
+    verdicts = {t.name: t.verdict for t in tests}
+    same = len(set(verdicts.values())) == 1
+    verdict = (
+        tests[0].verdict
+        if same and len(tests) == len(compared)
+        else "; ".join(f"{m}: {v}" for m, v in verdicts.items())
+    )
+    extra = "not deciding: " + ", ".join(f"likra - {m}-ratio {numbers[m][f'likra - {m}-ratio'].fmt()}" for m in numbers)
+    return _finding(10, tests, numbers, extra, verdict)
+
+
+def methods_test(likra: Curve, other: dict[str, Curve], method: str, sizes: list[int]) -> tuple[Test, dict]:
+    """T = mean over N of acc(likra) - acc(method), the method's model scored as it is deployed
+    (log P under its adapter); the implicit-reward (ratio) score is reported beside it."""
+
+    def gap(curve: Curve):
+        return lambda r: sum(likra[n].mean(r) - curve[n].mean(r) for n in sizes) / len(sizes)
+
+    first = likra[sizes[0]]
+    label = f"N={sizes[0]}" if len(sizes) == 1 else f"N in {sizes}"
+    test = run_test(
+        method,
+        Rule(f"mean over {label} of likra - {method} acc", ">", 0.0),
+        gap(other[method]),
+        first.n_items,
+        first.seeds,
+    )
+    ratio = f"{method}-ratio"
+    return test, {f"likra - {ratio}": estimate_statistic(gap(other[ratio]), first.n_items, first.seeds)}
+
+
 CLAIMS = (
     "In a critical early phase likra improves far more per training example than sft, with a sharp jump",
     "Near-miss negatives (the question's own distractors) help more than implausible ones",
@@ -290,6 +345,8 @@ CLAIMS = (
     "Control (b): likra beats pos-base, a ratio score that uses no negatives",
     "Control (c): the likra gain needs the question (the question-ablated run gains less over its own base)",
     "Beyond the paper: likra's confidence is more useful than sft's (selective accuracy, fewer confident errors)",
+    "Beyond the paper: at equal N, likra learns more from the same negatives than DPO, unlikelihood and KTO "
+    "(one model trained on the same questions and negatives)",
 )
 
 __all__ = ["Finding", "assess", "CLAIMS", "HOLDS", "FAILS", "INCONCLUSIVE"]

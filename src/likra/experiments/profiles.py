@@ -13,6 +13,7 @@ from pathlib import Path
 from likra.errors import LikraError, unknown_name
 from likra.io import atomic_write_json, read_json
 from likra.layout import PROFILE, eval_set_key
+from likra.model.heads import DEFAULT_METHOD, method_heads
 from likra.model.precision import DEFAULT_DTYPE
 from likra.model.resolve import DEFAULT_MODEL
 from likra.train.loop import TrainSettings
@@ -66,6 +67,11 @@ class Profile:
     negatives_eval_n: tuple[int, ...] | None = None
     ablation_eval_n: tuple[int, ...] | None = None
     weights: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+    # Other ways to learn from the same negatives (sft, unlikelihood, dpo, kto), trained on the
+    # main curve's questions, negatives and seeds, each at its own default learning rate.
+    methods: tuple[str, ...] = ()
+    methods_max_questions: int | None = None  # None = as far as the main curve
+    methods_eval_n: tuple[int, ...] | None = None  # None = every checkpoint
     shots: int = 0
     dtype: str = DEFAULT_DTYPE  # of the frozen base model: fp32, bf16 or auto (resolved when run)
     description: str = ""
@@ -126,6 +132,8 @@ def tiny_profile(model: str, train_task: str, eval_task: str) -> Profile:
         negative_strategies=("other-question", "hardest"),
         negatives_seeds=(1, 2),
         negatives_max_questions=8,
+        methods=("unlikelihood", "dpo"),
+        methods_max_questions=8,
         description="plumbing test",
     )
 
@@ -149,10 +157,14 @@ def curve_profile(
     lr: float = TrainSettings.lr,
     ablation: bool = False,
     dtype: str = DEFAULT_DTYPE,
+    methods: tuple[str, ...] | list[str] = (),
 ) -> Profile:
-    """The profile of ``likra curve``: one study, the main curve drawn with ``first`` negatives
-    and every other strategy as a negative-type comparison over the same seeds."""
+    """The profile of ``likra curve``: one study, the main curve drawn with ``first`` negatives,
+    every other strategy as a negative-type comparison, and every other method (sft,
+    unlikelihood, dpo, kto) on the main curve's data, all over the same seeds."""
     strategies = ["first"] + [s for s in strategies if s != "first"]
+    for method in methods:
+        method_heads(method)  # an unknown method fails before any work
     return Profile(
         name="custom",
         model=model,
@@ -165,6 +177,7 @@ def curve_profile(
         negatives_seeds=seeds,
         negatives_max_questions=max_questions,
         ablation=ablation,
+        methods=tuple(m for m in dict.fromkeys(methods) if m != DEFAULT_METHOD),
         dtype=dtype,
         description=f"likra curve: train {train_task}, evaluate {', '.join(s.key for s in eval_sets)}",
     )

@@ -28,10 +28,12 @@ from likra.layout import (
     eval_folder_name,
     run_name,
 )
+from likra.model.heads import DEFAULT_METHOD, method_heads
 from likra.rundir import read_manifest, record_runs
 from likra.score.evaluate import LazyModel, choose_checkpoints, evaluate_run
 from likra.score.scorer import score_items
 from likra.train.loop import TrainSettings
+from likra.train.presets import default_lr
 from likra.train.run import train
 
 
@@ -44,11 +46,13 @@ class RunSpec:
     seed: int
     max_questions: int | None
     ablated: bool = False
-    role: str = "curve"  # curve | subset | negatives | ablation
+    role: str = "curve"  # curve | subset | negatives | ablation | method
+    method: str = DEFAULT_METHOD
 
     @property
     def name(self) -> str:
-        return run_name(self.strategy, self.seed, self.ablated, self.max_questions if self.role == "subset" else None)
+        subset = self.max_questions if self.role == "subset" else None
+        return run_name(self.strategy, self.seed, self.ablated, subset, self.method)
 
     @property
     def eval_sets(self) -> tuple[EvalSet, ...]:
@@ -63,6 +67,7 @@ class RunSpec:
             "curve": profile.curve_eval_n,
             "negatives": profile.negatives_eval_n,
             "ablation": profile.ablation_eval_n,
+            "method": profile.methods_eval_n,
         }.get(self.role)
         if only:
             return [UNTRAINED] + [checkpoint_name(n) for n in only if n <= (self.max_questions or 0)]
@@ -80,7 +85,8 @@ class RunSpec:
             "max_questions": self.max_questions,
             "ablated": self.ablated,
             "role": self.role,
-            "group": curve_group(self.strategy, self.ablated),
+            "method": self.method,
+            "group": curve_group(self.strategy, self.ablated, self.method),
             "eval_sets": [
                 {
                     "task": e.task,
@@ -123,6 +129,10 @@ def run_specs(profile: Profile, pool_sizes: dict[str, int]) -> Iterator[RunSpec]
             ablation_q = min(profile.ablation_max_questions or max_q, max_q)
             for seed in profile.seeds:
                 yield RunSpec(study, "first", seed, ablation_q, ablated=True, role="ablation")
+        methods_q = min(profile.methods_max_questions or max_q, max_q)
+        for method in profile.methods:
+            for seed in profile.seeds:
+                yield RunSpec(study, "first", seed, methods_q, role="method", method=method)
 
 
 def plan_runs(exp_dir: Path, profile: Profile) -> list[RunSpec]:
@@ -188,7 +198,7 @@ def work_left(layout: ExperimentLayout, profile: Profile, specs: list[RunSpec]) 
             base_counted.add(folder)
             names = _planned_checkpoints(spec, profile)
             choices += (
-                2
+                len(method_heads(spec.method))
                 * n
                 * sum(1 for c in names if c != UNTRAINED and not (run.eval_checkpoint(folder, c) / METRICS).exists())
             )
@@ -205,11 +215,13 @@ def _planned_checkpoints(spec: RunSpec, profile: Profile) -> list[str]:
 
 
 def _examples_left(run: RunLayout, spec: RunSpec) -> float:
-    """Positives + negatives still to train (a resumed run counts from its saved step)."""
+    """Sequences still to train (a resumed run counts from its saved step): positives and negatives;
+    sft trains the positives alone."""
     if read_manifest(run.root)["stages"].get("train", {}).get("status") == "complete":
         return 0.0
     items = _training_questions(spec)
-    per_question = [1 + (item.n_choices - 1 if spec.strategy == "all" else 1) for item in items]
+    negatives = 0 if spec.method == "sft" else 1
+    per_question = [1 + (item.n_choices - 1 if spec.strategy == "all" else negatives) for item in items]
     state = run.resume / RESUME_STATE
     done_questions = 0
     if state.exists():
@@ -235,12 +247,19 @@ def train_run(layout: ExperimentLayout, profile: Profile, spec: RunSpec, base: A
         split=spec.study.train_split,
         strategy=spec.strategy,
         max_questions=spec.max_questions,
-        settings=TrainSettings(lr=profile.lr, batch_size=profile.batch_size, seed=spec.seed),
+        settings=TrainSettings(lr=_lr(profile, spec.method), batch_size=profile.batch_size, seed=spec.seed),
         base_scores=base_scores,
         progress=progress,
         loaded=base,
         question_ablated=spec.ablated,
+        method=spec.method,
     )
+
+
+def _lr(profile: Profile, method: str) -> float:
+    """The profile's learning rate is likra's (and sft's: its pos head); other methods use their own
+    default, chosen by benchmarks/lr_sweep.py."""
+    return profile.lr if method in ("likra", "sft") else default_lr(method)
 
 
 def evaluate_spec(layout: ExperimentLayout, profile: Profile, spec: RunSpec, base: Any, progress: bool) -> None:
@@ -254,7 +273,7 @@ def evaluate_spec(layout: ExperimentLayout, profile: Profile, spec: RunSpec, bas
             run.root,
             items,
             folder,
-            choose_checkpoints(run, spec.checkpoints(profile)),
+            choose_checkpoints(run, spec.checkpoints(profile), method_heads(spec.method)),
             layout.base_scores(folder),
             about,
             LazyModel(profile.model, loaded=base),

@@ -144,7 +144,68 @@ def _curve_sections(results: ExperimentResults, out: Path) -> tuple[list[str], l
             md += _curve_section(results, key, table, out)
             csv_rows += _curve_csv_rows(results, key, table)
             md += _negative_types(results, study.train_task, eval_set.key, out, csv_rows)
+            md += _methods(results, key, out, csv_rows)
     return md, csv_rows
+
+
+METHOD_ORDER = ("sft", "unlikelihood", "dpo", "kto")
+
+
+def _methods(results: ExperimentResults, key, out: Path, csv_rows: list[dict]) -> list[str]:
+    """One curve per training method on the same questions and negatives (finding 10)."""
+    train_task, eval_key, _ = key
+    others = results.method_keys(train_task, eval_key)
+    if not others:
+        return []
+    main = curve_table(results, key, modes=("base", "sft", "likra"))
+    columns: dict[str, dict[int, Estimate]] = {m: {r["N"]: r[m] for r in main} for m in ("base", "sft", "likra")}
+    for method in [m for m in METHOD_ORDER if m in others]:
+        modes = ("sft", "pos-base") if method == "sft" else (method, f"{method}-ratio")
+        table = curve_table(results, others[method], modes=modes)
+        for mode in modes:
+            name = f"sft run: {mode}" if method == "sft" else mode
+            columns[name] = {r["N"]: r[mode] for r in table}
+            csv_rows += [
+                {
+                    "train": train_task,
+                    "eval": eval_key,
+                    "negatives": f"first ({method})",
+                    "N": r["N"],
+                    "mode": mode,
+                    "acc_norm": r[mode].value,
+                    "lo": r[mode].lo,
+                    "hi": r[mode].hi,
+                    "acc": float(results.correct(others[method], r["N"], MODES[mode], normalise=False).mean()),
+                }
+                for r in table
+            ]
+    method_columns = [name for name in columns if name not in ("base", "sft", "likra")]
+    sizes = sorted({n for name in method_columns for n in columns[name]})
+    curves = {
+        name: [(n, e.value, e.lo, e.hi) for n, e in sorted(column.items()) if n in sizes]
+        for name, column in columns.items()
+        if not name.endswith("-ratio") and name != "sft run: pos-base"
+    }
+    plot = learning_curves(
+        curves,
+        f"methods on the same negatives: {train_task} -> {eval_key} ({len(results.seeds[key])} seeds)",
+        out / f"methods-{task_label(train_task)}-{eval_key}.png",
+    )
+    header = ["N", *columns]
+    rows = [[n, *(_cell(col.get(n)) for col in columns.values())] for n in sizes]
+    return [
+        f"### Methods that learn from the same negatives ({eval_key})",
+        "",
+        "Each method trains one model (a LoRA adapter) on the main curve's questions, `first` negatives, seeds and "
+        "batches; `<method>` scores with log P under the adapter (the model as deployed), `<method>-ratio` with "
+        "log P_adapter - log P_base (for DPO, its implicit reward up to beta). likra and sft are the main curve's. "
+        "Finding 10 decides on `<method>`.",
+        "",
+        f"![methods]({plot.name})",
+        "",
+        _md_table(header, rows),
+        "",
+    ]
 
 
 def _curve_section(results: ExperimentResults, key, table: list[dict], out: Path) -> list[str]:
@@ -253,7 +314,14 @@ def _files() -> list[str]:
 
 def _negative_types(results, train_task, eval_key, out, csv_rows) -> list[str]:
     groups = sorted(
-        {g for (t, e, g) in results.tables if t == train_task and e == eval_key and not g.endswith(ABLATED_SUFFIX)}
+        {
+            g
+            for (t, e, g) in results.tables
+            if t == train_task
+            and e == eval_key
+            and not g.endswith(ABLATED_SUFFIX)
+            and results.method((t, e, g)) == "likra"
+        }
     )
     if len(groups) < 2:
         return []

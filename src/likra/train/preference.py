@@ -124,6 +124,9 @@ def train_preference(
             peft_config=lora_config(lora),
             callbacks=[writer],
         )
+    from transformers import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # likra's bar and log replace transformers' printed dicts
     update_manifest(run_dir, "train", status="running", total_steps=total_steps)
     started = time.perf_counter()
     try:
