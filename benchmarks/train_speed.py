@@ -21,6 +21,12 @@ training runs) and each loop's fraction of it.
 
     python benchmarks/train_speed.py --steps 3 --batch-size 32
     python benchmarks/train_speed.py --steps 3 --batch-size 32 --dtype bf16
+
+``--methods likra,sft,unlikelihood,dpo,kto`` instead times every training method on the same
+batches of questions (``first`` negatives, each method's default learning rate), in one process:
+seconds per optimiser step (median over steps, from each run's train_log), the one-off setup
+(adapter, dataset, TRL's reference log-probabilities for DPO/KTO) and the whole ``likra train``
+call, each as a ratio to likra's two heads. Writes ``benchmarks/results/method_speed_<dtype>.json``.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from likra.lm.tokenize import encode_requests
 from likra.model.heads import LoraSettings, attach_heads, lora_config
 from likra.model.load import load_base
 from likra.model.precision import DTYPE_CHOICES, dtype_name
-from likra.train.loop import HeadTrainer, TrainSettings, set_activation_checkpointing
+from likra.train.loop import HeadTrainer, LossTerm, TrainSettings, set_activation_checkpointing
 
 try:  # run as a script, this folder is on sys.path; imported from the repo root, it is a package
     from flops import non_embedding_params, training_flops
@@ -64,7 +70,7 @@ def likra_steps(base, batches, settings: TrainSettings, seed: int) -> dict:
         for batch in batches:
             sync(base.device)
             started = time.perf_counter()
-            result = trainer.step(batch)
+            result = trainer.step([LossTerm(batch)])
             sync(base.device)
             times.append(time.perf_counter() - started)
             losses.append(result["loss"])
@@ -120,6 +126,72 @@ def plain_peft_steps(base, batches, settings: TrainSettings, seed: int) -> dict:
     return {"losses": losses, "step_seconds": times, "input_tokens": tokens, "padded_tokens": padded}
 
 
+def method_steps(base, method: str, questions: int, batch_size: int, seed: int, run_dir: Path) -> dict:
+    """Train ``method`` on the first ``questions`` questions; its step times and whole wall time."""
+    import statistics
+
+    from likra.io import read_jsonl
+    from likra.train.presets import default_lr
+    from likra.train.run import train
+
+    settings = TrainSettings(lr=default_lr(method), batch_size=batch_size, seed=seed)
+    started = time.perf_counter()
+    train(run_dir, max_questions=questions, settings=settings, loaded=base, progress=False, method=method)
+    wall = time.perf_counter() - started
+    log = read_jsonl(run_dir / "train_log.jsonl")
+    steps = [row["seconds"] for row in log]
+    return {
+        "lr": settings.lr,
+        "steps": len(steps),
+        "step_seconds": steps,
+        "median_step_seconds": round(statistics.median(steps), 3),
+        "sequences_per_step": round(sum(row["examples"] for row in log) / len(log), 1),
+        "setup_seconds": round(wall - sum(steps), 2),
+        "wall_seconds": round(wall, 2),
+    }
+
+
+def compare_methods(args) -> None:
+    import tempfile
+
+    base = load_base(args.model, device=args.device, dtype=args.dtype)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if "likra" not in methods:
+        methods.insert(0, "likra")
+    questions = args.steps * args.batch_size
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in methods:
+            runs[method] = method_steps(base, method, questions, args.batch_size, args.seed, Path(tmp) / method)
+            print(json.dumps({"method": method, **{k: v for k, v in runs[method].items() if k != "step_seconds"}}))
+    likra = runs["likra"]
+    for run in runs.values():
+        run["step_vs_likra"] = round(run["median_step_seconds"] / likra["median_step_seconds"], 3)
+        run["wall_vs_likra"] = round(run["wall_seconds"] / likra["wall_seconds"], 3)
+    result = {
+        "model": args.model,
+        "device": str(base.device),
+        "dtype": dtype_name(base.dtype),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "questions": questions,
+        "batch_size": args.batch_size,
+        "negatives": "first",
+        "methods": runs,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    print(f"{'method':13s} {'s/step':>8s} {'x likra':>8s} {'setup s':>8s} {'wall s':>8s} {'x likra':>8s}")
+    for method, run in runs.items():
+        print(
+            f"{method:13s} {run['median_step_seconds']:8.2f} {run['step_vs_likra']:8.2f} "
+            f"{run['setup_seconds']:8.1f} {run['wall_seconds']:8.1f} {run['wall_vs_likra']:8.2f}"
+        )
+    out = Path(args.out or f"benchmarks/results/method_speed_{dtype_name(base.dtype)}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m")
@@ -132,7 +204,11 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default="fp32", choices=DTYPE_CHOICES, help="model dtype (load_base's)")
     parser.add_argument("--out", default=None, help="default: benchmarks/results/train_speed_<dtype>.json")
+    parser.add_argument("--methods", default=None, help="time these training methods instead (see above)")
     args = parser.parse_args()
+    if args.methods:
+        compare_methods(args)
+        return
 
     base = load_base(args.model, device=args.device, dtype=args.dtype)
     dtype = dtype_name(base.dtype)
