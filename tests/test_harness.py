@@ -88,6 +88,25 @@ def test_plugin_equals_likra_eval_in_every_mode(harness_setup, mode, monkeypatch
     assert worst <= 1e-4
 
 
+@pytest.mark.parametrize("mode", ["dpo", "dpo-ratio"])
+def test_plugin_scores_a_dpo_run_as_likra_eval_does(harness_setup, tmp_path, mode, monkeypatch):
+    from likra.harness import LikraLM
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    run, _, _, tasks = harness_setup
+    dpo = run.parent / "run-dpo"
+    if not dpo.exists():
+        config = json.loads((run / "config.json").read_text())
+        train(dpo, model=config["model"], task=config["task"], max_questions=16, progress=False, method="dpo")
+    eval_file = run.parent / "eval.jsonl"
+    metrics = evaluate(dpo, task=str(eval_file), split="test", checkpoints="final", progress=False, dtype="fp32")[0]
+    result = _lm_eval(LikraLM(run=str(dpo), mode=mode), tasks)["results"][TASK]
+    assert result["acc,none"] == pytest.approx(metrics["modes"][mode]["acc"], abs=1e-12)
+    assert result["acc_norm,none"] == pytest.approx(metrics["modes"][mode]["acc_norm"], abs=1e-12)
+    with pytest.raises(LikraError, match="needs the pos, neg adapter"):
+        LikraLM(run=str(dpo), mode="likra")
+
+
 def test_request_cache_is_keyed_on_mode_and_checkpoint(harness_setup, tmp_path, monkeypatch):
     from likra.harness import LikraLM, cache_path
 

@@ -209,15 +209,16 @@ def test_own_loop_methods_resume_exactly(method, tmp_path, tiny_model_dir, arc_j
     assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 1e-6
 
 
-def test_dpo_resumes_from_trl_state(tmp_path, tiny_model_dir, arc_jsonl):  # noqa: F811
-    """Kill DPO after step 3 (its resume point is step 2's), resume: the final adapter equals an
-    uninterrupted run's as closely as TRL's own resume allows (measured here)."""
+@pytest.mark.parametrize("method", ["dpo", "kto"])
+def test_preference_methods_resume_from_trl_state(method, tmp_path, tiny_model_dir, arc_jsonl):  # noqa: F811
+    """Kill after step 3 (the resume point is step 2's), resume: the final adapter equals an
+    uninterrupted run's as closely as TRL's own resume allows (measured: within 1e-6 here)."""
     from transformers import TrainerCallback
 
     from likra.train import preference
 
     whole, broken = tmp_path / "whole", tmp_path / "broken"
-    run_tiny(whole, tiny_model_dir, arc_jsonl, method="dpo")
+    run_tiny(whole, tiny_model_dir, arc_jsonl, method=method)
 
     class Kill(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -233,17 +234,17 @@ def test_dpo_resumes_from_trl_state(tmp_path, tiny_model_dir, arc_jsonl):  # noq
     preference._CheckpointWriter.on_step_end = writer_then_kill
     try:
         with pytest.raises(KeyboardInterrupt):
-            run_tiny(broken, tiny_model_dir, arc_jsonl, method="dpo")
+            run_tiny(broken, tiny_model_dir, arc_jsonl, method=method)
     finally:
         preference._CheckpointWriter.on_step_end = original
     assert (broken / "trainer-state").is_dir()
-    run_tiny(broken, tiny_model_dir, arc_jsonl, method="dpo")
+    run_tiny(broken, tiny_model_dir, arc_jsonl, method=method)
     assert not (broken / "trainer-state").exists()  # finished runs drop the optimiser state
     assert [r["step"] for r in read_jsonl(broken / "train_log.jsonl")] == [1, 2, 3, 4, 5]
     base = load_base(str(tiny_model_dir), device="cpu")
     peft_model = attach_heads(base.model, names=("a", "b"))
-    load_head_weights(peft_model, whole / "checkpoints" / "N-20" / "dpo", "a")
-    load_head_weights(peft_model, broken / "checkpoints" / "N-20" / "dpo", "b")
+    load_head_weights(peft_model, whole / "checkpoints" / "N-20" / method, "a")
+    load_head_weights(peft_model, broken / "checkpoints" / "N-20" / method, "b")
     a, b = head_state(peft_model, "a"), head_state(peft_model, "b")
     assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 1e-6
 

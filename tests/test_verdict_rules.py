@@ -17,6 +17,7 @@ import pytest
 from likra.experiments import stats
 from likra.experiments.findings import (
     critical_phase_tests,
+    methods_test,
     negatives_alone_tests,
     plausible_wrong_tests,
     question_test,
@@ -272,3 +273,34 @@ def test_selective_accuracy_of_bootstrap_rows_equals_sorting_the_drawn_items():
         weights = seed_counts[row] / seed_counts[row].sum()
         assert auc[row] == pytest.approx(sum(w * a for w, (a, _) in zip(weights, per_seed)))
         assert at_half[row] == pytest.approx(sum(w * h for w, (_, h) in zip(weights, per_seed)))
+
+
+# --- Finding 10: likra against a method trained on the same negatives -------------------------
+
+
+def finding10(rng, likra, dpo) -> str:
+    sizes = list(SIZES[:2])
+    other = {
+        "dpo": dict(zip(sizes, (bern(rng, p) for p in dpo))),
+        "dpo-ratio": dict(zip(sizes, (bern(rng, 0.3) for _ in sizes))),
+    }
+    test, numbers = methods_test(dict(zip(sizes, (bern(rng, p) for p in likra))), other, "dpo", sizes)
+    assert "likra - dpo-ratio" in numbers  # reported beside the verdict, never deciding it
+    return test.verdict
+
+
+def test_finding10_true_false_noise(fast_bootstrap):
+    rng = np.random.default_rng(10)
+    assert finding10(rng, likra=[0.40, 0.45], dpo=[0.30, 0.31]) == HOLDS
+    assert finding10(rng, likra=[0.30, 0.31], dpo=[0.40, 0.45]) == FAILS
+    assert share_inconclusive(lambda r: finding10(r, [0.35, 0.35], [0.35, 0.35])) >= 0.9
+
+
+def test_finding10_averages_over_the_shared_n():
+    """T is the mean over N of the paired accuracy gaps: by hand on a constant table."""
+    ones, zeros = np.ones((3, 10)), np.zeros((3, 10))
+    likra = {32: Scores(ones, SEEDS), 64: Scores(ones, SEEDS)}
+    dpo = {32: Scores(zeros, SEEDS), 64: Scores(ones, SEEDS)}
+    test, _ = methods_test(likra, {"dpo": dpo, "dpo-ratio": dpo}, "dpo", [32, 64])
+    assert test.estimate.value == pytest.approx(0.5)
+    assert test.estimate.lo == pytest.approx(0.5) and test.estimate.hi == pytest.approx(0.5)

@@ -29,9 +29,8 @@ from likra.errors import LikraError, unknown_name
 from likra.layout import RunLayout
 from likra.lm.packing import BATCH_TOKENS
 from likra.metrics import MODE_NEEDS, MODES, weighted
-from likra.model.heads import HEADS
 from likra.model.precision import DTYPE_CHOICES
-from likra.score.evaluate import choose_checkpoints, lora_settings, match_adapter_dtype, read_run_config
+from likra.score.evaluate import choose_checkpoints, lora_settings, match_adapter_dtype, read_run_config, run_heads
 
 # The columns each mode needs; answer-prior needs unconditional scores lm-eval does not ask for.
 MODE_VARIANTS = {m: needs for m, needs in MODE_NEEDS.items() if m != "answer-prior"} | {"weighted": ("pos", "neg")}
@@ -81,7 +80,15 @@ def resolve_model(
     config = read_run_config(Path(run))
     if config is None:
         raise LikraError("not a likra run directory (no config.json with lora settings)", file=Path(run))
-    chosen = choose_checkpoints(RunLayout(Path(run)), "final" if checkpoint == "final" else [checkpoint])
+    heads = run_heads(config)
+    missing = [v for v in MODE_VARIANTS[mode] if v != "base" and v not in heads]
+    if missing:
+        raise LikraError(
+            f"mode {mode} needs the {', '.join(missing)} adapter; this run ({config.get('method', 'likra')}) "
+            f"has {', '.join(heads)}",
+            field="mode",
+        )
+    chosen = choose_checkpoints(RunLayout(Path(run)), "final" if checkpoint == "final" else [checkpoint], heads)
     return HarnessModel(
         str(pretrained or config["model"]),
         str(Path(run).resolve()),
@@ -113,7 +120,8 @@ def cache_path(base: str, model: HarnessModel) -> str:
 @register_model("likra")
 class LikraLM(HFLM):
     """lm-eval model ``likra``: model_args run, checkpoint (final, N-64, ...), mode (base, sft,
-    likra, neg-only, pos-base, weighted with w_pos/w_neg), dtype (fp32, bf16, auto), pretrained
+    likra, neg-only, pos-base, weighted with w_pos/w_neg; for a dpo/kto/unlikelihood run, the
+    method's name and ``<method>-ratio``), dtype (fp32, bf16, auto), pretrained
     (a bare base model, mode base), batch_tokens (the packed scorer's batch size)."""
 
     def __init__(
@@ -137,7 +145,7 @@ class LikraLM(HFLM):
         device = _available(device)
         self.base = load_base(self.likra.model, device=device, dtype=self.likra.dtype)
         self.scoring_model = self.base.model
-        if any(v in HEADS for v in MODE_VARIANTS[mode]):
+        if self.likra.run is not None and any(v != "base" for v in MODE_VARIANTS[mode]):
             self.scoring_model = self._attach_heads()
         super().__init__(
             pretrained=self.base.model,
@@ -152,8 +160,10 @@ class LikraLM(HFLM):
         from likra.model.heads import attach_heads, load_head_weights
 
         run = RunLayout(Path(self.likra.run))
-        peft_model = attach_heads(self.base.model, lora_settings(read_run_config(run.root)))
-        for head in HEADS:
+        config = read_run_config(run.root)
+        heads = run_heads(config)
+        peft_model = attach_heads(self.base.model, lora_settings(config), heads)
+        for head in heads:
             load_head_weights(peft_model, run.head(self.likra.checkpoint, head), head)
         match_adapter_dtype(peft_model, self.base.dtype)
         return peft_model

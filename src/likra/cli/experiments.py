@@ -33,7 +33,12 @@ def _seeds(text: Optional[str]) -> Optional[tuple[int, ...]]:
 
 def reproduce_command(
     exp_dir: Annotated[Path, EXP_DIR] = Path("runs/reproduce"),
-    profile: Annotated[str, typer.Option(help="default (~30 min on 2 CPU cores) or full (paper size).")] = "default",
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="default (~30 min on 2 CPU cores), methods (finding 10: likra, unlikelihood, DPO) or full (paper size)."
+        ),
+    ] = "default",
     model: Annotated[Optional[str], typer.Option(help="Override the profile's model.")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds, e.g. 42,43,44.")] = None,
     points: Annotated[

@@ -17,6 +17,7 @@ from likra.model.heads import DEFAULT_METHOD, method_heads
 from likra.model.precision import DEFAULT_DTYPE
 from likra.model.resolve import DEFAULT_MODEL
 from likra.train.loop import TrainSettings
+from likra.train.presets import default_lr
 
 
 @dataclass(frozen=True)
@@ -116,9 +117,36 @@ PROFILES: dict[str, Profile] = {
         ),
         negatives_seeds=(42, 43, 44),
         negatives_max_questions=None,
-        description="The paper-size experiment: every ARC question, full test sets, HellaSwag and Winogrande.",
+        methods=("unlikelihood", "dpo", "kto"),
+        methods_max_questions=1024,
+        description=(
+            "The paper-size experiment: every ARC question, full test sets, HellaSwag and Winogrande; "
+            "unlikelihood, DPO and KTO curves up to N=1024 beside likra's."
+        ),
+    ),
+    "methods": Profile(
+        name="methods",
+        model=DEFAULT_MODEL,
+        studies=(Study("arc", (EvalSet("arc_challenge", "test", 352),), 128),),
+        batch_size=16,
+        curve_eval_n=(32, 64, 128),
+        negative_strategies=(),
+        ablation=False,
+        methods=("unlikelihood", "dpo"),
+        methods_eval_n=(32, 64, 128),
+        description=(
+            "Finding 10 on 2 CPU cores: likra, unlikelihood and DPO trained on the same ARC questions, `first` "
+            "negatives, seeds (3) and batches (16) up to N=128, each at its own swept learning rate, scored at "
+            "N=0, 32, 64 and 128 on the default profile's 352 ARC-Challenge test items. KTO is in the full profile."
+        ),
     ),
 }
+
+
+def method_lr(profile: Profile, method: str) -> float:
+    """The profile's learning rate is likra's (and sft's: its pos head); other methods use their own
+    default, chosen by benchmarks/lr_sweep.py."""
+    return profile.lr if method in ("likra", "sft") else default_lr(method)
 
 
 def tiny_profile(model: str, train_task: str, eval_task: str) -> Profile:

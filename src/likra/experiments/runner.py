@@ -15,7 +15,7 @@ from typing import Any
 from likra import job_progress
 from likra.data.selection import eval_items, load_items, training_items
 from likra.data.transforms import unconditional
-from likra.experiments.profiles import EvalSet, Profile, Study
+from likra.experiments.profiles import EvalSet, Profile, Study, method_lr
 from likra.io import atomic_write_jsonl, read_json
 from likra.layout import (
     METRICS,
@@ -33,7 +33,6 @@ from likra.rundir import read_manifest, record_runs
 from likra.score.evaluate import LazyModel, choose_checkpoints, evaluate_run
 from likra.score.scorer import score_items
 from likra.train.loop import TrainSettings
-from likra.train.presets import default_lr
 from likra.train.run import train
 
 
@@ -247,19 +246,13 @@ def train_run(layout: ExperimentLayout, profile: Profile, spec: RunSpec, base: A
         split=spec.study.train_split,
         strategy=spec.strategy,
         max_questions=spec.max_questions,
-        settings=TrainSettings(lr=_lr(profile, spec.method), batch_size=profile.batch_size, seed=spec.seed),
+        settings=TrainSettings(lr=method_lr(profile, spec.method), batch_size=profile.batch_size, seed=spec.seed),
         base_scores=base_scores,
         progress=progress,
         loaded=base,
         question_ablated=spec.ablated,
         method=spec.method,
     )
-
-
-def _lr(profile: Profile, method: str) -> float:
-    """The profile's learning rate is likra's (and sft's: its pos head); other methods use their own
-    default, chosen by benchmarks/lr_sweep.py."""
-    return profile.lr if method in ("likra", "sft") else default_lr(method)
 
 
 def evaluate_spec(layout: ExperimentLayout, profile: Profile, spec: RunSpec, base: Any, progress: bool) -> None:

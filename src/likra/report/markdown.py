@@ -15,6 +15,7 @@ from likra.experiments.analysis import (
     weighting_table,
 )
 from likra.experiments.findings import assess
+from likra.experiments.profiles import method_lr
 from likra.experiments.stats import Estimate
 from likra.io import atomic_write_json, atomic_write_text
 from likra.layout import ABLATED_SUFFIX, curve_group, task_label
@@ -93,6 +94,15 @@ def _configuration(profile, facts: dict | None) -> list[str]:
         f"- curve points: **{points}**",
         f"- negative types: {', '.join(profile.negative_strategies)} (seeds {list(profile.negatives_seeds)}, "
         f"up to N={profile.negatives_max_questions or 'all'}); question-ablated control: {profile.ablation}",
+        *(
+            [
+                "- other methods on the main curve's questions, negatives and seeds: "
+                + ", ".join(f"{m} (lr {method_lr(profile, m)})" for m in profile.methods)
+                + f", up to N={profile.methods_max_questions or 'as the main curve'}"
+            ]
+            if profile.methods
+            else []
+        ),
         "- metric: acc_norm (log-likelihood / characters, lm-eval's definition) unless stated; every interval is "
         "a 95% two-level bootstrap (training seeds, then items; paired across the quantities of one comparison; "
         "docs/method.md)",
