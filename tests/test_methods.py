@@ -289,3 +289,20 @@ def test_a_likra_run_config_is_unchanged_by_methods(tmp_path, tiny_model_dir, ar
 def test_loss_terms_default_to_cross_entropy():
     term = LossTerm([Example("Q", " a")])
     assert term.kind == "ce" and term.weight == 1.0
+
+
+@pytest.mark.parametrize("method", ["dpo", "unlikelihood"])
+def test_the_shared_base_model_comes_back_unchanged(method, tmp_path, tiny_model_dir, arc_jsonl):  # noqa: F811
+    """Experiments reuse one loaded base model for every run: after training any method it must
+    score exactly as before (no adapter left, eval mode, no activation checkpointing)."""
+    from likra.data.selection import load_items
+    from likra.score.scorer import score_items
+
+    base = load_base(str(tiny_model_dir), device="cpu")
+    items = load_items(str(arc_jsonl), "train")[:6]
+    before, _ = score_items(base.model, base.tokenizer, items, ("base",), max_length=512, progress=False)
+    run_tiny(tmp_path / method, tiny_model_dir, arc_jsonl, method=method, loaded=base)
+    assert not any("lora_" in name for name, _ in base.model.named_parameters())
+    assert not base.model.training
+    after, _ = score_items(base.model, base.tokenizer, items, ("base",), max_length=512, progress=False)
+    assert after == before

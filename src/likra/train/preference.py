@@ -37,7 +37,7 @@ from likra.io import append_jsonl, atomic_write_folder, atomic_write_json, atomi
 from likra.layout import CHECKPOINT_INFO, RunLayout, checkpoint_name
 from likra.model.heads import ADAPTER_WEIGHTS, PREFERENCE_METHODS, LoraSettings, lora_config
 from likra.rundir import update_manifest
-from likra.train.loop import TrainSettings, complete_checkpoints, is_checkpoint_step
+from likra.train.loop import TrainSettings, complete_checkpoints, is_checkpoint_step, set_activation_checkpointing
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,8 @@ def train_preference(
         trainer.train(resume_from_checkpoint=resume_from)
     finally:
         writer.close()
-        trainer.model.unload()  # the caller gets its plain base model back
+        set_activation_checkpointing(trainer.model, False)
+        trainer.model.unload().eval()  # the caller gets its plain base model back, as it was
     distributed.barrier()
     update_manifest(
         run_dir,
