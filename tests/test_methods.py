@@ -25,6 +25,7 @@ from likra.score.evaluate import evaluate
 from likra.train import loop
 from likra.train.loop import LossTerm, TrainSettings, complete_checkpoints, unlikelihood_token_loss
 from likra.train.preference import PreferenceSettings, preference_rows
+from likra.train.presets import default_lr
 from test_training import QUESTIONS, SETTINGS, arc_jsonl, run_tiny, trained_pairs  # noqa: F401
 
 EXPECTED_CHECKPOINTS = ["N-4", "N-8", "N-16", "N-20"]
@@ -306,3 +307,27 @@ def test_the_shared_base_model_comes_back_unchanged(method, tmp_path, tiny_model
     assert not base.model.training
     after, _ = score_items(base.model, base.tokenizer, items, ("base",), max_length=512, progress=False)
     assert after == before
+
+
+def test_cli_trains_a_method_and_applies_the_reference_preset(cli, tmp_path, tiny_model_dir, arc_jsonl):  # noqa: F811
+    common = ["--model", tiny_model_dir, "--task", arc_jsonl, "--quiet", "--dtype", "fp32"]
+    code, out, err = cli(
+        "train", tmp_path / "ul", "--method", "unlikelihood", "--max-questions", "8", "--batch-size", "4", *common
+    )
+    assert code == 0, err
+    assert "N-4, N-8" in out
+    config = read_json(tmp_path / "ul" / "config.json")
+    assert config["method"] == "unlikelihood" and config["train"]["lr"] == pytest.approx(default_lr("unlikelihood"))
+    code, out, err = cli(
+        "train", tmp_path / "ref", "--method", "dpo", "--preset", "reference", "--max-questions", "4", *common
+    )
+    assert code == 0, err
+    config = read_json(tmp_path / "ref" / "config.json")
+    assert config["lora"]["r"] == 16 and len(config["lora"]["target_modules"]) == 7
+    assert config["train"]["lr"] == 5e-5 and config["train"]["epochs"] == 3 and config["train"]["batch_size"] == 4
+    assert config["preference"] == {"beta": 0.1, "lr_scheduler": "cosine"}
+    assert [r["step"] for r in read_jsonl(tmp_path / "ref" / "train_log.jsonl")] == [1, 2, 3]
+    code, _, err = cli("train", tmp_path / "bad", "--method", "sft", "--preset", "reference", *common)
+    assert code != 0 and "preset" in err and "dpo or kto" in err
+    code, _, err = cli("train", tmp_path / "bad", "--method", "ppo", *common)
+    assert code != 0 and "method" in err
