@@ -16,7 +16,7 @@ from likra.train.loop import TrainSettings
 
 # Chosen on ARC-Challenge *validation* at N = 128 (batch 16, seed 42); the numbers are in
 # benchmarks/results/lr_sweep*.json. likra's (and its pos head, sft's) is the original sweep's.
-METHOD_LR = {"likra": 1e-3, "sft": 1e-3, "unlikelihood": 1e-3, "dpo": 1e-3, "kto": 1e-3}
+METHOD_LR = {"likra": 1e-3, "sft": 1e-3, "unlikelihood": 1e-2, "dpo": 1e-2, "kto": 1e-3}
 
 
 def default_lr(method: str) -> float:
