@@ -167,28 +167,7 @@ def _methods(results: ExperimentResults, key, out: Path, csv_rows: list[dict]) -
     others = results.method_keys(train_task, eval_key)
     if not others:
         return []
-    main = curve_table(results, key, modes=("base", "sft", "likra"))
-    columns: dict[str, dict[int, Estimate]] = {m: {r["N"]: r[m] for r in main} for m in ("base", "sft", "likra")}
-    for method in [m for m in METHOD_ORDER if m in others]:
-        modes = ("sft", "pos-base") if method == "sft" else (method, f"{method}-ratio")
-        table = curve_table(results, others[method], modes=modes)
-        for mode in modes:
-            name = f"sft run: {mode}" if method == "sft" else mode
-            columns[name] = {r["N"]: r[mode] for r in table}
-            csv_rows += [
-                {
-                    "train": train_task,
-                    "eval": eval_key,
-                    "negatives": f"first ({method})",
-                    "N": r["N"],
-                    "mode": mode,
-                    "acc_norm": r[mode].value,
-                    "lo": r[mode].lo,
-                    "hi": r[mode].hi,
-                    "acc": float(results.correct(others[method], r["N"], MODES[mode], normalise=False).mean()),
-                }
-                for r in table
-            ]
+    columns = _method_columns(results, key, others, csv_rows)
     method_columns = [name for name in columns if name not in ("base", "sft", "likra")]
     sizes = sorted({n for name in method_columns for n in columns[name]})
     curves = {
@@ -216,6 +195,34 @@ def _methods(results: ExperimentResults, key, out: Path, csv_rows: list[dict]) -
         _md_table(header, rows),
         "",
     ]
+
+
+def _method_columns(results: ExperimentResults, key, others: dict, csv_rows: list[dict]) -> dict[str, dict]:
+    """``{column: {N: Estimate}}``: base, sft and likra of the main curve, then each method's two
+    modes (their points also go to ``csv_rows``)."""
+    train_task, eval_key, _ = key
+    main = curve_table(results, key, modes=("base", "sft", "likra"))
+    columns: dict[str, dict[int, Estimate]] = {m: {r["N"]: r[m] for r in main} for m in ("base", "sft", "likra")}
+    for method in [m for m in METHOD_ORDER if m in others]:
+        modes = ("sft", "pos-base") if method == "sft" else (method, f"{method}-ratio")
+        table = curve_table(results, others[method], modes=modes)
+        for mode in modes:
+            columns[f"sft run: {mode}" if method == "sft" else mode] = {r["N"]: r[mode] for r in table}
+            csv_rows += [
+                {
+                    "train": train_task,
+                    "eval": eval_key,
+                    "negatives": f"first ({method})",
+                    "N": r["N"],
+                    "mode": mode,
+                    "acc_norm": r[mode].value,
+                    "lo": r[mode].lo,
+                    "hi": r[mode].hi,
+                    "acc": float(results.correct(others[method], r["N"], MODES[mode], normalise=False).mean()),
+                }
+                for r in table
+            ]
+    return columns
 
 
 def _curve_section(results: ExperimentResults, key, table: list[dict], out: Path) -> list[str]:

@@ -184,11 +184,9 @@ class HeadTrainer:
         total, answer_tokens, input_tokens = 0.0, 0, 0
         for term in terms:
             term_loss, term_answers, term_inputs = self._accumulate(term)
-            total, answer_tokens, input_tokens = (
-                total + term_loss,
-                answer_tokens + term_answers,
-                input_tokens + term_inputs,
-            )
+            total += term_loss
+            answer_tokens += term_answers
+            input_tokens += term_inputs
         if distributed.world() > 1:
             total, input_tokens = self._sum_over_processes(total, input_tokens)
         if not math.isfinite(total):

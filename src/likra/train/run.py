@@ -72,15 +72,7 @@ def train(
         "lora": lora.to_dict(),
         "train": settings.to_dict(),
     }
-    method_heads(method)  # an unknown method fails before anything is loaded
-    # Settings a method does not use stay out of its config, so runs made before a setting
-    # existed still resume; a likra run's config is what it always was.
-    if method != "unlikelihood":
-        config["train"].pop("unlikelihood_alpha")
-    if method != DEFAULT_METHOD:
-        config["method"] = method
-    if method in PREFERENCE_METHODS:
-        config["preference"] = preference.to_dict()
+    _add_method(config, method, preference)
     ordered = training_items(load_items(task, split, question_ablated), settings.seed, max_questions)
     scores = base_scores_from_file(base_scores) if base_scores else None
     pairs = build_pairs(ordered, strategy, settings.seed, scores, contamination)
@@ -88,7 +80,7 @@ def train(
         if _finished(run_dir, config):
             return complete_checkpoints(run_dir, method)
         base = loaded if loaded is not None else _load_base(model, device, dtype)
-        if method in PREFERENCE_METHODS:
+        if method in PREFERENCE_METHODS:  # TRL wraps the model itself
             check_config(run_dir, config)
             atomic_write_json(RunLayout(run_dir).train_ids, [str(pair.item_id) for pair in pairs])
             return train_preference(
@@ -114,6 +106,19 @@ def train(
         finally:
             set_activation_checkpointing(peft_model, False)
             peft_model.unload()  # restore the plain base model (it may be reused by the caller)
+
+
+def _add_method(config: dict, method: str, preference: PreferenceSettings) -> None:
+    """Record the method and its own settings. Settings a method does not use stay out of its
+    config, so runs made before a setting existed still resume: a likra run's config is what it
+    always was."""
+    method_heads(method)  # an unknown method fails before anything is loaded
+    if method != "unlikelihood":
+        config["train"].pop("unlikelihood_alpha")
+    if method != DEFAULT_METHOD:
+        config["method"] = method
+    if method in PREFERENCE_METHODS:
+        config["preference"] = preference.to_dict()
 
 
 def _finished(run_dir: Path, config: dict) -> bool:
