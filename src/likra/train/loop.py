@@ -295,16 +295,23 @@ def train_heads(
         if is_checkpoint_step(step) or step % settings.save_every == 0 or last:
             _save_resume(layout, peft_model, trainers, step)
     bar.close()
-    distributed.barrier()  # every process sees the last checkpoint complete
+    return finish_training(run_dir, method, total_steps, started)
+
+
+def finish_training(run_dir: Path, method: str, total_steps: int, started: float) -> list[str]:
+    """Mark a run's training complete (once every process sees its last checkpoint); returns
+    its checkpoints."""
+    distributed.barrier()
+    checkpoints = complete_checkpoints(run_dir, method)
     update_manifest(
         run_dir,
         "train",
         status="complete",
         total_steps=total_steps,
-        checkpoints=complete_checkpoints(run_dir, method),
+        checkpoints=checkpoints,
         seconds=round(time.perf_counter() - started, 2),
     )
-    return complete_checkpoints(run_dir, method)
+    return checkpoints
 
 
 def _restore(layout: RunLayout, peft_model: Any, trainers: dict[str, HeadTrainer]) -> int:

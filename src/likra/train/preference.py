@@ -37,7 +37,13 @@ from likra.io import append_jsonl, atomic_write_folder, atomic_write_json, atomi
 from likra.layout import CHECKPOINT_INFO, RunLayout, checkpoint_name
 from likra.model.heads import ADAPTER_WEIGHTS, PREFERENCE_METHODS, LoraSettings, lora_config
 from likra.rundir import update_manifest
-from likra.train.loop import TrainSettings, complete_checkpoints, is_checkpoint_step, set_activation_checkpointing
+from likra.train.loop import (
+    TrainSettings,
+    complete_checkpoints,
+    finish_training,
+    is_checkpoint_step,
+    set_activation_checkpointing,
+)
 
 
 @dataclass(frozen=True)
@@ -135,17 +141,9 @@ def train_preference(
         writer.close()
         set_activation_checkpointing(trainer.model, False)
         trainer.model.unload().eval()  # the caller gets its plain base model back, as it was
-    distributed.barrier()
-    update_manifest(
-        run_dir,
-        "train",
-        status="complete",
-        total_steps=total_steps,
-        checkpoints=complete_checkpoints(run_dir, method),
-        seconds=round(time.perf_counter() - started, 2),
-    )
+    checkpoints = finish_training(run_dir, method, total_steps, started)
     shutil.rmtree(state_dir, ignore_errors=True)  # finished: the optimiser state is no longer needed
-    return complete_checkpoints(run_dir, method)
+    return checkpoints
 
 
 def _trainer_class(method: str) -> Any:
