@@ -308,3 +308,67 @@ def test_methods_are_curves_in_the_report_and_finding_10(experiment):
         assert f"likra - {method}-ratio" in ten["numbers"][method]
     curves = (report.parent / "curves.csv").read_text()
     assert "first (dpo)" in curves and "dpo-ratio" in curves
+
+
+def test_negative_types_reuse_the_main_curves_identical_pos_heads(experiment, tiny_model_dir):
+    """A likra run's pos head never sees its negatives: every negative type's pos head is the main
+    curve's, byte for byte, so its scores are read back instead of computed again, and they equal
+    a fresh scoring of that head."""
+    from likra.data.selection import eval_items
+    from likra.experiments.profiles import EvalSet
+    from likra.score.evaluate import LazyModel, adapter_digest, evaluate_run
+
+    exp = experiment[0]
+    runs = exp / "runs" / "train"
+    folder = "eval-test-0shot"
+    for strategy in ("hardest", "other-question"):
+        for seed in (1, 2):
+            for n in (4, 8):
+                other = runs / f"{strategy}-s{seed}"
+                main = runs / f"first-s{seed}"
+                assert adapter_digest(other / "checkpoints" / f"N-{n}" / "pos") == adapter_digest(
+                    main / "checkpoints" / f"N-{n}" / "pos"
+                )
+                assert adapter_digest(other / "checkpoints" / f"N-{n}" / "neg") != adapter_digest(
+                    main / "checkpoints" / f"N-{n}" / "neg"
+                )
+                stats = json.loads((other / "eval" / folder / f"N-{n}" / "score_stats.json").read_text())
+                assert stats["reused"] == ["pos"] and stats["variants"] == ["neg"]
+                assert json.loads((main / "eval" / folder / f"N-{n}" / "score_stats.json").read_text())["reused"] == []
+    # The reused column equals scoring the head afresh, without sharing.
+    eval_set = EvalSet(str(exp.parent / "eval.jsonl"), "test")
+    items = eval_items(eval_set.task, eval_set.split, None, 0)
+    about = {"task": eval_set.task, "split": "test", "model": str(tiny_model_dir), "shots": 0}
+    fresh = evaluate_run(
+        runs / "hardest-s1",
+        items,
+        "fresh",
+        ["N-8"],
+        exp / "base" / folder / "base.jsonl",
+        about,
+        LazyModel(str(tiny_model_dir), dtype=experiment[1].dtype),  # the experiment's precision
+        progress=False,
+    )
+    reused_rows = (runs / "hardest-s1" / "eval" / folder / "N-8" / "scores.jsonl").read_text().splitlines()
+    fresh_rows = (runs / "hardest-s1" / "eval" / "fresh" / "N-8" / "scores.jsonl").read_text().splitlines()
+    assert [json.loads(r) for r in reused_rows] == [json.loads(r) for r in fresh_rows]
+    assert (
+        fresh[0]["modes"]
+        == json.loads((runs / "hardest-s1" / "eval" / folder / "N-8" / "metrics.json").read_text())["modes"]
+    )
+
+
+def test_a_shared_head_column_for_other_items_is_not_reused(tmp_path, tiny_model_dir):
+    """A column whose ids do not match the items is ignored and the head is scored."""
+    from likra.score.evaluate import _read_column
+
+    items = load_fixture("arc_easy_test")[:3]
+    path = tmp_path / "col.jsonl"
+    path.write_text(
+        "".join(json.dumps({"id": f"x{i}", "loglik": [0.0] * it.n_choices}) + "\n" for i, it in enumerate(items))
+    )
+    assert _read_column(path, items) is None
+    path.write_text("".join(json.dumps({"id": it.id, "loglik": [0.0] * it.n_choices}) + "\n" for it in items))
+    assert _read_column(path, items) is not None
+    path.write_text("".join(json.dumps({"id": it.id, "loglik": [0.0]}) + "\n" for it in items))
+    assert _read_column(path, items) is None

@@ -7,6 +7,7 @@ scorer (modes ``<method>`` and ``<method>-ratio``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 
@@ -331,3 +332,39 @@ def test_cli_trains_a_method_and_applies_the_reference_preset(cli, tmp_path, tin
     assert code != 0 and "preset" in err and "dpo or kto" in err
     code, _, err = cli("train", tmp_path / "bad", "--method", "ppo", *common)
     assert code != 0 and "method" in err
+
+
+@pytest.mark.parametrize("method", ["dpo", "kto"])
+def test_compact_lm_head_trains_as_trls_all_positions_path(method, tmp_path, tiny_model_dir, arc_jsonl, monkeypatch):  # noqa: F811
+    """likra lets TRL's fused LM head project only the completion positions on CPU too (it
+    projects every position there by default): the losses, reward margins and adapter weights
+    equal TRL's own path within float rounding, and the switch is restored afterwards."""
+    import trl.trainer.utils as trl_utils
+    from safetensors.torch import load_file
+
+    from likra.train import preference
+
+    original = trl_utils._use_triton
+    assert original(torch.device("cpu")) is False  # TRL's own choice on this machine: every position
+    settings = TrainSettings(lr=5e-2, batch_size=4)
+    run_tiny(tmp_path / "compact", tiny_model_dir, arc_jsonl, method=method, settings=settings)
+    assert trl_utils._use_triton is original
+
+    @contextlib.contextmanager
+    def trls_own_path():
+        yield
+
+    monkeypatch.setattr(preference, "compact_lm_head", trls_own_path)
+    run_tiny(tmp_path / "trl", tiny_model_dir, arc_jsonl, method=method, settings=settings)
+    compact, trl = (read_jsonl(tmp_path / name / "train_log.jsonl") for name in ("compact", "trl"))
+    assert len(compact) == len(trl) == 5  # 20 questions, 4 a step
+    for mine, theirs in zip(compact, trl, strict=True):
+        assert mine[f"{method}_loss"] == pytest.approx(theirs[f"{method}_loss"], abs=1e-5)
+        for key in ("rewards_margins", "kl"):
+            if key in theirs:
+                assert mine[key] == pytest.approx(theirs[key], abs=1e-4)
+    for name in EXPECTED_CHECKPOINTS:
+        mine = load_file(tmp_path / "compact" / "checkpoints" / name / method / "adapter_model.safetensors")
+        theirs = load_file(tmp_path / "trl" / "checkpoints" / name / method / "adapter_model.safetensors")
+        for key, value in theirs.items():
+            torch.testing.assert_close(mine[key], value, atol=1e-4, rtol=1e-3)

@@ -226,6 +226,10 @@ class ExperimentLayout:
     def base_scores(self, eval_folder: str) -> Path:
         return self.base_folder(eval_folder) / BASE_SCORES
 
+    def shared_head_scores(self, eval_folder: str) -> Path:
+        """Score columns of heads by adapter digest: runs whose heads are byte-identical share them."""
+        return self.base_folder(eval_folder) / "heads"
+
     def unconditional_scores(self, eval_folder: str) -> Path:
         """log P_base(answer | "Answer:") for every choice: the calibration control."""
         return self.base_folder(eval_folder) / UNCONDITIONAL_SCORES

@@ -96,15 +96,20 @@ PROFILES: dict[str, Profile] = {
         negatives_eval_n=(32, 64),
         ablation_max_questions=128,
         ablation_eval_n=(128,),
+        methods=("unlikelihood", "dpo"),
+        methods_max_questions=64,
+        methods_eval_n=(64,),
         description=(
             "SmolLM2-135M on 2 CPU cores in about 30 minutes, 3 seeds for every finding: train on "
             "the ARC pool up to N=256 questions (batch 16), score N=0, 32, 64, 128 and 256 on the "
             "first 352 ARC-Challenge test items (none of which is in the training pool); negative "
             "types hardest and other-question (near-miss `first` is the main curve) up to N=64, "
-            "scored at N=32 and 64; the question-ablated control up to N=128. ARC-Easy (whose "
-            "test set is in the ARC training pool) and the other negative types are in the full "
-            "profile. Scoring dominates the cost, so the evaluation subset is sized for a 95% "
-            "half-width (two-level bootstrap, seeds and items) of at most 0.05 on the main curve."
+            "scored at N=32 and 64; the question-ablated control up to N=128; unlikelihood and DPO "
+            "on the main curve's questions and negatives up to N=64, scored at N=64 (the methods "
+            "profile draws their curves to N=128). ARC-Easy (whose test set is in the ARC training "
+            "pool), the other negative types and KTO are in the full profile. Scoring dominates the "
+            "cost, so the evaluation subset is sized for a 95% half-width (two-level bootstrap, "
+            "seeds and items) of at most 0.05 on the main curve."
         ),
     ),
     "full": Profile(

@@ -174,13 +174,18 @@ def release_freed_memory() -> None:
 
 
 def work_left(layout: ExperimentLayout, profile: Profile, specs: list[RunSpec]) -> dict[str, float]:
-    """Trained examples and scored choices (per model variant) that are not yet on disk."""
+    """Trained examples and scored choices (per model variant) that are not yet on disk.
+
+    A pos head shared between runs (``_shared_pos_key``) is counted once: the evaluation reuses
+    its scores."""
     examples = choices = 0.0
     base_counted: set[str] = set()
     for study in profile.studies:
         for e in study.eval_sets:
             if not layout.unconditional_scores(eval_folder_name(e.task, e.split, profile.shots, e.limit)).exists():
                 choices += _n_choices(eval_items(e.task, e.split, e.limit, 0))
+    checkpoints_left = []
+    pos_scored: set[tuple] = set()
     for spec in specs:
         run = layout.run(layout.run_path(spec.study.train_task, spec.name))
         examples += _examples_left(run, spec)
@@ -195,13 +200,29 @@ def work_left(layout: ExperimentLayout, profile: Profile, specs: list[RunSpec]) 
             if folder not in base_counted and not layout.base_scores(folder).exists():
                 choices += n
             base_counted.add(folder)
-            names = _planned_checkpoints(spec, profile)
-            choices += (
-                len(method_heads(spec.method))
-                * n
-                * sum(1 for c in names if c != UNTRAINED and not (run.eval_checkpoint(folder, c) / METRICS).exists())
-            )
+            for name in _planned_checkpoints(spec, profile):
+                if name == UNTRAINED:
+                    continue
+                if (run.eval_checkpoint(folder, name) / METRICS).exists():
+                    pos_scored.add(_shared_pos_key(spec, folder, name))
+                else:
+                    checkpoints_left.append((spec, folder, name, n))
+    for spec, folder, name, n in checkpoints_left:
+        heads = len(method_heads(spec.method))
+        key = _shared_pos_key(spec, folder, name)
+        if key is not None and key in pos_scored:
+            heads -= 1
+        pos_scored.add(key)
+        choices += heads * n
     return {"example": examples, "choice": choices}
+
+
+def _shared_pos_key(spec: RunSpec, folder: str, checkpoint: str) -> tuple | None:
+    """Runs with the same key train byte-identical pos heads: the pos head sees only the gold
+    answers, so the negative types repeat the main curve's (tests/test_experiments.py checks it)."""
+    if spec.method != DEFAULT_METHOD or spec.role not in ("curve", "negatives"):
+        return None
+    return (spec.study.train_task, spec.seed, spec.ablated, folder, checkpoint)
 
 
 def _planned_checkpoints(spec: RunSpec, profile: Profile) -> list[str]:
@@ -271,6 +292,7 @@ def evaluate_spec(layout: ExperimentLayout, profile: Profile, spec: RunSpec, bas
             about,
             LazyModel(profile.model, loaded=base),
             progress=progress,
+            shared_heads=layout.shared_head_scores(folder),
         )
 
 

@@ -15,6 +15,7 @@ from likra.model.resolve import PICKLE_SUFFIXES
 
 HEADS = ("pos", "neg")
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
 
 # How each training method learns from the same questions and negatives, and the adapters
 # (heads) each of its checkpoints holds. sft's one head is likra's pos head, so the sft modes

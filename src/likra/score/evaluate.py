@@ -7,6 +7,7 @@ atomically, so an interrupted evaluation resumes at the first checkpoint without
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from likra import distributed
 from likra.data.items import Item
 from likra.data.selection import eval_items
 from likra.errors import LikraError
@@ -33,7 +35,7 @@ from likra.layout import (
 )
 from likra.lm.packing import BATCH_TOKENS
 from likra.metrics import all_metrics
-from likra.model.heads import ADAPTER_WEIGHTS, DEFAULT_METHOD, LoraSettings, method_heads
+from likra.model.heads import ADAPTER_CONFIG, ADAPTER_WEIGHTS, DEFAULT_METHOD, LoraSettings, method_heads
 from likra.model.precision import DEFAULT_DTYPE, dtype_name
 from likra.rundir import locked, update_manifest
 
@@ -130,11 +132,13 @@ def evaluate_run(
     model: LazyModel,
     progress: bool = True,
     batch_tokens: int = BATCH_TOKENS,
+    shared_heads: Path | None = None,
 ) -> list[dict]:
     """Score ``items`` under each checkpoint's heads into ``RUN/eval/<folder>/<checkpoint>/``.
 
     The base scores are read from ``base_path`` (computed there first if missing), so runs of one
-    model may share them. ``about`` (task, split, model, shots) is copied into metrics.json.
+    model may share them; with ``shared_heads``, so may heads with identical adapter files.
+    ``about`` (task, split, model, shots) is copied into metrics.json.
     """
     run = RunLayout(run_dir)
     items = _nonempty(list(items), about["task"], about["split"])
@@ -142,7 +146,7 @@ def evaluate_run(
     results = []
     with locked(run.root):
         base_rows = score_base(items, base_path, model, progress, batch_tokens)
-        heads = _HeadScorer(run, model, batch_tokens, head_names)
+        heads = _HeadScorer(run, model, batch_tokens, head_names, shared_heads)
         for name in checkpoints:
             out = run.eval_checkpoint(folder, name)
             if (out / METRICS).exists():
@@ -194,28 +198,87 @@ def score_base(items: Sequence[Item], path: Path, model: LazyModel, progress: bo
 
 
 class _HeadScorer:
-    """Loads each checkpoint's heads into one peft wrapper (made on first use) and scores them."""
+    """Loads each checkpoint's heads into one peft wrapper (made on first use) and scores them.
 
-    def __init__(self, run: RunLayout, model: LazyModel, batch_tokens: int, heads: Sequence[str]):
+    With ``shared`` (a folder per item set, e.g. an experiment's), a head whose adapter files are
+    byte-identical to one scored before is read from there instead of scored again: a likra run's
+    pos head never sees its negatives, so every negative type repeats the main curve's pos head.
+    """
+
+    def __init__(
+        self, run: RunLayout, model: LazyModel, batch_tokens: int, heads: Sequence[str], shared: Path | None = None
+    ):
         self.run, self.model, self.batch_tokens, self.peft_model = run, model, batch_tokens, None
-        self.heads = tuple(heads)
+        self.heads, self.shared = tuple(heads), shared
 
     def score(self, checkpoint: str, items: Sequence[Item], out: Path, progress: bool) -> list[dict]:
         from likra.model.heads import attach_heads, load_head_weights
 
-        loaded = self.model.get()
-        if self.peft_model is None:
-            self.peft_model = attach_heads(loaded.model, lora_settings(read_run_config(self.run.root)), self.heads)
-        for head in self.heads:
-            load_head_weights(self.peft_model, self.run.head(checkpoint, head), head)
-        match_adapter_dtype(self.peft_model, loaded.dtype)
-        rows, stats = score_table(loaded, self.peft_model, items, self.heads, progress, self.batch_tokens)
+        keys = {head: self._shared_path(checkpoint, head) for head in self.heads}
+        reused = {head: _read_column(path, items) for head, path in keys.items() if path is not None and path.exists()}
+        reused = {head: rows for head, rows in reused.items() if rows is not None}
+        to_score = tuple(head for head in self.heads if head not in reused)
+        stats: dict = {"variants": [], "reused": sorted(reused)}
+        scored: list[dict] = []
+        if to_score:
+            loaded = self.model.get()
+            if self.peft_model is None:
+                self.peft_model = attach_heads(loaded.model, lora_settings(read_run_config(self.run.root)), self.heads)
+            for head in to_score:
+                load_head_weights(self.peft_model, self.run.head(checkpoint, head), head)
+            match_adapter_dtype(self.peft_model, loaded.dtype)
+            scored, stats = score_table(loaded, self.peft_model, items, to_score, progress, self.batch_tokens)
+            stats["reused"] = sorted(reused)
+            for head in to_score:
+                if keys[head] is not None:
+                    atomic_write_jsonl(keys[head], _head_column(scored, head))
         atomic_write_json(out / SCORE_STATS, stats)
-        return rows
+        return [
+            {
+                "id": item.id,
+                "choices": [
+                    {
+                        head: (reused[head][i]["loglik"][c] if head in reused else scored[i]["choices"][c][head])
+                        for head in self.heads
+                    }
+                    for c in range(item.n_choices)
+                ],
+            }
+            for i, item in enumerate(items)
+        ]
+
+    def _shared_path(self, checkpoint: str, head: str) -> Path | None:
+        # Several processes would each decide alone whether a column is there yet, and one
+        # scoring while another reads would hang the collective sums: no sharing then.
+        if self.shared is None or distributed.world() > 1:
+            return None
+        digest = adapter_digest(self.run.head(checkpoint, head))
+        return self.shared / f"{digest[:32]}-b{self.batch_tokens}.jsonl"
 
     def close(self) -> None:
         if self.peft_model is not None:
             self.peft_model.unload()  # give the caller its plain base model back
+
+
+def adapter_digest(head_dir: Path) -> str:
+    """sha256 of a peft adapter's weights and config: equal digests, equal scores."""
+    digest = hashlib.sha256()
+    for name in (ADAPTER_WEIGHTS, ADAPTER_CONFIG):
+        digest.update((head_dir / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _read_column(path: Path, items: Sequence[Item]) -> list[dict] | None:
+    """A shared head column, or None when it is not for these items (then the head is scored)."""
+    rows = read_jsonl(path)
+    same = len(rows) == len(items) and all(
+        row["id"] == item.id and len(row["loglik"]) == item.n_choices for row, item in zip(rows, items, strict=True)
+    )
+    return rows if same else None
+
+
+def _head_column(rows: Sequence[dict], head: str) -> list[dict]:
+    return [{"id": row["id"], "loglik": [choice[head] for choice in row["choices"]]} for row in rows]
 
 
 def match_adapter_dtype(peft_model: Any, dtype: Any) -> None:

@@ -19,10 +19,11 @@ undesirable. TRL appends EOS to every completion, as in the reference's DPO base
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -120,30 +121,57 @@ def train_preference(
     _trim_log(layout, resume_from)
     writer = _CheckpointWriter(layout, method, pairs, settings, rows_per_question, total_steps, progress)
     args = _trainer_args(method, state_dir, settings, preference, per_step, max_length, model)
-    with torch.random.fork_rng(devices=[]):  # LoRA A's init comes from the run's seed alone
-        torch.manual_seed(settings.seed)
-        trainer = _trainer_class(method)(
-            model=model,
-            args=args,
-            train_dataset=Dataset.from_list(rows),
-            processing_class=tokenizer,
-            peft_config=lora_config(lora),
-            callbacks=[writer],
-        )
-    from transformers import PrinterCallback
+    with compact_lm_head():
+        with torch.random.fork_rng(devices=[]):  # LoRA A's init comes from the run's seed alone
+            torch.manual_seed(settings.seed)
+            trainer = _trainer_class(method)(
+                model=model,
+                args=args,
+                train_dataset=Dataset.from_list(rows),
+                processing_class=tokenizer,
+                peft_config=lora_config(lora),
+                callbacks=[writer],
+            )
+        from transformers import PrinterCallback
 
-    trainer.remove_callback(PrinterCallback)  # likra's bar and log replace transformers' printed dicts
-    update_manifest(run_dir, "train", status="running", total_steps=total_steps)
-    started = time.perf_counter()
-    try:
-        trainer.train(resume_from_checkpoint=resume_from)
-    finally:
-        writer.close()
-        set_activation_checkpointing(trainer.model, False)
-        trainer.model.unload().eval()  # the caller gets its plain base model back, as it was
+        trainer.remove_callback(PrinterCallback)  # likra's bar and log replace transformers' printed dicts
+        update_manifest(run_dir, "train", status="running", total_steps=total_steps)
+        started = time.perf_counter()
+        try:
+            trainer.train(resume_from_checkpoint=resume_from)
+        finally:
+            writer.close()
+            set_activation_checkpointing(trainer.model, False)
+            trainer.model.unload().eval()  # the caller gets its plain base model back, as it was
     checkpoints = finish_training(run_dir, method, total_steps, started)
     shutil.rmtree(state_dir, ignore_errors=True)  # finished: the optimiser state is no longer needed
     return checkpoints
+
+
+@contextlib.contextmanager
+def compact_lm_head() -> Iterator[None]:
+    """Let TRL's fused LM head project only the completion positions on every device.
+
+    TRL does that on CUDA/XPU only; elsewhere it projects every position, prompt and padding
+    included, so that a compiler (Neuron) sees one shape. Eager CPU compiles nothing, and there
+    the projection over the 49k vocabulary at ~6x the positions made up over half of each DPO
+    step. Per position the arithmetic is the same: the values differ only by float rounding
+    (tests/test_methods.py). If TRL renames its switch, this does nothing and TRL's own path runs.
+    """
+    try:
+        import trl.trainer.utils as trl_utils
+    except ImportError:
+        yield
+        return
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None:
+        yield
+        return
+    trl_utils._use_triton = lambda device: device.type == "cpu" or original(device)
+    try:
+        yield
+    finally:
+        trl_utils._use_triton = original
 
 
 def _trainer_class(method: str) -> Any:
