@@ -84,6 +84,12 @@ def main() -> None:
             row["base"] = round(metrics["modes"]["base"]["acc_norm"], 4)
             print(json.dumps(row), flush=True)
             results.append(row)
+    deployed = "likra" if args.method == "likra" else args.method  # the mode the method is used as
+    best = max(results, key=lambda row: row[deployed])
+    lrs = sorted(row["lr"] for row in results)
+    print(f"chosen lr {best['lr']:g} ({deployed} acc_norm {best[deployed]})")
+    if best["lr"] in (lrs[0], lrs[-1]):
+        print("the best lr is at the edge of the grid: extend the grid before choosing it")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         json.dumps(
@@ -93,6 +99,9 @@ def main() -> None:
                 "metric": "acc_norm",
                 "train": f"first {args.questions} questions of the ARC pool (seed 42, first negatives, batch {args.batch_size})",
                 "model": args.model,
+                "criterion": f"the highest acc_norm of mode `{deployed}` (the model as deployed) on the validation set",
+                "chosen_lr": best["lr"],
+                "chosen_at_grid_edge": best["lr"] in (lrs[0], lrs[-1]),
                 "runs": results,
             },
             indent=2,

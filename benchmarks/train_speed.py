@@ -26,16 +26,20 @@ training runs) and each loop's fraction of it.
 batches of questions (``first`` negatives, each method's default learning rate), in one process:
 seconds per optimiser step (median over steps, from each run's train_log), the one-off setup
 (adapter, dataset, TRL's reference log-probabilities for DPO/KTO) and the whole ``likra train``
-call, each as a ratio to likra's two heads. Writes ``benchmarks/results/method_speed_<dtype>.json``.
+call, each as a ratio to likra's two heads; DPO and KTO also once more on TRL's own CPU path for
+the LM head (every position projected, not only the completions: see
+``likra.train.preference.compact_lm_head``). Writes ``benchmarks/results/method_speed_<dtype>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -43,7 +47,7 @@ import torch
 from likra.data.pairs import build_pairs
 from likra.data.selection import load_items, training_items
 from likra.lm.tokenize import encode_requests
-from likra.model.heads import LoraSettings, attach_heads, lora_config
+from likra.model.heads import PREFERENCE_METHODS, LoraSettings, attach_heads, lora_config
 from likra.model.load import load_base
 from likra.model.precision import DTYPE_CHOICES, dtype_name
 from likra.train.loop import HeadTrainer, LossTerm, TrainSettings, set_activation_checkpointing
@@ -151,6 +155,19 @@ def method_steps(base, method: str, questions: int, batch_size: int, seed: int, 
     }
 
 
+@contextlib.contextmanager
+def trls_own_lm_head() -> Iterator[None]:
+    """Train DPO/KTO without likra's compact LM head, i.e. on TRL's own CPU path."""
+    from likra.train import preference
+
+    compact = preference.compact_lm_head
+    preference.compact_lm_head = contextlib.nullcontext
+    try:
+        yield
+    finally:
+        preference.compact_lm_head = compact
+
+
 def compare_methods(args) -> None:
     import tempfile
 
@@ -164,6 +181,13 @@ def compare_methods(args) -> None:
         for method in methods:
             runs[method] = method_steps(base, method, questions, args.batch_size, args.seed, Path(tmp) / method)
             print(json.dumps({"method": method, **{k: v for k, v in runs[method].items() if k != "step_seconds"}}))
+        for method in [m for m in methods if m in PREFERENCE_METHODS]:
+            # The same run with TRL's own LM-head path on CPU (every position projected): what
+            # likra.train.preference.compact_lm_head saves, in the same process.
+            name = f"{method} (TRL all-position head)"
+            with trls_own_lm_head():
+                runs[name] = method_steps(base, method, questions, args.batch_size, args.seed, Path(tmp) / name)
+            print(json.dumps({"method": name, **{k: v for k, v in runs[name].items() if k != "step_seconds"}}))
     likra = runs["likra"]
     for run in runs.values():
         run["step_vs_likra"] = round(run["median_step_seconds"] / likra["median_step_seconds"], 3)
@@ -180,10 +204,10 @@ def compare_methods(args) -> None:
         "methods": runs,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    print(f"{'method':13s} {'s/step':>8s} {'x likra':>8s} {'setup s':>8s} {'wall s':>8s} {'x likra':>8s}")
+    print(f"{'method':32s} {'s/step':>8s} {'x likra':>8s} {'setup s':>8s} {'wall s':>8s} {'x likra':>8s}")
     for method, run in runs.items():
         print(
-            f"{method:13s} {run['median_step_seconds']:8.2f} {run['step_vs_likra']:8.2f} "
+            f"{method:32s} {run['median_step_seconds']:8.2f} {run['step_vs_likra']:8.2f} "
             f"{run['setup_seconds']:8.1f} {run['wall_seconds']:8.1f} {run['wall_vs_likra']:8.2f}"
         )
     out = Path(args.out or f"benchmarks/results/method_speed_{dtype_name(base.dtype)}.json")

@@ -240,6 +240,11 @@ def test_preference_methods_resume_from_trl_state(method, tmp_path, tiny_model_d
     finally:
         preference._CheckpointWriter.on_step_end = original
     assert (broken / "trainer-state").is_dir()
+    # The experiment's plan counts the two steps done (its ETA does not start the run over).
+    from likra.experiments.runner import _steps_done
+    from likra.layout import RunLayout
+
+    assert _steps_done(RunLayout(broken)) == 2
     run_tiny(broken, tiny_model_dir, arc_jsonl, method=method)
     assert not (broken / "trainer-state").exists()  # finished runs drop the optimiser state
     assert [r["step"] for r in read_jsonl(broken / "train_log.jsonl")] == [1, 2, 3, 4, 5]

@@ -242,12 +242,18 @@ def _examples_left(run: RunLayout, spec: RunSpec) -> float:
     items = _training_questions(spec)
     negatives = 0 if spec.method == "sft" else 1
     per_question = [1 + (item.n_choices - 1 if spec.strategy == "all" else negatives) for item in items]
-    state = run.resume / RESUME_STATE
-    done_questions = 0
-    if state.exists():
-        config = read_json(run.config)
-        done_questions = int(read_json(state)["step"]) * int(config["train"]["batch_size"])
+    done_questions = _steps_done(run) * int(read_json(run.config)["train"]["batch_size"]) if run.config.exists() else 0
     return float(sum(per_question[done_questions:]))
+
+
+def _steps_done(run: RunLayout) -> int:
+    """The optimiser steps an interrupted run resumes after: likra's resume state, or for DPO/KTO
+    the newest of transformers' ``checkpoint-<step>`` folders."""
+    state = run.resume / RESUME_STATE
+    if state.exists():
+        return int(read_json(state)["step"])
+    steps = [int(p.name.rsplit("-", 1)[1]) for p in run.trainer_state.glob("checkpoint-*") if p.name[11:].isdigit()]
+    return max(steps, default=0)
 
 
 def _training_questions(spec: RunSpec) -> list:
