@@ -137,12 +137,12 @@ PROFILES: dict[str, Profile] = {
         curve_eval_n=(32, 64, 128),
         negative_strategies=(),
         ablation=False,
-        methods=("unlikelihood", "dpo"),
+        methods=("unlikelihood", "dpo", "kto"),
         methods_eval_n=(32, 64, 128),
         description=(
-            "Finding 10 on 2 CPU cores: likra, unlikelihood and DPO trained on the same ARC questions, `first` "
-            "negatives, seeds (3) and batches (16) up to N=128, each at its own swept learning rate, scored at "
-            "N=0, 32, 64 and 128 on the default profile's 352 ARC-Challenge test items. KTO is in the full profile."
+            "Finding 10 on 2 CPU cores: likra, unlikelihood, DPO and KTO trained on the same ARC questions, "
+            "`first` negatives, seeds (3) and batches (16) up to N=128, each at its own swept learning rate, "
+            "scored at N=0, 32, 64 and 128 on the default profile's 352 ARC-Challenge test items."
         ),
     ),
 }

@@ -154,7 +154,7 @@ def compact_lm_head() -> Iterator[None]:
 
     TRL does that on CUDA/XPU only; elsewhere it projects every position, prompt and padding
     included, so that a compiler (Neuron) sees one shape. Eager CPU compiles nothing, and there
-    the projection over the 49k vocabulary at ~6x the positions made up over half of each DPO
+    the projection over the 49k vocabulary at ~6x the positions made up about half of each DPO
     step. Per position the arithmetic is the same: the values differ only by float rounding
     (tests/test_methods.py). If TRL renames its switch, this does nothing and TRL's own path runs.
     """

@@ -16,8 +16,7 @@ from likra.train.loop import TrainSettings
 
 # Chosen on ARC-Challenge *validation* at N = 128 (batch 16, seed 42); the numbers are in
 # benchmarks/results/lr_sweep*.json. likra's (and its pos head, sft's) is the original sweep's.
-METHOD_LR = {"likra": 1e-3, "sft": 1e-3, "unlikelihood": 1e-2, "dpo": 1e-2, "kto": 1e-3}
-# KTO: not swept yet (likra's 1e-3 as a placeholder); run benchmarks/lr_sweep.py --method kto before relying on it.
+METHOD_LR = {"likra": 1e-3, "sft": 1e-3, "unlikelihood": 1e-2, "dpo": 1e-2, "kto": 1e-2}
 
 
 def default_lr(method: str) -> float:
