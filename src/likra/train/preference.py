@@ -150,7 +150,7 @@ def train_preference(
 
 @contextlib.contextmanager
 def compact_lm_head() -> Iterator[None]:
-    """Let TRL's fused LM head project only the completion positions on every device.
+    """Let TRL's fused LM head project only the completion positions on CPU too.
 
     TRL does that on CUDA/XPU only; elsewhere it projects every position, prompt and padding
     included, so that a compiler (Neuron) sees one shape. Eager CPU compiles nothing, and there
