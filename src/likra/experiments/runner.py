@@ -249,11 +249,13 @@ def _examples_left(run: RunLayout, spec: RunSpec) -> float:
 def _steps_done(run: RunLayout) -> int:
     """The optimiser steps an interrupted run resumes after: likra's resume state, or for DPO/KTO
     the newest of transformers' ``checkpoint-<step>`` folders."""
+    from transformers.trainer_utils import get_last_checkpoint  # what train_preference resumes from
+
     state = run.resume / RESUME_STATE
     if state.exists():
         return int(read_json(state)["step"])
-    steps = [int(p.name.rsplit("-", 1)[1]) for p in run.trainer_state.glob("checkpoint-*") if p.name[11:].isdigit()]
-    return max(steps, default=0)
+    last = get_last_checkpoint(str(run.trainer_state)) if run.trainer_state.is_dir() else None
+    return int(Path(last).name.rsplit("-", 1)[1]) if last else 0
 
 
 def _training_questions(spec: RunSpec) -> list:
