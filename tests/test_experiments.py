@@ -140,6 +140,16 @@ def test_default_profile_is_what_the_readme_says():
     assert profile.studies[0].eval_sets[0].task == "arc_challenge"
 
 
+def test_an_overridden_profile_says_what_it_replaced():
+    """The report prints the description; with --model the profile's own model no longer applies."""
+    default = get_profile("default")
+    assert get_profile("default", model=default.model, seeds=None) == default
+    gemma = get_profile("default", model="gemma3-270m", seeds=(1, 2))
+    assert gemma.model == "gemma3-270m" and gemma.seeds == (1, 2)
+    assert gemma.description.startswith(default.description)
+    assert gemma.description.endswith("Overridden here: model = gemma3-270m; seeds = (1, 2).")
+
+
 def test_independent_runs_on_nested_subsets(tmp_path, tiny_model_dir):
     """--points subsets: one run per N, each scored at its final checkpoint."""
     from dataclasses import replace

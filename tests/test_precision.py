@@ -48,6 +48,20 @@ def test_parse_cpu_flags_reads_the_first_flags_line() -> None:
     assert parse_cpu_flags("processor\t: 0\n") == set()
 
 
+def test_the_report_names_the_cpu_and_its_bf16_kernel(fake_cpu) -> None:
+    """AMX and AVX512-BF16 round bf16 differently, so a report says which one computed it."""
+    assert precision.parse_cpu_model(cpuinfo()) == "Test CPU"
+    assert precision.parse_cpu_model("processor\t: 0\n") is None
+    threads = torch.get_num_threads()
+    fake_cpu(cpuinfo("avx512_bf16", "amx_tile", "amx_bf16"))
+    assert precision.compute_description(CPU, torch.bfloat16) == f"cpu: Test CPU, {threads} threads, bf16 via amx_bf16"
+    fake_cpu(cpuinfo("avx512_bf16"))
+    assert precision.compute_description("cpu", torch.bfloat16).endswith("bf16 via avx512_bf16")
+    assert precision.compute_description("cpu", torch.float32) == f"cpu: Test CPU, {threads} threads, fp32"
+    fake_cpu(cpuinfo())
+    assert precision.compute_description("cpu", torch.bfloat16).endswith("bf16 via emulation")
+
+
 @pytest.mark.parametrize(
     ("text", "mkldnn", "probe", "expected"),
     [

@@ -15,7 +15,7 @@ from typing import Any
 from likra.experiments.profiles import EvalSet, Profile, curve_profile, save_profile
 from likra.experiments.runner import run_experiment
 from likra.model.load import chosen_dtype
-from likra.model.precision import dtype_name
+from likra.model.precision import compute_description, dtype_name
 from likra.report.build import build_report
 from likra.rundir import locked, read_manifest, update_manifest
 from likra.score.evaluate import evaluate
@@ -56,6 +56,7 @@ def reproduce(
             "wall time of this invocation (s)": round(seconds, 1),
             "device": str(loaded.device),
             "dtype": str(loaded.dtype).replace("torch.", ""),
+            "computed on": compute_description(loaded.device, loaded.dtype),
         }
         path = build_report(exp_dir, profile, facts)
         update_manifest(exp_dir, "experiment", status="complete", facts=facts, seconds=round(seconds, 1))

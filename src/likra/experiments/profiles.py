@@ -175,7 +175,12 @@ def get_profile(name: str, **overrides) -> Profile:
     if name not in PROFILES:
         raise unknown_name("profile", name, list(PROFILES))
     profile = PROFILES[name]
-    return replace(profile, **{k: v for k, v in overrides.items() if v is not None})
+    changed = {k: v for k, v in overrides.items() if v is not None and v != getattr(profile, k)}
+    if not changed:
+        return profile
+    # The description states the profile's own settings; say which of them this run replaced.
+    note = "; ".join(f"{k} = {v}" for k, v in changed.items())
+    return replace(profile, **changed, description=f"{profile.description} Overridden here: {note}.")
 
 
 def curve_profile(

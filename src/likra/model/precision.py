@@ -59,6 +59,30 @@ def parse_cpu_flags(cpuinfo: str) -> set[str]:
     return set()
 
 
+def parse_cpu_model(cpuinfo: str) -> str | None:
+    """The "model name" of the first processor listed in a /proc/cpuinfo text."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            return value.strip()
+    return None
+
+
+def compute_description(device: torch.device | str, dtype: torch.dtype) -> str:
+    """Where the numbers were computed, e.g. "cpu: AMD EPYC, 2 threads, bf16 via avx512_bf16".
+
+    bf16 results differ between kernels (AMX and AVX512-BF16 round differently), so a report
+    names the one it used."""
+    device = torch.device(device)
+    if device.type != "cpu":
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+        return f"{device.type}: {name}, {dtype_name(dtype)}"
+    text = _cpuinfo_text()
+    model = (parse_cpu_model(text) if text else None) or platform.processor() or platform.machine()
+    kernel = f" via {cpu_bf16_support() or 'emulation'}" if dtype == torch.bfloat16 else ""
+    return f"cpu: {model}, {torch.get_num_threads()} threads, {dtype_name(dtype)}{kernel}"
+
+
 def _cpu_feature(wanted: tuple[str, ...]) -> str | None:
     """The first of ``wanted`` in /proc/cpuinfo's flags; None if absent or no cpuinfo."""
     text = _cpuinfo_text()
