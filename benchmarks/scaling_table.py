@@ -74,11 +74,13 @@ def deciding_test(finding: dict) -> dict | None:
 
 
 def finding_cell(finding: dict | None) -> str:
+    """The verdict and the number that decided it; a finding whose parts differ lists every part."""
     if finding is None:
         return "not run"
     test = deciding_test(finding)
-    if test is None:
-        return f"**{finding['verdict']}**"
+    if test is None:  # parts with different verdicts (e.g. "likra: inconclusive; neg-only: does not hold")
+        parts = "; ".join(f"{t['name']} {_fmt(t['estimate'])} {t['verdict']}" for t in finding.get("tests", []))
+        return f"**mixed**: {parts}"
     return f"**{finding['verdict']}**: {test['name']} {_fmt(test['estimate'])}"
 
 
@@ -195,31 +197,35 @@ def main() -> None:
     reports = [_labelled(r) for r in args.report]
     shots = dict(_labelled(s) for s in args.shots)
     findings = {label: load_findings(folder) for label, folder in reports}
-    columns = [f"{label}, 0-shot" for label, _ in reports] + [f"{label}, 5-shot" for label in shots]
-    print("| # | claim | " + " | ".join(columns) + " | paper (7B, 5-shot) |")
-    print("|---|---|" + "---|" * len(columns) + "---|")
+    gaps = {label: shots_gaps(path) for label, path in shots.items()}
+    # One column per (model, shots), the models in the order given.
+    labels = list(dict.fromkeys([label for label, _ in reports] + list(shots)))
+    columns = [
+        (label, k) for label in labels for k in ("zero", "k") if (label in findings if k == "zero" else label in shots)
+    ]
+    names = [f"{label}, {'0' if k == 'zero' else '5'}-shot" for label, k in columns]
+    print("| # | claim | " + " | ".join(names) + " | paper (7B, 5-shot) |")
+    print("|---|---|" + "---|" * len(names) + "---|")
     table = []
     numbers = sorted({n for f in findings.values() for n in f})
     for number in numbers:
         claim = next(f[number]["claim"] for f in findings.values() if number in f)
-        cells = [finding_cell(findings[label].get(number)) for label, _ in reports]
-        cells += ["—" for _ in shots]  # k-shot runs are scored at two N only
+        # k-shot runs are scored at two N only: the findings are decided on the 0-shot curves.
+        cells = [finding_cell(findings[label].get(number)) if k == "zero" else "—" for label, k in columns]
         paper = PAPER_FINDINGS.get(number, "—")
         print(f"| {number} | {claim} | " + " | ".join(cells) + f" | {paper} |")
-        table.append({"finding": number, "claim": claim, "cells": dict(zip(columns, cells)), "paper": paper})
-    gaps = {label: shots_gaps(path) for label, path in shots.items()}
+        table.append({"finding": number, "claim": claim, "cells": dict(zip(names, cells)), "paper": paper})
     paper_gap = {"N-64": 0.631 - 0.613, "N-256": 0.799 - 0.624}
     for checkpoint in ("N-64", "N-256"):
-        cells = [_fmt(gaps[label][(checkpoint, "zero")]) if label in gaps else "—" for label, _ in reports]
-        cells += [_fmt(gaps[label][(checkpoint, "k")]) for label in shots]
+        cells = [_fmt(gaps[label][(checkpoint, k)]) if label in gaps else "—" for label, k in columns]
         row = f"likra − sft at N = {checkpoint[2:]}"
         paper = f"{paper_gap[checkpoint]:.3f}"
         print(f"| | {row} | " + " | ".join(cells) + f" | {paper} |")
-        table.append({"finding": None, "claim": row, "cells": dict(zip(columns, cells)), "paper": paper})
+        table.append({"finding": None, "claim": row, "cells": dict(zip(names, cells)), "paper": paper})
     if args.plot:
         plot(reports, shots, args.plot)
     if args.out:
-        args.out.write_text(json.dumps({"columns": columns, "rows": table}, indent=2, ensure_ascii=False) + "\n")
+        args.out.write_text(json.dumps({"columns": names, "rows": table}, indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
