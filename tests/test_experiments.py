@@ -11,6 +11,7 @@ import pytest
 
 from fixtures import load_fixture, write_task_file
 from likra.api import reproduce
+from likra.errors import LikraError
 from likra.experiments.profiles import get_profile, load_profile, tiny_profile
 from likra.experiments.runner import curve_sizes
 
@@ -138,6 +139,25 @@ def test_default_profile_is_what_the_readme_says():
     profile = get_profile("default")
     assert len(profile.seeds) >= 3 and profile.model == "smollm2-135m"
     assert profile.studies[0].eval_sets[0].task == "arc_challenge"
+
+
+def test_method_learning_rates_can_be_replaced_per_experiment(tmp_path):
+    """--method-lr: a rate swept on another model replaces a method's default, and survives the
+    profile's round trip through profile.json (a resumed experiment must compare equal)."""
+    from likra.experiments.profiles import method_lr, parse_method_lrs, save_profile
+    from likra.train.presets import default_lr
+
+    assert parse_method_lrs("unlikelihood=3e-3, dpo=0.001") == (("dpo", 0.001), ("unlikelihood", 0.003))
+    profile = get_profile("default", method_lrs=parse_method_lrs("dpo=3e-3"))
+    assert method_lr(profile, "dpo") == 0.003
+    assert method_lr(profile, "unlikelihood") == default_lr("unlikelihood")
+    assert method_lr(profile, "likra") == method_lr(profile, "sft") == profile.lr
+    save_profile(tmp_path, profile)
+    assert load_profile(tmp_path) == profile
+    save_profile(tmp_path, profile)  # the same profile again: accepted
+    for bad in ("dpo", "dpo=0", "dpo=-1e-3", "dpo=fast", "dpo=inf", "likra=1e-3", "sft=1e-3", "ppo=1e-3"):
+        with pytest.raises(LikraError):
+            parse_method_lrs(bad)
 
 
 def test_an_overridden_profile_says_what_it_replaced():

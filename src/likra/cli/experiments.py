@@ -47,13 +47,25 @@ def reproduce_command(
     lr: Annotated[Optional[float], typer.Option()] = None,
     device: Annotated[Optional[str], typer.Option()] = None,
     dtype: Annotated[Optional[str], typer.Option(help="Override the profile's precision: auto, fp32 or bf16.")] = None,
+    method_lr: Annotated[
+        Optional[str],
+        typer.Option(help="Other methods' learning rates, e.g. dpo=3e-3,unlikelihood=3e-3 (likra's is --lr)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Run the paper's experiments on a profile and write REPORT.md with plots and findings."""
     from likra.api import reproduce
-    from likra.experiments.profiles import get_profile
+    from likra.experiments.profiles import get_profile, parse_method_lrs
 
-    chosen = get_profile(profile, model=model, seeds=_seeds(seeds), points=points, lr=lr, dtype=dtype)
+    chosen = get_profile(
+        profile,
+        model=model,
+        seeds=_seeds(seeds),
+        points=points,
+        lr=lr,
+        dtype=dtype,
+        method_lrs=parse_method_lrs(method_lr) if method_lr else None,
+    )
     report = reproduce(exp_dir, chosen, device=device, progress=not quiet)
     _print_findings(exp_dir)
     typer.echo(f"report: {report}")

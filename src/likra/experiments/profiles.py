@@ -73,6 +73,9 @@ class Profile:
     methods: tuple[str, ...] = ()
     methods_max_questions: int | None = None  # None = as far as the main curve
     methods_eval_n: tuple[int, ...] | None = None  # None = every checkpoint
+    # (method, lr) pairs replacing a method's default learning rate, e.g. one swept on another
+    # model (benchmarks/lr_sweep.py --model M); likra's and sft's rate is ``lr``.
+    method_lrs: tuple[tuple[str, float], ...] = ()
     shots: int = 0
     dtype: str = DEFAULT_DTYPE  # of the frozen base model: fp32, bf16 or auto (resolved when run)
     description: str = ""
@@ -151,7 +154,28 @@ PROFILES: dict[str, Profile] = {
 def method_lr(profile: Profile, method: str) -> float:
     """The profile's learning rate is likra's (and sft's: its pos head); other methods use their own
     default, chosen by benchmarks/lr_sweep.py."""
-    return profile.lr if method in ("likra", "sft") else default_lr(method)
+    if method in ("likra", "sft"):
+        return profile.lr
+    return dict(profile.method_lrs).get(method, default_lr(method))
+
+
+def parse_method_lrs(text: str) -> tuple[tuple[str, float], ...]:
+    """``dpo=3e-3,unlikelihood=1e-3`` as (method, lr) pairs; likra's and sft's rate is ``--lr``."""
+    pairs = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        method, sep, value = part.partition("=")
+        method = method.strip()
+        try:
+            lr = float(value)
+        except ValueError:
+            lr = float("nan")
+        if not sep or not (lr > 0 and lr != float("inf")):
+            raise LikraError(f"expected METHOD=LR with a positive LR, got {part!r}", field="method_lr")
+        if method in ("likra", "sft"):
+            raise LikraError(f"{method}'s learning rate is --lr, not --method-lr", field="method_lr")
+        default_lr(method)  # an unknown method fails here
+        pairs.append((method, lr))
+    return tuple(sorted(dict(pairs).items()))
 
 
 def tiny_profile(model: str, train_task: str, eval_task: str) -> Profile:
@@ -232,6 +256,7 @@ def profile_from_dict(data: dict) -> Profile:
         for s in data["studies"]
     )
     fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k != "studies"}
+    fields["method_lrs"] = tuple((m, float(lr)) for m, lr in data.get("method_lrs", ()))
     return Profile(studies=studies, **fields)
 
 
