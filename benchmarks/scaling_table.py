@@ -213,7 +213,7 @@ def main() -> None:
         # k-shot runs are scored at two N only: the findings are decided on the 0-shot curves.
         cells = [finding_cell(findings[label].get(number)) if k == "zero" else "—" for label, k in columns]
         paper = PAPER_FINDINGS.get(number, "—")
-        print(f"| {number} | {claim} | " + " | ".join(cells) + f" | {paper} |")
+        print(f"| {number} | {claim.replace('|', chr(92) + '|')} | " + " | ".join(cells) + f" | {paper} |")
         table.append({"finding": number, "claim": claim, "cells": dict(zip(names, cells)), "paper": paper})
     paper_gap = {"N-64": 0.631 - 0.613, "N-256": 0.799 - 0.624}
     for checkpoint in ("N-64", "N-256"):
