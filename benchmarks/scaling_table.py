@@ -23,6 +23,8 @@ import csv
 import json
 from pathlib import Path
 
+from compare_findings import load_findings  # benchmarks/: a report folder's findings by number
+
 # The paper's ARC-Challenge test curve (acc_norm, most likely Mistral-7B-v0.1, 5-shot), read off
 # the reference figures (../shared/docs/reference-method.md); no intervals were published.
 PAPER_CURVE = {
@@ -82,10 +84,6 @@ def finding_cell(finding: dict | None) -> str:
         parts = "; ".join(f"{t['name']} {_fmt(t['estimate'])} {t['verdict']}" for t in finding.get("tests", []))
         return f"**mixed**: {parts}"
     return f"**{finding['verdict']}**: {test['name']} {_fmt(test['estimate'])}"
-
-
-def load_findings(folder: Path) -> dict[int, dict]:
-    return {f["finding"]: f for f in json.loads((folder / "findings.json").read_text())}
 
 
 def shots_gaps(path: Path) -> dict[tuple[str, str], dict]:

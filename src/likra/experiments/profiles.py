@@ -7,6 +7,7 @@ HellaSwag and Winogrande); ``tiny`` runs the plumbing in seconds on a tiny rando
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -168,8 +169,8 @@ def parse_method_lrs(text: str) -> tuple[tuple[str, float], ...]:
         try:
             lr = float(value)
         except ValueError:
-            lr = float("nan")
-        if not sep or not (lr > 0 and lr != float("inf")):
+            lr = math.nan
+        if not sep or not (math.isfinite(lr) and lr > 0):
             raise LikraError(f"expected METHOD=LR with a positive LR, got {part!r}", field="method_lr")
         if method in ("likra", "sft"):
             raise LikraError(f"{method}'s learning rate is --lr, not --method-lr", field="method_lr")

@@ -50,22 +50,23 @@ def _cpuinfo_text() -> str | None:
         return None
 
 
-def parse_cpu_flags(cpuinfo: str) -> set[str]:
-    """The feature flags of the first processor listed in a /proc/cpuinfo text."""
+def _cpuinfo_field(cpuinfo: str, name: str) -> str | None:
+    """The value of ``name`` for the first processor listed in a /proc/cpuinfo text."""
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return set(value.split())
-    return set()
+        if key.strip() == name:
+            return value.strip()
+    return None
+
+
+def parse_cpu_flags(cpuinfo: str) -> set[str]:
+    """The feature flags of the first processor listed in a /proc/cpuinfo text."""
+    return set((_cpuinfo_field(cpuinfo, "flags") or "").split())
 
 
 def parse_cpu_model(cpuinfo: str) -> str | None:
     """The "model name" of the first processor listed in a /proc/cpuinfo text."""
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "model name":
-            return value.strip()
-    return None
+    return _cpuinfo_field(cpuinfo, "model name")
 
 
 def compute_description(device: torch.device | str, dtype: torch.dtype) -> str:
