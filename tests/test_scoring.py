@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from fixtures import load_fixture
+from likra.lm.forward import target_logprobs
 from likra.lm.packing import build_batch, group_requests, plan_batches, plan_rows
 from likra.lm.tokenize import encode_requests, prefix_token_id
 from likra.score.scorer import score_items, score_requests
@@ -158,6 +159,27 @@ def test_packing_settings_do_not_change_scores(tiny_bos_base, row_tokens, batch_
         base.model, base.tokenizer, requests, progress=False, row_tokens=row_tokens, batch_tokens=batch_tokens
     )
     assert scores["base"] == pytest.approx(reference["base"], abs=1e-5)
+
+
+@pytest.mark.parametrize("multiple", [32, 64])
+def test_padding_rows_to_a_width_multiple_does_not_change_scores(tiny_bos_base, multiple) -> None:
+    """Training pads micro-batches to a few widths (bounded kernel cache); the extra columns are
+    masked padding, so every target's log-probability stays what it was."""
+    base = tiny_bos_base
+    encoded = encode_requests(base.tokenizer, all_requests(mixed_items()), base.max_length)
+    groups = group_requests([(e.context, e.continuation) for e in encoded])
+    pad = base.tokenizer.pad_token_id
+    for rows in plan_batches(plan_rows(groups, 64), 256):
+        exact = build_batch(rows, pad, torch.float32)
+        padded = build_batch(rows, pad, torch.float32, width_multiple=multiple)
+        assert padded.input_ids.shape[1] % multiple == 0
+        assert 0 <= padded.input_ids.shape[1] - exact.input_ids.shape[1] < multiple
+        assert padded.n_tokens == exact.n_tokens
+        assert torch.equal(padded.target_ids, exact.target_ids)
+        assert torch.equal(padded.target_keys, exact.target_keys)
+        with torch.no_grad():
+            want, got = target_logprobs(base.model, exact, "cpu"), target_logprobs(base.model, padded, "cpu")
+        assert got.tolist() == pytest.approx(want.tolist(), abs=1e-5)
 
 
 def test_item_order_does_not_change_scores(tiny_base) -> None:

@@ -36,7 +36,8 @@ def reproduce_command(
     profile: Annotated[
         str,
         typer.Option(
-            help="default (~30 min on 2 CPU cores), methods (finding 10: likra, unlikelihood, DPO) or full (paper size)."
+            help="default (~30 min on 2 CPU cores), methods (finding 10: likra, unlikelihood, DPO), "
+            "pool (the whole ARC pool, 3 seeds, ~2 h) or full (paper size)."
         ),
     ] = "default",
     model: Annotated[Optional[str], typer.Option(help="Override the profile's model.")] = None,

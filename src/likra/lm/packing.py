@@ -21,6 +21,10 @@ import torch
 ROW_TOKENS = 512
 BATCH_TOKENS = 4096
 TRAIN_BATCH_TOKENS = 1024
+# Training pads each micro-batch's width up to a multiple of this: a few tensor shapes recur
+# instead of a new one per step, so oneDNN's kernel cache (one entry per shape, ~MBs each with
+# AMX) stops growing with N. Scoring re-packs the same items identically, so it needs none.
+TRAIN_WIDTH_MULTIPLE = 32
 
 
 @dataclass
@@ -105,9 +109,12 @@ def plan_batches(rows: list[list[Group]], batch_tokens: int) -> list[list[list[G
     return batches
 
 
-def build_batch(rows: Sequence[Sequence[Group]], pad_id: int, mask_dtype: torch.dtype) -> PackedBatch:
-    """Tensors for one batch of packed rows."""
-    width = max(sum(g.n_inputs for g in row) for row in rows)
+def build_batch(
+    rows: Sequence[Sequence[Group]], pad_id: int, mask_dtype: torch.dtype, width_multiple: int = 1
+) -> PackedBatch:
+    """Tensors for one batch of packed rows, padded to a width that is a multiple of ``width_multiple``."""
+    longest = max(sum(g.n_inputs for g in row) for row in rows)
+    width = math.ceil(longest / width_multiple) * width_multiple
     n_rows = len(rows)
     input_ids = torch.full((n_rows, width), pad_id, dtype=torch.long)
     position_ids = torch.zeros((n_rows, width), dtype=torch.long)

@@ -42,7 +42,15 @@ from likra.io import (
 )
 from likra.layout import CHECKPOINT_INFO, RESUME_STATE, RunLayout, checkpoint_name
 from likra.lm.forward import target_logprobs
-from likra.lm.packing import ROW_TOKENS, TRAIN_BATCH_TOKENS, Group, build_batch, plan_batches, plan_rows
+from likra.lm.packing import (
+    ROW_TOKENS,
+    TRAIN_BATCH_TOKENS,
+    TRAIN_WIDTH_MULTIPLE,
+    Group,
+    build_batch,
+    plan_batches,
+    plan_rows,
+)
 from likra.lm.tokenize import encode_requests
 from likra.model.heads import ADAPTER_WEIGHTS, DEFAULT_METHOD, load_head_weights, method_heads, save_heads
 from likra.rundir import update_manifest
@@ -213,7 +221,7 @@ class HeadTrainer:
             raise LikraError("a training batch has no answer tokens (empty answers?)")
         total, input_tokens = 0.0, 0
         for rows in plan_batches(plan_rows(groups, ROW_TOKENS), self.settings.batch_tokens):
-            batch = build_batch(rows, self.tokenizer.pad_token_id or 0, self.mask_dtype)
+            batch = build_batch(rows, self.tokenizer.pad_token_id or 0, self.mask_dtype, TRAIN_WIDTH_MULTIPLE)
             logprobs = target_logprobs(self.model, batch, self.device)
             loss = term.weight * TOKEN_LOSSES[term.kind](logprobs).sum() / answer_tokens
             loss.backward()
