@@ -56,12 +56,14 @@ def main() -> None:
         raise SystemExit(f"likra train failed with exit status {child.returncode}")
     # Peak RSS while the steps of each doubling of N were running (step k trains questions
     # up to k * batch): N <= batch, <= 2 batch, <= 4 batch, ...
+    # After the last step the run saves its final checkpoint: that belongs to the last doubling.
+    total_steps = -(-args.max_questions // args.batch_size)
     buckets: dict[int, float] = {}
     for _, steps, rss in samples:
         if steps == 0:
             continue  # loading the model, before the first step
         n = args.batch_size
-        while n < (steps + 1) * args.batch_size:
+        while n < min(steps + 1, total_steps) * args.batch_size:
             n *= 2
         buckets[n] = max(buckets.get(n, 0.0), rss)
     print(f"{args.model}, batch {args.batch_size}, up to N = {args.max_questions}; peak RSS per doubling of N")

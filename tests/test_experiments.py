@@ -11,6 +11,7 @@ import pytest
 
 from fixtures import load_fixture, write_task_file
 from likra.api import reproduce
+from likra.data.selection import load_items
 from likra.errors import LikraError
 from likra.experiments.profiles import get_profile, load_profile, tiny_profile
 from likra.experiments.runner import curve_sizes
@@ -106,6 +107,26 @@ def test_rerunning_a_finished_experiment_only_rebuilds_the_report(experiment):
     assert replace(saved, dtype=profile.dtype) == profile
 
 
+def test_a_moved_experiment_resumes_its_runs(experiment, tmp_path):
+    """An interrupted experiment moved elsewhere resumes where it stopped: hardest runs record the
+    base scores that ranked their negatives by content, not by the old path."""
+    import shutil
+
+    from likra.rundir import update_manifest
+
+    exp, profile, _, _ = experiment
+    moved = tmp_path / "moved"
+    shutil.copytree(exp, moved)
+    config = json.loads((moved / "runs" / "train" / "hardest-s1" / "config.json").read_text())
+    assert config["base_scores"].startswith("sha256:") and str(exp) not in json.dumps(config)
+    update_manifest(moved, "experiment", status="running")  # as if killed before the report
+    stamps = {p: p.stat().st_mtime_ns for p in moved.rglob("*.safetensors")}
+    logs: list[str] = []
+    reproduce(moved, profile, progress=False, log=logs.append)
+    assert {p: p.stat().st_mtime_ns for p in moved.rglob("*.safetensors")} == stamps  # nothing retrained
+    assert (moved / "report" / "REPORT.md").exists()
+
+
 def test_a_different_profile_is_refused_in_the_same_directory(experiment):
     from dataclasses import replace
 
@@ -139,6 +160,19 @@ def test_default_profile_is_what_the_readme_says():
     profile = get_profile("default")
     assert len(profile.seeds) >= 3 and profile.model == "smollm2-135m"
     assert profile.studies[0].eval_sets[0].task == "arc_challenge"
+
+
+def test_pool_profile_scores_only_checkpoints_the_whole_pool_produces():
+    """Every N the pool profile scores must be a checkpoint of a whole-pool run, or it is never
+    scored; the pool is every ARC question and the test set is whole (no limit)."""
+    profile = get_profile("pool")
+    (study,) = profile.studies
+    assert study.max_questions is None and len(profile.seeds) == 3
+    assert [(e.task, e.split, e.limit) for e in study.eval_sets] == [("arc_challenge", "test", None)]
+    pool_size = len(load_items(study.train_task, study.train_split))
+    assert pool_size == 6615
+    assert set(profile.curve_eval_n) <= set(curve_sizes(pool_size, profile.batch_size))
+    assert max(profile.curve_eval_n) == pool_size
 
 
 def test_method_learning_rates_can_be_replaced_per_experiment(tmp_path):

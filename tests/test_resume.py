@@ -406,3 +406,25 @@ def test_experiment_killed_twice_finishes_with_identical_scores(tmp_path: Path, 
     assert json.loads((exp / "report" / "findings.json").read_text()) == json.loads(
         (reference / "report" / "findings.json").read_text()
     )
+
+
+def test_base_scores_are_recorded_by_content_and_old_path_records_still_resume(tmp_path):
+    """hardest/easiest runs record their ranking scores as a sha256 (a moved experiment resumes);
+    a run made before, which recorded the path, keeps that record while the content is the same."""
+    from likra.errors import LikraError
+    from likra.train.run import _base_scores_record
+
+    scores = tmp_path / "base.jsonl"
+    scores.write_text('{"id": "q1", "choices": [{"base": -1.0}, {"base": -2.0}]}\n')
+    copy = tmp_path / "copy.jsonl"
+    copy.write_text(scores.read_text())
+    run = tmp_path / "run"
+    run.mkdir()
+    new = _base_scores_record(run, copy)
+    assert new == _base_scores_record(run, scores) and new.startswith("sha256:")
+    (run / "config.json").write_text(json.dumps({"base_scores": str(scores)}))  # an older run's record
+    assert _base_scores_record(run, copy) == str(scores)  # same content: the old record stands
+    copy.write_text('{"id": "q1", "choices": [{"base": -3.0}, {"base": -2.0}]}\n')
+    assert _base_scores_record(run, copy) not in (str(scores), new)  # other scores: a different run
+    with pytest.raises(LikraError, match="does not exist"):
+        _base_scores_record(run, tmp_path / "missing.jsonl")

@@ -8,12 +8,12 @@ from typing import Any
 from likra.data.pairs import NEEDS_BASE_SCORES, build_pairs
 from likra.data.selection import load_items, training_items
 from likra.errors import LikraError
-from likra.io import atomic_write_json, read_jsonl
+from likra.io import atomic_write_json, read_json, read_jsonl
 from likra.layout import RunLayout
 from likra.model.heads import DEFAULT_METHOD, PREFERENCE_METHODS, LoraSettings, attach_heads, method_heads
 from likra.model.load import chosen_dtype
 from likra.model.precision import DEFAULT_DTYPE, dtype_name
-from likra.model.resolve import DEFAULT_MODEL
+from likra.model.resolve import DEFAULT_MODEL, sha256_file
 from likra.rundir import check_config, locked, read_manifest
 from likra.train.loop import TrainSettings, complete_checkpoints, set_activation_checkpointing, train_heads
 from likra.train.preference import PreferenceSettings, train_preference
@@ -66,7 +66,7 @@ def train(
         "strategy": strategy,
         "max_questions": max_questions,
         "contamination": contamination,
-        "base_scores": str(base_scores) if base_scores else None,
+        "base_scores": _base_scores_record(run_dir, base_scores),
         "question_ablated": question_ablated,
         "dtype": dtype_name(loaded.dtype if loaded is not None else chosen_dtype(device, dtype)),
         "lora": lora.to_dict(),
@@ -106,6 +106,22 @@ def train(
         finally:
             set_activation_checkpointing(peft_model, False)
             peft_model.unload()  # restore the plain base model (it may be reused by the caller)
+
+
+def _base_scores_record(run_dir: Path, base_scores: str | Path | None) -> str | None:
+    """What a hardest/easiest run records of the base scores that ranked its negatives: their
+    content's sha256, not their path, so an experiment moved or copied elsewhere still resumes.
+    Runs made before recorded the path as given; that record stands while it names the same
+    content, so they resume too."""
+    if not base_scores:
+        return None
+    if not Path(base_scores).is_file():
+        raise LikraError("base scores file does not exist", file=base_scores)
+    record = f"sha256:{sha256_file(Path(base_scores))}"
+    config = RunLayout(run_dir).config
+    saved = read_json(config).get("base_scores") if config.exists() else None
+    old_style = isinstance(saved, str) and not saved.startswith("sha256:") and Path(saved).is_file()
+    return saved if old_style and f"sha256:{sha256_file(Path(saved))}" == record else record
 
 
 def _add_method(config: dict, method: str, preference: PreferenceSettings) -> None:
