@@ -79,6 +79,8 @@ def finding_cell(finding: dict | None) -> str:
     """The verdict and the number that decided it; a finding whose parts differ lists every part."""
     if finding is None:
         return "not run"
+    if not finding.get("tests"):  # e.g. "not measured": the profile has no run to decide it
+        return f"{finding['verdict']} ({finding.get('evidence', '')})"
     test = deciding_test(finding)
     if test is None:  # parts with different verdicts (e.g. "likra: inconclusive; neg-only: does not hold")
         parts = "; ".join(f"{t['name']} {_fmt(t['estimate'])} {t['verdict']}" for t in finding.get("tests", []))
