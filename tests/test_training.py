@@ -362,3 +362,15 @@ def test_real_model_64_arc_questions(real_base, tmp_path) -> None:
         assert untrained["modes"][mode]["ties"] == untrained["n_items"] == 20
     assert trained["modes"]["likra"]["ties"] == 0
     assert read_manifest(run_dir)["stages"]["train"]["status"] == "complete"
+
+
+def test_every_optimiser_step_of_every_head_returns_freed_memory(
+    tiny_model_dir, arc_jsonl, tmp_path, monkeypatch
+) -> None:
+    # Without it resident memory grew with N (benchmarks/results/memory_vs_n_malloc_trim.json).
+    calls = []
+    monkeypatch.setattr(loop, "release_freed_memory", lambda: calls.append(1) or True)
+    run_tiny(tmp_path / "run", tiny_model_dir, arc_jsonl)
+    steps = len(read_jsonl(tmp_path / "run" / "train_log.jsonl"))
+    assert steps == math.ceil(QUESTIONS / BATCH)
+    assert len(calls) == 2 * steps  # the pos and the neg head

@@ -7,6 +7,7 @@ directory alone. Every run and evaluation skips what is already complete, so re-
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from likra.layout import (
     eval_folder_name,
     run_name,
 )
+from likra.lm.allocator import release_freed_memory
 from likra.model.heads import DEFAULT_METHOD, method_heads
 from likra.rundir import read_manifest, record_runs
 from likra.score.evaluate import LazyModel, choose_checkpoints, evaluate_run
@@ -157,20 +159,15 @@ def run_experiment(exp_dir: Path, profile: Profile, base: Any, progress: bool = 
             log(f"[{index}/{len(specs)}] {spec.study.train_task}/{spec.name}: train up to N={spec.max_questions}")
             train_run(layout, profile, spec, base, progress)
             evaluate_spec(layout, profile, spec, base, progress)
-            release_freed_memory()
+            release_run_memory()
     return specs
 
 
-def release_freed_memory() -> None:
-    """Hand memory freed by a run back to the OS, so resident memory does not creep up run after
-    run (glibc keeps freed blocks of the activation peaks otherwise)."""
-    import contextlib
-    import ctypes
-    import gc
-
+def release_run_memory() -> None:
+    """Collect a finished run's objects and hand the memory they held back to the OS, so resident
+    memory does not creep up run after run."""
     gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    release_freed_memory()
 
 
 def work_left(layout: ExperimentLayout, profile: Profile, specs: list[RunSpec]) -> dict[str, float]:

@@ -33,6 +33,7 @@ from likra.layout import (
     eval_folder_name,
     safe_child,
 )
+from likra.lm.allocator import release_freed_memory
 from likra.lm.packing import BATCH_TOKENS
 from likra.metrics import all_metrics
 from likra.model.heads import ADAPTER_CONFIG, ADAPTER_WEIGHTS, DEFAULT_METHOD, LoraSettings, method_heads
@@ -228,6 +229,7 @@ class _HeadScorer:
                 load_head_weights(self.peft_model, self.run.head(checkpoint, head), head)
             match_adapter_dtype(self.peft_model, loaded.dtype)
             scored, stats = score_table(loaded, self.peft_model, items, to_score, progress, self.batch_tokens)
+            release_freed_memory()  # each checkpoint's scoring frees what the next one would not reuse
             stats["reused"] = sorted(reused)
             for head in to_score:
                 if keys[head] is not None:

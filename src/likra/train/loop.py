@@ -41,6 +41,7 @@ from likra.io import (
     recover_folder,
 )
 from likra.layout import CHECKPOINT_INFO, RESUME_STATE, RunLayout, checkpoint_name
+from likra.lm.allocator import release_freed_memory
 from likra.lm.forward import target_logprobs
 from likra.lm.packing import (
     ROW_TOKENS,
@@ -204,6 +205,9 @@ class HeadTrainer:
             return {"loss": total, "answer_tokens": answer_tokens, "input_tokens": input_tokens, "grad_norm": grad_norm}
         self.optimizer.step()
         self.model.eval()
+        # Every step's activations have new sizes; without this, glibc keeps the freed holes
+        # and resident memory grows with N (likra.lm.allocator).
+        release_freed_memory()
         return {"loss": total, "answer_tokens": answer_tokens, "input_tokens": input_tokens}
 
     def _accumulate(self, term: LossTerm) -> tuple[float, int, int]:

@@ -36,6 +36,7 @@ from likra.data.pairs import QuestionExamples
 from likra.errors import LikraError
 from likra.io import append_jsonl, atomic_write_folder, atomic_write_json, atomic_write_jsonl, read_log
 from likra.layout import CHECKPOINT_INFO, RunLayout, checkpoint_name
+from likra.lm.allocator import release_freed_memory
 from likra.model.heads import ADAPTER_WEIGHTS, PREFERENCE_METHODS, LoraSettings, lora_config
 from likra.rundir import update_manifest
 from likra.train.loop import (
@@ -293,6 +294,7 @@ class _CheckpointWriter(_callback_base()):
             self.done.add(name)
         if is_checkpoint_step(step):
             control.should_save = True  # a resume point at every checkpoint, as likra's own loop
+        release_freed_memory()  # as likra's own loop: resident memory must not grow with N
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
         if not logs or "loss" not in logs:
