@@ -374,3 +374,18 @@ def test_every_optimiser_step_of_every_head_returns_freed_memory(
     steps = len(read_jsonl(tmp_path / "run" / "train_log.jsonl"))
     assert steps == math.ceil(QUESTIONS / BATCH)
     assert len(calls) == 2 * steps  # the pos and the neg head
+
+
+def test_training_without_activation_checkpointing_gives_the_same_heads(tiny_model_dir, arc_jsonl, tmp_path, cli):
+    common = ("--model", tiny_model_dir, "--task", arc_jsonl, "--max-questions", "8", "--batch-size", "4", "--quiet")
+    assert cli("train", tmp_path / "kept", *common)[0] == 0
+    assert cli("train", tmp_path / "recomputed", "--no-activation-checkpointing", *common)[0] == 0
+    assert read_json(tmp_path / "kept" / "config.json")["train"]["activation_checkpointing"] is True
+    assert read_json(tmp_path / "recomputed" / "config.json")["train"]["activation_checkpointing"] is False
+    for head in HEADS:
+        kept = adapter_tensors(tmp_path / "kept" / "checkpoints" / "N-8" / head)
+        other = adapter_tensors(tmp_path / "recomputed" / "checkpoints" / "N-8" / head)
+        assert kept.keys() == other.keys()
+        changed = max(float((kept[k] - other[k]).abs().max()) for k in kept)
+        assert changed < 1e-6, f"{head}: adapters differ by {changed}"
+        assert max(float(t.abs().max()) for t in kept.values()) > 0  # trained, not all-zero

@@ -72,6 +72,13 @@ def train_command(
     dtype: Annotated[
         str, typer.Option(help="Base-model precision: auto (bf16 where the CPU/GPU has it), fp32 or bf16.")
     ] = DEFAULT_DTYPE,
+    activation_checkpointing: Annotated[
+        bool,
+        typer.Option(
+            help="Recompute activations in backward: less memory; off trains ~20% faster on CPU for ~1 GB "
+            "more with SmolLM2 (the same numbers either way)."
+        ),
+    ] = TRAIN.activation_checkpointing,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Train the LoRA heads of a method (likra: positive and negative); checkpoints after 1, 2, 4, ... steps."""
@@ -101,6 +108,7 @@ def train_command(
         seed=seed,
         save_every=save_every,
         unlikelihood_alpha=unlikelihood_alpha,
+        activation_checkpointing=activation_checkpointing,
     )
     preference = PreferenceSettings(beta=beta, lr_scheduler=chosen.lr_scheduler)
     checkpoints = train(
