@@ -173,6 +173,15 @@ def test_pool_profile_scores_only_checkpoints_the_whole_pool_produces():
     assert pool_size == 6615
     assert set(profile.curve_eval_n) <= set(curve_sizes(pool_size, profile.batch_size))
     assert max(profile.curve_eval_n) == pool_size
+    # The controls (implausible negatives: finding 2; no question: finding 8) stop earlier; each N
+    # they score must be one of their own checkpoints and one the main curve scores too, or the
+    # findings, which compare at common N, have nothing to compare.
+    for max_questions, scored in (
+        (profile.negatives_max_questions, profile.negatives_eval_n),
+        (profile.ablation_max_questions, profile.ablation_eval_n),
+    ):
+        assert set(scored) <= set(curve_sizes(max_questions, profile.batch_size)) & set(profile.curve_eval_n)
+    assert profile.negative_strategies == ("other-question",) and profile.ablation
 
 
 def test_method_learning_rates_can_be_replaced_per_experiment(tmp_path):

@@ -37,7 +37,7 @@ def reproduce_command(
         str,
         typer.Option(
             help="default (~30 min on 2 CPU cores), methods (finding 10: likra, unlikelihood, DPO), "
-            "pool (the whole ARC pool, 3 seeds, ~2 h) or full (paper size)."
+            "pool (the whole ARC pool, 3 seeds, ~2.5 h) or full (paper size)."
         ),
     ] = "default",
     model: Annotated[Optional[str], typer.Option(help="Override the profile's model.")] = None,

@@ -139,13 +139,19 @@ PROFILES: dict[str, Profile] = {
         model=DEFAULT_MODEL,
         studies=(Study("arc", (ARC_C_TEST,), None),),
         curve_eval_n=(32, 64, 128, 512, 2048, 6615),
-        negative_strategies=(),
-        ablation=False,
+        negative_strategies=("other-question",),
+        negatives_seeds=(42, 43, 44),
+        negatives_max_questions=2048,
+        negatives_eval_n=(512, 2048),
+        ablation_max_questions=2048,
+        ablation_eval_n=(2048,),
         description=(
             "The paper's N range with intervals: likra, sft and neg-only trained on the whole ARC pool "
             "(6,615 questions, `first` negatives, batch 32, the reference's setting), 3 seeds, scored at "
-            "N=0, 32, 64, 128, 512, 2048 and 6615 on all 1,172 ARC-Challenge test items. About 1.5-2 h "
-            "on 2 CPU cores; runs resume."
+            "N=0, 32, 64, 128, 512, 2048 and 6615 on all 1,172 ARC-Challenge test items; implausible "
+            "(other-question) negatives to N=2048, scored at 512 and 2048 (finding 2), and the "
+            "question-ablated control to N=2048 (finding 8), 3 seeds each. About 2.5 h on 2 CPU cores; "
+            "runs resume."
         ),
     ),
     "methods": Profile(
