@@ -95,6 +95,28 @@ def test_every_continuation_token_scored_once_and_no_context_token(base) -> None
             assert tokenizer.bos_token_id not in e.continuation
 
 
+def test_a_context_shared_by_every_request_is_split_into_rows_that_fit(tiny_bos_base) -> None:
+    """The answer-prior score (and a question-ablated run) gives every choice of every item the
+    same context. Packed as one group, the 4,688 choices of ARC-Challenge test made one row of
+    ~20k tokens, whose attention mask took gigabytes; split by branches, each row fits, and each
+    choice still gets the log-likelihood it has alone after that context."""
+    base = tiny_bos_base
+    requests = [("Answer:", continuation) for _, continuation in all_requests(mixed_items())]
+    encoded = encode_requests(base.tokenizer, requests, base.max_length)
+    (group,) = group_requests([(e.context, e.continuation) for e in encoded])
+    assert group.n_inputs > 4 * 64
+    rows = plan_rows([group], 64)
+    assert len(rows) > 4
+    assert all(sum(g.n_inputs for g in row) <= 64 for row in rows)
+    keys = [k for row in rows for g in row for k in g.keys]
+    assert sorted(keys) == list(range(len(requests)))
+    scores, _, _, _ = score_requests(
+        base.model, base.tokenizer, requests, max_length=base.max_length, row_tokens=64, progress=False
+    )
+    naive = [naive_loglik(base.model, e.context, e.continuation) for e in encoded]
+    assert scores["base"] == pytest.approx(naive, abs=1e-4)
+
+
 def test_trailing_context_space_moves_to_continuation(base) -> None:
     (a,), (b,) = (
         encode_requests(base.tokenizer, [("Question: Which gas?\nAnswer: ", "oxygen")], 256),

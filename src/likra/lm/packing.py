@@ -65,13 +65,41 @@ def group_requests(
     return list(groups.values())
 
 
+def split_long_groups(groups: Sequence[Group], row_tokens: int) -> list[Group]:
+    """Groups whose prefix and branches exceed ``row_tokens`` split into several groups with the
+    same prefix, each holding as many consecutive branches as fit (at least one).
+
+    Without this, one context shared by thousands of requests (the answer-prior score's
+    "Answer:", or every item of a question-ablated run) would become a single row of tens of
+    thousands of tokens, whose (T x T) attention mask alone takes gigabytes. Each part recomputes
+    the prefix, which changes no log-likelihood: every branch still sees its prefix and itself.
+    """
+    parts: list[Group] = []
+    for group in groups:
+        if group.n_inputs <= row_tokens:
+            parts.append(group)
+            continue
+        part, size = Group(prefix=group.prefix), len(group.prefix)
+        for tokens, key in zip(group.branches, group.keys):
+            if part.branches and size + len(tokens) - 1 > row_tokens:
+                parts.append(part)
+                part, size = Group(prefix=group.prefix), len(group.prefix)
+            part.branches.append(tokens)
+            part.keys.append(key)
+            size += len(tokens) - 1
+        parts.append(part)
+    return parts
+
+
 def plan_rows(groups: Sequence[Group], row_tokens: int) -> list[list[Group]]:
     """First-fit-decreasing bin packing of groups into rows of at most ``row_tokens`` inputs.
 
-    The capacity is first lowered to spread the tokens evenly over the fewest rows (rows are
-    padded to the longest, so 498 + 19 tokens would cost 2 x 498). A group longer than the
-    capacity gets a row of its own.
+    A group longer than that is first split by branches (``split_long_groups``). The capacity is
+    then lowered to spread the tokens evenly over the fewest rows (rows are padded to the longest,
+    so 498 + 19 tokens would cost 2 x 498). A group that is still longer than the capacity (one
+    branch with its prefix) gets a row of its own.
     """
+    groups = split_long_groups(groups, row_tokens)
     total = sum(g.n_inputs for g in groups)
     if total:
         n_rows = math.ceil(total / row_tokens)
