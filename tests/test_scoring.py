@@ -12,10 +12,12 @@ import random
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fixtures import load_fixture
 from likra.lm.forward import target_logprobs
-from likra.lm.packing import build_batch, group_requests, plan_batches, plan_rows
+from likra.lm.packing import Group, build_batch, group_requests, plan_batches, plan_rows, split_long_groups
 from likra.lm.tokenize import encode_requests, prefix_token_id
 from likra.score.scorer import score_items, score_requests
 
@@ -115,6 +117,32 @@ def test_a_context_shared_by_every_request_is_split_into_rows_that_fit(tiny_bos_
     )
     naive = [naive_loglik(base.model, e.context, e.continuation) for e in encoded]
     assert scores["base"] == pytest.approx(naive, abs=1e-4)
+
+
+@given(
+    prefix_length=st.integers(1, 40),
+    branch_lengths=st.lists(st.integers(1, 30), min_size=1, max_size=60),
+    row_tokens=st.integers(1, 200),
+)
+def test_split_long_groups_keeps_every_branch_once_with_its_prefix(prefix_length, branch_lengths, row_tokens) -> None:
+    prefix = tuple(range(prefix_length))
+    group = Group(prefix=prefix)
+    for key, length in enumerate(branch_lengths):
+        group.branches.append(tuple(1000 + key for _ in range(length)))
+        group.keys.append(key)
+    parts = split_long_groups([group], row_tokens)
+    # every branch exactly once, in order, after the same prefix
+    assert [k for part in parts for k in part.keys] == list(range(len(branch_lengths)))
+    assert [b for part in parts for b in part.branches] == group.branches
+    assert all(part.prefix == prefix and part.branches for part in parts)
+    # each part fits the row, unless it is one branch that cannot fit with its prefix anyway
+    assert all(part.n_inputs <= row_tokens or len(part.branches) == 1 for part in parts)
+    # greedy: a part ends only where its next branch would not have fitted
+    for part, following in zip(parts, parts[1:]):
+        assert part.n_inputs + len(following.branches[0]) - 1 > row_tokens
+    # nothing is split that fitted
+    if group.n_inputs <= row_tokens:
+        assert parts == [group]
 
 
 def test_trailing_context_space_moves_to_continuation(base) -> None:
