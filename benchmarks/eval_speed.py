@@ -5,7 +5,7 @@ one model object likra loaded (lm-eval gets it through ``HFLM(pretrained=model)`
 choices/s for both, their ratio, the largest per-choice log-likelihood difference and whether
 acc agrees; writes ``benchmarks/results/eval_speed_<dtype>.json``.
 
-Both also get an achieved *useful* GFLOP/s (``benchmarks/flops.py``): likra's unique input
+Both also get an achieved *useful* GFLOP/s (``likra.lm.flops``): likra's unique input
 tokens x 2 x non-embedding parameters, plus the LM head at the scored (continuation) positions,
 divided by each one's time. lm-eval runs more raw work (every choice repeats its context, and
 the head runs at every position), but the useful work is the same, so the two figures compare.
@@ -30,15 +30,14 @@ import numpy as np
 import torch
 
 from likra.data.selection import eval_items
+from likra.lm.flops import forward_flops, non_embedding_params
 from likra.model.load import load_base
 from likra.model.precision import DTYPE_CHOICES, dtype_name
 from likra.score.scorer import score_items
 
 try:  # run as a script, this folder is on sys.path; imported from the repo root, it is a package
-    from flops import forward_flops, non_embedding_params
     from matmul_rate import matmul_rate
 except ImportError:
-    from benchmarks.flops import forward_flops, non_embedding_params
     from benchmarks.matmul_rate import matmul_rate
 
 

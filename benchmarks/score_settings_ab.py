@@ -5,7 +5,7 @@ on the command line. The settings take turns for ``--rounds`` rounds, after one 
 pass each: likra scores the same items at every checkpoint and for every head, so a warm pass
 (oneDNN kernels already made for these shapes) is what a run mostly sees; this machine's speed
 drifts within minutes, so turns beat back-to-back runs. Prints the median seconds per pass, the
-useful GFLOP/s (``benchmarks/flops.py``) and its share of the matmul rate. The matmul rate is
+useful GFLOP/s (``likra.lm.flops``) and its share of the matmul rate. The matmul rate is
 measured right after every pass (under a second) and each pass is divided by its own: on this
 machine the same GEMM has measured anywhere from 800 to 2,300 GFLOP/s within minutes, so one rate
 for the whole run would make the share mostly noise. Flags of a setting, comma-joined:
@@ -32,15 +32,14 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from likra.data.selection import eval_items
+from likra.lm.flops import forward_flops
 from likra.lm.packing import BATCH_TOKENS, ROW_TOKENS
 from likra.model.load import load_base
 from likra.score.scorer import score_items
 
 try:  # run as a script, this folder is on sys.path; imported from the repo root, it is a package
-    from flops import forward_flops
     from matmul_rate import matmul_rate
 except ImportError:
-    from benchmarks.flops import forward_flops
     from benchmarks.matmul_rate import matmul_rate
 
 

@@ -11,7 +11,7 @@ loop recomputes activations in backward (activation checkpointing, its default);
 does not. Writes
 ``benchmarks/results/train_speed_<dtype>.json``.
 
-Both also get an achieved *useful* training GFLOP/s (``benchmarks/flops.py``): 2 x (the real
+Both also get an achieved *useful* training GFLOP/s (``likra.lm.flops``): 2 x (the real
 input tokens x 2 x non-embedding parameters, plus the LM head at the answer-token predictors,
 the only positions the loss reads), forward plus the input-gradient backward through the
 frozen weights, divided by each loop's time. The work is the same for both; the plain loop
@@ -46,6 +46,7 @@ import torch
 
 from likra.data.pairs import build_pairs
 from likra.data.selection import load_items, training_items
+from likra.lm.flops import non_embedding_params, training_flops
 from likra.lm.tokenize import encode_requests
 from likra.model.heads import PREFERENCE_METHODS, LoraSettings, attach_heads, lora_config
 from likra.model.load import load_base
@@ -53,10 +54,8 @@ from likra.model.precision import DTYPE_CHOICES, dtype_name
 from likra.train.loop import HeadTrainer, LossTerm, TrainSettings, set_activation_checkpointing
 
 try:  # run as a script, this folder is on sys.path; imported from the repo root, it is a package
-    from flops import non_embedding_params, training_flops
     from matmul_rate import matmul_rate
 except ImportError:
-    from benchmarks.flops import non_embedding_params, training_flops
     from benchmarks.matmul_rate import matmul_rate
 
 

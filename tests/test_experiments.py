@@ -298,12 +298,43 @@ def test_manifest_lists_every_run_with_its_spec(experiment):
 
 
 def test_overall_progress_planned_exactly_the_work_done(experiment):
-    """The job's plan (examples to train, choices to score) equals what the stages reported."""
+    """The job's plan (GFLOP to train with likra's loop and TRL's, and to score) equals what the
+    stages reported: the hardest-negatives run, planned with stand-in negatives before its ranking
+    scores existed, was priced again once they did."""
     exp = experiment[0]
     rows = [json.loads(line) for line in (exp / "progress.jsonl").read_text().splitlines()]
     assert rows[-1]["fraction"] == 1.0
-    assert rows[-1]["done"] == rows[-1]["planned"]
-    assert rows[-1]["planned"]["example"] > 0 and rows[-1]["planned"]["choice"] > 0
+    planned, done = rows[-1]["planned"], rows[-1]["done"]
+    assert set(planned) == set(done) == {"train", "preference", "score"}
+    assert all(planned[k] > 0 and done[k] == pytest.approx(planned[k], rel=1e-9) for k in planned)
+
+
+def test_work_plan_prices_a_question_ablated_run_by_its_tokens(experiment, tiny_base):
+    """A run without the question trains the same number of examples as the main run, but far
+    fewer tokens: the plan must say so (it is what kept the ETA right on the pool's controls)."""
+    from likra.experiments.specs import RunSpec
+    from likra.experiments.work import WorkPlan
+    from likra.layout import ExperimentLayout
+    from likra.lm.tokenize import encode_requests
+    from likra.train.run import training_pairs
+
+    exp, profile, _, _ = experiment
+    study = profile.studies[0]
+    fresh = ExperimentLayout(exp.parent / "not-started")
+    plan = WorkPlan(fresh, profile, tiny_base)
+    gflop, tokens = {}, {}
+    for ablated in (False, True):
+        spec = RunSpec(study, "first", 1, 8, ablated=ablated)
+        gflop[ablated] = plan.training_left(spec)[1]
+        pairs = training_pairs(study.train_task, study.train_split, "first", 1, 8, ablated)
+        examples = [e for q in pairs for e in (q.positive, *q.negatives)]
+        encoded = encode_requests(plan.base.tokenizer, [(e.context, e.answer) for e in examples], 2048)
+        inputs = sum(len(e.context) + len(e.continuation) - 1 for e in encoded)
+        answers = sum(len(e.continuation) for e in encoded)
+        tokens[ablated] = inputs
+        assert gflop[ablated] == pytest.approx(plan.flops.training_gflop(inputs, answers))
+    assert tokens[True] < 0.7 * tokens[False]
+    assert gflop[True] < 0.8 * gflop[False]
 
 
 def test_overlap_is_counted_per_n_and_a_leaky_main_set_decides_nothing(experiment):

@@ -26,31 +26,31 @@ def clock(monkeypatch) -> Clock:
 
 
 def test_eta_uses_each_kinds_measured_cost(clock):
-    tracker = JobProgress(planned={"example": 100, "choice": 1000})
+    tracker = JobProgress(planned={"train": 100, "score": 1000})
     clock.now = 50.0
-    tracker.record("example", 10)  # 5 s per example
+    tracker.record("train", 10)  # 5 s per GFLOP
     clock.now = 70.0
-    tracker.record("choice", 100)  # 0.2 s per choice
-    assert tracker.cost("example") == pytest.approx(5.0)
-    assert tracker.cost("choice") == pytest.approx(0.2)
+    tracker.record("score", 100)  # 0.2 s per GFLOP
+    assert tracker.cost("train") == pytest.approx(5.0)
+    assert tracker.cost("score") == pytest.approx(0.2)
     assert tracker.eta_seconds() == pytest.approx(90 * 5.0 + 900 * 0.2)
     # Cost-weighted fraction: (10*5 + 100*0.2) / (100*5 + 1000*0.2)
     assert tracker.fraction() == pytest.approx(70 / 700)
 
 
 def test_an_unmeasured_kind_is_priced_by_its_prior(clock):
-    tracker = JobProgress(planned={"example": 10, "choice": 60})
+    tracker = JobProgress(planned={"train": 10, "score": 60})
     assert tracker.eta_seconds() is None  # nothing measured yet
     clock.now = 12.0
-    tracker.record("choice", 60)  # 0.2 s per choice; an example is 6 choices by the prior
-    assert tracker.cost("example") == pytest.approx(0.2 * 6)
-    assert tracker.eta_seconds() == pytest.approx(10 * 1.2)
+    tracker.record("score", 60)  # 0.2 s per GFLOP; training costs 3x scoring by the prior
+    assert tracker.cost("train") == pytest.approx(0.2 * 3)
+    assert tracker.eta_seconds() == pytest.approx(10 * 0.6)
 
 
 def test_eta_is_exact_when_costs_are_constant(clock):
     """With constant per-kind costs the predicted total equals the true total after one of each."""
-    tracker = JobProgress(planned={"example": 20, "choice": 200})
-    schedule = [("choice", 50, 10.0), ("example", 5, 40.0)] * 4
+    tracker = JobProgress(planned={"train": 20, "score": 200})
+    schedule = [("score", 50, 10.0), ("train", 5, 40.0)] * 4
     predictions = []
     for kind, units, seconds in schedule:
         clock.now += seconds
@@ -61,11 +61,28 @@ def test_eta_is_exact_when_costs_are_constant(clock):
 
 
 def test_advance_outside_a_job_is_a_no_op_and_inside_is_logged(clock, tmp_path):
-    job_progress.advance("choice", 5)  # nothing listens: must not fail
+    job_progress.advance("score", 5)  # nothing listens: must not fail
     log = tmp_path / "progress.jsonl"
-    with job_progress.job({"choice": 10}, enabled=False, log=log) as tracker:
+    with job_progress.job({"score": 10}, enabled=False, log=log) as tracker:
         clock.now = 1.0
-        job_progress.advance("choice", 10)
-    assert tracker.done == {"choice": 10}
+        job_progress.advance("score", 10)
+    assert tracker.done == {"score": 10}
     row = json.loads(log.read_text().splitlines()[-1])
-    assert row["fraction"] == 1.0 and row["done"] == row["planned"] == {"choice": 10.0}
+    assert row["fraction"] == 1.0 and row["done"] == row["planned"] == {"score": 10.0}
+
+
+def test_replan_changes_what_is_left_and_the_eta(clock):
+    tracker = JobProgress(planned={"train": 100.0})
+    clock.now = 10.0
+    tracker.record("train", 10.0)  # 1 s per GFLOP
+    assert tracker.eta_seconds() == pytest.approx(90.0)
+    tracker.replan("train", -30.0)  # the real negatives turned out shorter than the stand-ins
+    assert tracker.eta_seconds() == pytest.approx(60.0)
+    assert tracker.fraction() == pytest.approx(10 / 70)
+    job_progress.replan("train", 5.0)  # outside a job: nothing listens
+
+
+def test_bar_amounts_read_in_the_right_unit():
+    assert job_progress._amount(12.0) == "12 GFLOP"
+    assert job_progress._amount(12_300.0) == "12.3 TFLOP"
+    assert job_progress._amount(4_560_000.0) == "4.56 PFLOP"

@@ -241,7 +241,7 @@ def test_preference_methods_resume_from_trl_state(method, tmp_path, tiny_model_d
         preference._CheckpointWriter.on_step_end = original
     assert (broken / "trainer-state").is_dir()
     # The experiment's plan counts the two steps done (its ETA does not start the run over).
-    from likra.experiments.runner import _steps_done
+    from likra.experiments.work import steps_done as _steps_done
     from likra.layout import RunLayout
 
     assert _steps_done(RunLayout(broken)) == 2

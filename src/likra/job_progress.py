@@ -1,11 +1,14 @@
 """One overall progress bar for a whole job, with an ETA that learns what each kind of work costs.
 
 A job (``likra reproduce``/``likra curve``) plans the work it has left in units that reflect
-cost: trained examples and scored choices (one choice under one model variant). The training
-loop and the scorer report what they finish through :func:`advance` (a no-op outside a job, so
-the per-stage bars work alone). The ETA sums, per kind, the remaining units times the seconds per
-unit measured so far; a kind not yet measured is priced by its prior ratio to a measured one.
-Written by hand because tqdm's ETA assumes every unit costs the same.
+cost: the useful GFLOP (``likra.lm.flops``) of training (``train``: likra's loop;
+``preference``: TRL's DPO/KTO) and of scoring (``score``: one pass of one model variant). Counting
+tokens rather than examples or choices keeps the ETA right when cheap work (question-ablated runs,
+whose examples are a few tokens) follows dear work. The training loops and the scorer report what
+they finish through :func:`advance` (a no-op outside a job, so the per-stage bars work alone).
+The ETA sums, per kind, the remaining units times the seconds per unit measured so far; a kind
+not yet measured is priced by its prior ratio to a measured one. Written by hand because tqdm's
+ETA assumes every unit costs the same.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from tqdm.auto import tqdm
 
 from likra.io import append_jsonl
 
-# Relative cost of one unit before it is measured (a trained example runs forward + backward on
-# a whole sequence; a scored choice is one forward pass over a shared-prefix branch).
-PRIOR_COST = {"example": 6.0, "choice": 1.0}
+# Seconds per useful GFLOP of each kind relative to scoring, before it is measured: training
+# recomputes activations and runs small LoRA kernels; TRL's trainers also run the reference
+# model and pad their batches.
+PRIOR_COST = {"train": 3.0, "preference": 6.0, "score": 1.0}
 LOG_EVERY_S = 15.0
 
 
@@ -68,6 +72,11 @@ class JobProgress:
         finished = sum((self.planned[k] - self.remaining(k)) * weights[k] for k in self.planned)
         return finished / total if total else 1.0
 
+    def replan(self, kind: str, units: float) -> None:
+        """Add ``units`` (possibly negative) to the plan of ``kind``: a stage priced with a
+        stand-in before its inputs existed is priced again once they do."""
+        self.planned[kind] = self.planned.get(kind, 0.0) + units
+
     def record(self, kind: str, units: float) -> None:
         """``units`` of ``kind`` finished; the time since the last record is theirs."""
         now = time.perf_counter()
@@ -85,7 +94,8 @@ class JobProgress:
             self.bar.set_postfix_str(
                 f"left ~{left}; "
                 + ", ".join(
-                    f"{k}s {self.planned[k] - self.remaining(k):.0f}/{self.planned[k]:.0f}" for k in self.planned
+                    f"{k} {_amount(self.planned[k] - self.remaining(k))}/{_amount(self.planned[k])}"
+                    for k in self.planned
                 )
             )
         if self.log is not None and (now - self._last_log >= LOG_EVERY_S or fraction >= 1.0):
@@ -99,6 +109,7 @@ class JobProgress:
                     "rss_mb": resident_mb(),
                     "done": dict(self.done),
                     "planned": dict(self.planned),
+                    "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
                 },
             )
 
@@ -119,7 +130,7 @@ _CURRENT: list[JobProgress] = []
 def job(
     planned: dict[str, float], enabled: bool = True, log: Path | None = None, desc: str = "whole job"
 ) -> Iterator[JobProgress]:
-    """Track a job's planned units; its bar sits above the per-stage bars."""
+    """Track a job's planned units (GFLOP per kind); its bar sits above the per-stage bars."""
     bar = tqdm(
         total=100,
         desc=desc,
@@ -142,6 +153,20 @@ def advance(kind: str, units: float) -> None:
     """Report ``units`` of work of ``kind`` finished just now (no-op outside a job)."""
     if _CURRENT:
         _CURRENT[-1].record(kind, units)
+
+
+def replan(kind: str, units: float) -> None:
+    """Change the current job's plan of ``kind`` by ``units`` (no-op outside a job)."""
+    if _CURRENT:
+        _CURRENT[-1].replan(kind, units)
+
+
+def _amount(gflop: float) -> str:
+    """GFLOP as the bar shows them: 12.3 TFLOP, 4.56 PFLOP."""
+    for unit, scale in (("PFLOP", 1e6), ("TFLOP", 1e3)):
+        if gflop >= scale:
+            return f"{gflop / scale:.3g} {unit}"
+    return f"{gflop:.3g} GFLOP"
 
 
 def _clock(seconds: float) -> str:

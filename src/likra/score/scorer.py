@@ -18,8 +18,17 @@ from tqdm.auto import tqdm
 
 from likra import distributed, job_progress
 from likra.data.items import Item
+from likra.lm.flops import ModelFlops
 from likra.lm.forward import target_logprobs
-from likra.lm.packing import BATCH_TOKENS, ROW_TOKENS, build_batch, group_requests, plan_batches, plan_rows
+from likra.lm.packing import (
+    BATCH_TOKENS,
+    ROW_TOKENS,
+    build_batch,
+    group_requests,
+    plan_batches,
+    plan_rows,
+    split_long_groups,
+)
 from likra.lm.tokenize import encode_requests
 
 
@@ -97,6 +106,7 @@ def score_requests(
         leave=False,
     )
     input_tokens = 0
+    flops = ModelFlops.of(model)
     for rows in batches:
         batch = build_batch(rows, pad_id, mask_dtype)
         input_tokens += batch.n_tokens
@@ -106,7 +116,7 @@ def score_requests(
                 logprobs = target_logprobs(model, batch, device).double().cpu()
             totals[variant].index_add_(0, batch.target_keys, logprobs)
             bar.update(n_requests)
-            job_progress.advance("choice", n_requests)
+            job_progress.advance("score", flops.forward_gflop(batch.n_tokens, len(batch.target_keys)))
     bar.close()
     if distributed.world() > 1:
         counted = torch.tensor([float(input_tokens)], dtype=torch.float64)
@@ -115,6 +125,16 @@ def score_requests(
     n_tokens = [len(e.continuation) for e in encoded]
     n_truncated = sum(e.truncated for e in encoded)
     return {v: t.tolist() for v, t in totals.items()}, n_tokens, n_truncated, input_tokens
+
+
+def pass_size(
+    tokenizer: Any, requests: Sequence[tuple[str, str]], max_length: int = 2048, row_tokens: int = ROW_TOKENS
+) -> tuple[int, int]:
+    """(input tokens, scored positions) of one variant's pass over ``requests``, as
+    ``score_requests`` packs them: what a job plans its scoring work by."""
+    encoded = encode_requests(tokenizer, requests, max_length)
+    groups = split_long_groups(group_requests([(e.context, e.continuation) for e in encoded]), max(row_tokens, 1))
+    return sum(g.n_inputs for g in groups), sum(len(e.continuation) for e in encoded)
 
 
 def score_items(

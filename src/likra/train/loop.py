@@ -42,6 +42,7 @@ from likra.io import (
 )
 from likra.layout import CHECKPOINT_INFO, RESUME_STATE, RunLayout, checkpoint_name
 from likra.lm.allocator import release_freed_memory
+from likra.lm.flops import ModelFlops
 from likra.lm.forward import target_logprobs
 from likra.lm.packing import (
     ROW_TOKENS,
@@ -283,6 +284,7 @@ def train_heads(
     update_manifest(run_dir, "train", status="running", total_steps=total_steps)
     progress = progress and distributed.is_main()
     bar = tqdm(total=total_steps, initial=start_step, desc="training", unit="step", disable=not progress)
+    flops = ModelFlops.of(peft_model)
     started = time.perf_counter()
     for step in range(start_step + 1, total_steps + 1):
         within = (step - 1) % steps_per_epoch
@@ -293,7 +295,10 @@ def train_heads(
         )
         _stop_if_diverged(run_dir, results, step, checkpoints, bar)
         append_jsonl(layout.train_log, row)
-        job_progress.advance("example", row["examples"])
+        job_progress.advance(
+            "train",
+            sum(flops.training_gflop(r["input_tokens"], r["answer_tokens"]) for r in results.values()),
+        )
         bar.set_postfix(
             **{head: f"{row[f'{head}_loss']:.3f}" for head in heads},
             ex_s=row["examples_per_s"],

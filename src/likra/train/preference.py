@@ -37,6 +37,7 @@ from likra.errors import LikraError
 from likra.io import append_jsonl, atomic_write_folder, atomic_write_json, atomic_write_jsonl, read_log
 from likra.layout import CHECKPOINT_INFO, RunLayout, checkpoint_name
 from likra.lm.allocator import release_freed_memory
+from likra.lm.flops import ModelFlops
 from likra.model.heads import ADAPTER_WEIGHTS, PREFERENCE_METHODS, LoraSettings, lora_config
 from likra.rundir import update_manifest
 from likra.train.loop import (
@@ -46,6 +47,7 @@ from likra.train.loop import (
     is_checkpoint_step,
     set_activation_checkpointing,
 )
+from likra.train.work import step_gflop
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ def train_preference(
     state_dir = layout.trainer_state
     resume_from = get_last_checkpoint(str(state_dir)) if state_dir.is_dir() else None
     _trim_log(layout, resume_from)
-    writer = _CheckpointWriter(layout, method, pairs, settings, rows_per_question, total_steps, progress)
+    work = step_gflop(tokenizer, pairs, method, settings.batch_size, max_length, ModelFlops.of(model))
+    writer = _CheckpointWriter(layout, method, pairs, settings, rows_per_question, total_steps, progress, work)
     args = _trainer_args(method, state_dir, settings, preference, per_step, max_length, model)
     with compact_lm_head():
         with torch.random.fork_rng(devices=[]):  # LoRA A's init comes from the run's seed alone
@@ -254,8 +257,10 @@ class _CheckpointWriter(_callback_base()):
         rows_per_question: int,
         total_steps: int,
         progress: bool,
+        work: Sequence[float] = (),
     ):
         self.layout, self.method, self.settings = layout, method, settings
+        self.work = list(work)  # useful GFLOP of each step of an epoch (likra.train.work)
         self.questions = len(pairs)
         self.rows_per_question, self.total_steps = rows_per_question, total_steps
         self.done = set(complete_checkpoints(layout.root, method))  # complete ones are never rewritten
@@ -316,7 +321,8 @@ class _CheckpointWriter(_callback_base()):
                 row[key.replace("/", "_")] = float(logs[key])
         if distributed.is_main():
             append_jsonl(self.layout.train_log, row)
-        job_progress.advance("example", examples)
+        if self.work:
+            job_progress.advance("preference", self.work[(step - 1) % len(self.work)])
         if not math.isfinite(row[f"{self.method}_loss"]):
             control.should_training_stop = True
             raise LikraError(

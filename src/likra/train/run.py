@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from likra.data.pairs import NEEDS_BASE_SCORES, build_pairs
+from likra.data.pairs import NEEDS_BASE_SCORES, QuestionExamples, build_pairs
 from likra.data.selection import load_items, training_items
 from likra.errors import LikraError
 from likra.io import atomic_write_json, read_json, read_jsonl
@@ -73,9 +73,9 @@ def train(
         "train": settings.to_dict(),
     }
     _add_method(config, method, preference)
-    ordered = training_items(load_items(task, split, question_ablated), settings.seed, max_questions)
-    scores = base_scores_from_file(base_scores) if base_scores else None
-    pairs = build_pairs(ordered, strategy, settings.seed, scores, contamination)
+    pairs = training_pairs(
+        task, split, strategy, settings.seed, max_questions, question_ablated, base_scores, contamination
+    )
     with locked(run_dir):
         if _finished(run_dir, config):
             return complete_checkpoints(run_dir, method)
@@ -106,6 +106,22 @@ def train(
         finally:
             set_activation_checkpointing(peft_model, False)
             peft_model.unload()  # restore the plain base model (it may be reused by the caller)
+
+
+def training_pairs(
+    task: str,
+    split: str,
+    strategy: str,
+    seed: int,
+    max_questions: int | None,
+    question_ablated: bool = False,
+    base_scores: str | Path | None = None,
+    contamination: float = 0.0,
+) -> list[QuestionExamples]:
+    """The questions a run trains on, in training order, with their negatives."""
+    ordered = training_items(load_items(task, split, question_ablated), seed, max_questions)
+    scores = base_scores_from_file(base_scores) if base_scores else None
+    return build_pairs(ordered, strategy, seed, scores, contamination)
 
 
 def _base_scores_record(run_dir: Path, base_scores: str | Path | None) -> str | None:

@@ -1,4 +1,5 @@
-"""Useful FLOPs of scoring and LoRA training, for the speed benchmarks' achieved-GFLOP/s figures.
+"""Useful FLOPs of scoring and LoRA training: the speed benchmarks' achieved-GFLOP/s figures and
+the unit in which a job plans and counts its work (``likra.job_progress``).
 
 "Useful" counts the matmul work the answer needs, not what an implementation happens to run:
 each unique input token costs 2 x (non-embedding parameters) multiply-adds, and the LM head
@@ -7,12 +8,11 @@ contexts and LM-head logits nobody reads are not useful work. Left out, as in th
 2N-per-token estimate: attention's score/value products (which grow with sequence length; small
 at these lengths), norms, activations and softmax.
 
-Other scripts: ``from flops import forward_flops`` (as ``benchmarks/*.py`` run, their folder is
-on ``sys.path``) or ``from benchmarks.flops import ...`` from the repo root.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -68,3 +68,23 @@ def training_flops(model: Any, input_tokens: int, scored_positions: int) -> floa
     2% of the projections they sit on, with their weight gradients) are negligible and left out.
     """
     return 2.0 * forward_flops(model, input_tokens, scored_positions)
+
+
+@dataclass(frozen=True)
+class ModelFlops:
+    """A model's parameter counts, read once, for costing many batches."""
+
+    non_embedding: int
+    lm_head: int
+
+    @classmethod
+    def of(cls, model: Any) -> ModelFlops:
+        return cls(non_embedding_params(model), lm_head_params(model))
+
+    def forward_gflop(self, input_tokens: int, scored_positions: int) -> float:
+        """``forward_flops`` in GFLOP."""
+        return 2.0 * (self.non_embedding * input_tokens + self.lm_head * scored_positions) / 1e9
+
+    def training_gflop(self, input_tokens: int, scored_positions: int) -> float:
+        """``training_flops`` in GFLOP."""
+        return 2.0 * self.forward_gflop(input_tokens, scored_positions)
