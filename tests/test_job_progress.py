@@ -86,3 +86,19 @@ def test_bar_amounts_read_in_the_right_unit():
     assert job_progress._amount(12.0) == "12 GFLOP"
     assert job_progress._amount(12_300.0) == "12.3 TFLOP"
     assert job_progress._amount(4_560_000.0) == "4.56 PFLOP"
+
+
+def test_a_finished_job_is_complete_despite_rounding_and_logs_its_end(clock, tmp_path):
+    """Planned and done add the same numbers in other orders; the job still ends at 100% and its
+    last log line, marked finished, holds the job's true length."""
+    parts = [0.1, 0.7, 0.2, 1e-3, 3.3]
+    log = tmp_path / "progress.jsonl"
+    with job_progress.job({"score": sum(reversed(parts))}, enabled=False, log=log) as tracker:
+        for part in parts:
+            clock.now += 1.0
+            job_progress.advance("score", part)
+        assert tracker.done["score"] != tracker.planned["score"]  # the rounding this test is about
+        clock.now += 2.5  # the stage's last work after its last report
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert tracker.fraction() == 1.0 and tracker.eta_seconds() == 0.0
+    assert rows[-1]["finished"] is True and rows[-1]["elapsed_s"] == 7.5

@@ -54,7 +54,9 @@ class JobProgress:
         return None
 
     def remaining(self, kind: str) -> float:
-        return max(self.planned.get(kind, 0.0) - self.done.get(kind, 0.0), 0.0)
+        left = self.planned.get(kind, 0.0) - self.done.get(kind, 0.0)
+        # Done and planned are sums of the same numbers in another order: equal up to rounding.
+        return left if left > 1e-9 * self.planned.get(kind, 0.0) else 0.0
 
     def eta_seconds(self) -> float | None:
         total = 0.0
@@ -98,20 +100,25 @@ class JobProgress:
                     for k in self.planned
                 )
             )
-        if self.log is not None and (now - self._last_log >= LOG_EVERY_S or fraction >= 1.0):
-            self._last_log = now
-            append_jsonl(
-                self.log,
-                {
-                    "elapsed_s": round(now - self.started, 1),
-                    "fraction": round(fraction, 4),
-                    "eta_s": None if eta is None else round(eta, 1),
-                    "rss_mb": resident_mb(),
-                    "done": dict(self.done),
-                    "planned": dict(self.planned),
-                    "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
-                },
-            )
+        if now - self._last_log >= LOG_EVERY_S or fraction >= 1.0:
+            self.write_log_row(now)
+
+    def write_log_row(self, now: float, finished: bool = False) -> None:
+        """One line of ``progress.jsonl`` (also at the job's end, so the log holds its true length)."""
+        if self.log is None:
+            return
+        self._last_log = now
+        eta = self.eta_seconds()
+        row = {
+            "elapsed_s": round(now - self.started, 1),
+            "fraction": round(self.fraction(), 4),
+            "eta_s": None if eta is None else round(eta, 1),
+            "rss_mb": resident_mb(),
+            "done": dict(self.done),
+            "planned": dict(self.planned),
+            "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
+        }
+        append_jsonl(self.log, row | ({"finished": True} if finished else {}))
 
 
 def resident_mb() -> float | None:
@@ -144,6 +151,7 @@ def job(
     _CURRENT.append(tracker)
     try:
         yield tracker
+        tracker.write_log_row(time.perf_counter(), finished=True)
     finally:
         _CURRENT.remove(tracker)
         bar.close()

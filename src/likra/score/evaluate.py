@@ -198,6 +198,10 @@ def score_base(items: Sequence[Item], path: Path, model: LazyModel, progress: bo
     return [json.loads(json.dumps(row)) for row in rows]
 
 
+# peft config fields that are sets (their list order means nothing).
+SET_VALUED_CONFIG_KEYS = ("target_modules", "modules_to_save", "exclude_modules", "trainable_token_indices")
+
+
 class _HeadScorer:
     """Loads each checkpoint's heads into one peft wrapper (made on first use) and scores them.
 
@@ -263,10 +267,16 @@ class _HeadScorer:
 
 
 def adapter_digest(head_dir: Path) -> str:
-    """sha256 of a peft adapter's weights and config: equal digests, equal scores."""
-    digest = hashlib.sha256()
-    for name in (ADAPTER_WEIGHTS, ADAPTER_CONFIG):
-        digest.update((head_dir / name).read_bytes())
+    """sha256 of a peft adapter's weights and config: equal digests, equal scores.
+
+    The config is read as data: peft keeps ``target_modules`` as a set and writes it in the
+    process's string-hash order, so the same adapter saved by two processes differs in bytes."""
+    digest = hashlib.sha256((head_dir / ADAPTER_WEIGHTS).read_bytes())
+    config = json.loads((head_dir / ADAPTER_CONFIG).read_text())
+    for key in SET_VALUED_CONFIG_KEYS:
+        if isinstance(config.get(key), list):
+            config[key] = sorted(config[key])
+    digest.update(json.dumps(config, sort_keys=True).encode())
     return digest.hexdigest()
 
 

@@ -15,7 +15,7 @@ from likra.data.pairs import Example, QuestionExamples
 from likra.lm.flops import ModelFlops
 from likra.lm.tokenize import encode_requests
 from likra.model.heads import PREFERENCE_METHODS
-from likra.train.loop import head_losses
+from likra.train.loop import STEP_OVERHEAD_TOKENS, head_losses
 
 
 def question_sequences(method: str, question: QuestionExamples) -> list[Example]:
@@ -35,7 +35,8 @@ def step_gflop(
     max_length: int,
     flops: ModelFlops,
 ) -> list[float]:
-    """Useful training GFLOP of each step of one epoch (step k trains questions [bk, bk+b)).
+    """Useful training GFLOP of each step of one epoch (step k trains questions [bk, bk+b)), plus
+    each head's fixed cost per step (``likra.train.loop.head_step_gflop``).
 
     A sequence runs its context and answer but the last answer token as input, and the LM head
     at its answer tokens, exactly as the training loop packs it."""
@@ -50,7 +51,9 @@ def step_gflop(
             gflop += flops.training_gflop(len(e.context) + len(e.continuation) - 1, len(e.continuation))
         per_question.append(gflop)
     steps = math.ceil(len(pairs) / batch_size)
-    return [sum(per_question[k * batch_size : (k + 1) * batch_size]) for k in range(steps)]
+    heads = 1 if method in PREFERENCE_METHODS else len(head_losses(method, pairs[:1], 0.0))
+    overhead = heads * flops.training_gflop(STEP_OVERHEAD_TOKENS, 0)
+    return [sum(per_question[k * batch_size : (k + 1) * batch_size]) + overhead for k in range(steps)]
 
 
 def work_kind(method: str) -> str:
