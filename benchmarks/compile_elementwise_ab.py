@@ -100,7 +100,11 @@ def main() -> None:
 
     def distance(values: list[float]) -> dict:
         gaps = [abs(a - b) for a, b in zip(values, reference)]
-        return {"mean": round(statistics.mean(gaps), 4), "median": round(statistics.median(gaps), 4), "max": round(max(gaps), 3)}
+        return {
+            "mean": round(statistics.mean(gaps), 4),
+            "median": round(statistics.median(gaps), 4),
+            "max": round(max(gaps), 3),
+        }
 
     between = [abs(a - b) for a, b in zip(eager, compiled)]
     result = {
