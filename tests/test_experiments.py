@@ -14,7 +14,7 @@ from likra.api import reproduce
 from likra.data.selection import load_items
 from likra.errors import LikraError
 from likra.experiments.profiles import get_profile, load_profile, tiny_profile
-from likra.experiments.runner import curve_sizes
+from likra.experiments.specs import curve_sizes
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from likra.data.pairs import NEEDS_BASE_SCORES
 from likra.data.selection import eval_items, load_items
 from likra.data.transforms import unconditional
 from likra.experiments.profiles import EvalSet, Profile
-from likra.experiments.specs import RunSpec, curve_sizes, run_specs, train_settings, training_questions
+from likra.experiments.specs import RunSpec, run_specs, train_settings, training_questions
 from likra.experiments.work import WorkPlan
 from likra.io import atomic_write_jsonl
 from likra.layout import ExperimentLayout, eval_folder_name
@@ -26,8 +26,6 @@ from likra.rundir import record_runs
 from likra.score.evaluate import LazyModel, choose_checkpoints, evaluate_run
 from likra.score.scorer import score_items
 from likra.train.run import train
-
-__all__ = ["RunSpec", "curve_sizes", "plan_runs", "run_experiment"]
 
 
 def plan_runs(exp_dir: Path, profile: Profile) -> list[RunSpec]:
