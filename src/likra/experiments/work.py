@@ -66,13 +66,13 @@ class WorkPlan:
             if spec.strategy in NEEDS_BASE_SCORES and not self._ranking_scores(spec).exists():
                 questions = training_questions(spec)  # their base scores rank the negatives
                 work["score"] += self.pass_gflop(("ranking", spec.seed, spec.max_questions), _requests(questions))
+            run = self._run(spec)
             for e in spec.eval_sets:
                 folder = eval_folder_name(e.task, e.split, self.profile.shots, e.limit, spec.ablated)
                 gflop = self.pass_gflop(("eval", folder), _requests(self._eval_items(e, spec.ablated)))
                 if folder not in base_counted and not self.layout.base_scores(folder).exists():
                     work["score"] += gflop
                 base_counted.add(folder)
-                run = self._run(spec)
                 for name in planned_checkpoints(spec, self.profile):
                     if name == UNTRAINED:
                         continue

@@ -23,13 +23,14 @@ from likra.lm.forward import target_logprobs
 from likra.lm.packing import (
     BATCH_TOKENS,
     ROW_TOKENS,
+    Group,
     build_batch,
     group_requests,
     plan_batches,
     plan_rows,
     split_long_groups,
 )
-from likra.lm.tokenize import encode_requests
+from likra.lm.tokenize import EncodedRequest, encode_requests
 
 
 @dataclass
@@ -88,8 +89,7 @@ def score_requests(
     number of requests whose context was truncated, input tokens per variant)``.
     """
     device = device or next(model.parameters()).device
-    encoded = encode_requests(tokenizer, requests, max_length)
-    groups = group_requests([(e.context, e.continuation) for e in encoded])
+    encoded, groups = encode_and_group(tokenizer, requests, max_length)
     batches = plan_batches(plan_rows(groups, max(row_tokens, 1)), batch_tokens)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     mask_dtype = next(model.parameters()).dtype
@@ -132,9 +132,17 @@ def pass_size(
 ) -> tuple[int, int]:
     """(input tokens, scored positions) of one variant's pass over ``requests``, as
     ``score_requests`` packs them: what a job plans its scoring work by."""
-    encoded = encode_requests(tokenizer, requests, max_length)
-    groups = split_long_groups(group_requests([(e.context, e.continuation) for e in encoded]), max(row_tokens, 1))
+    encoded, groups = encode_and_group(tokenizer, requests, max_length)
+    groups = split_long_groups(groups, max(row_tokens, 1))  # as plan_rows splits them
     return sum(g.n_inputs for g in groups), sum(len(e.continuation) for e in encoded)
+
+
+def encode_and_group(
+    tokenizer: Any, requests: Sequence[tuple[str, str]], max_length: int
+) -> tuple[list[EncodedRequest], list[Group]]:
+    """The requests' tokens, and groups of those sharing a context (each context runs once)."""
+    encoded = encode_requests(tokenizer, requests, max_length)
+    return encoded, group_requests([(e.context, e.continuation) for e in encoded])
 
 
 def score_items(

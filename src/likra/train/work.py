@@ -14,7 +14,7 @@ from typing import Any
 from likra.data.pairs import Example, QuestionExamples
 from likra.lm.flops import ModelFlops
 from likra.lm.tokenize import encode_requests
-from likra.model.heads import PREFERENCE_METHODS
+from likra.model.heads import PREFERENCE_METHODS, method_heads
 from likra.train.loop import STEP_OVERHEAD_TOKENS, head_losses
 
 
@@ -51,8 +51,7 @@ def step_gflop(
             gflop += flops.training_gflop(len(e.context) + len(e.continuation) - 1, len(e.continuation))
         per_question.append(gflop)
     steps = math.ceil(len(pairs) / batch_size)
-    heads = 1 if method in PREFERENCE_METHODS else len(head_losses(method, pairs[:1], 0.0))
-    overhead = heads * flops.training_gflop(STEP_OVERHEAD_TOKENS, 0)
+    overhead = len(method_heads(method)) * flops.training_gflop(STEP_OVERHEAD_TOKENS, 0)
     return [sum(per_question[k * batch_size : (k + 1) * batch_size]) + overhead for k in range(steps)]
 
 
