@@ -274,3 +274,22 @@ def test_lm_head_chunking_does_not_change_scores(tiny_base, monkeypatch) -> None
     assert len(whole["base"]) == len(requests)
     for a, b in zip(whole["base"], chunked["base"]):
         assert a == pytest.approx(b, abs=1e-5)
+
+
+def test_bf16_logits_widened_inside_log_softmax_equal_an_fp32_copy_bit_for_bit(tiny_base) -> None:
+    """``_chunk_logprobs`` widens bf16 logits inside ``log_softmax``; the values and the gradients
+    reaching the hidden states must be exactly those of widening by a separate ``.float()`` copy."""
+    from likra.lm.forward import _chunk_logprobs, causal_lm_parts
+
+    _, head = causal_lm_parts(tiny_base.model.to(torch.bfloat16))
+    generator = torch.Generator().manual_seed(0)
+    hidden = (4 * torch.randn(37, head.in_features, generator=generator)).to(torch.bfloat16).requires_grad_()
+    targets = torch.randint(0, head.out_features, (37,), generator=generator)
+    got = _chunk_logprobs(head, hidden, targets, None)
+    (got_grad,) = torch.autograd.grad(got.sum(), hidden)
+    want = torch.log_softmax(head(hidden).float(), dim=-1).gather(1, targets[:, None])[:, 0]
+    (want_grad,) = torch.autograd.grad(want.sum(), hidden)
+    assert got.dtype == torch.float32
+    assert torch.equal(got, want)
+    assert torch.equal(got_grad, want_grad)
+    assert got.std() > 0 and got_grad.abs().sum() > 0  # not a degenerate input
