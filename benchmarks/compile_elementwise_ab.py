@@ -7,7 +7,8 @@ embeddings, SiLU x up). This script compiles three of them with ``torch.compile(
 and scores the same ARC-Challenge test items with and without, in turns (this machine's speed
 drifts within minutes). It also scores the items in fp32 and reports how far each bf16 variant's
 per-choice log-likelihoods are from it: inductor keeps fp32 between the ops it fuses where eager
-rounds to bf16 after each, so the numbers move.
+rounds to bf16 after each, so the numbers move; ``--emulate-precision-casts`` asks inductor to
+round where eager does.
 
 The projections stay eager (they carry LoRA adapters, whose swapping would make dynamo
 recompile), so nothing here is used by likra itself: it measures whether the option is worth it.
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch._inductor.config
 import torch.nn.functional as F
 from transformers.models.llama import modeling_llama
 
@@ -75,8 +77,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=300, help="ARC-Challenge test items")
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument(
+        "--emulate-precision-casts",
+        action="store_true",
+        help="make inductor round to bf16 where eager does (torch._inductor.config.emulate_precision_casts)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    torch._inductor.config.emulate_precision_casts = args.emulate_precision_casts
     items = eval_items("arc_challenge", "test", args.limit, 0)
 
     def score(base) -> tuple[float, list[float]]:
@@ -109,6 +117,7 @@ def main() -> None:
     between = [abs(a - b) for a, b in zip(eager, compiled)]
     result = {
         "items": len(items),
+        "emulate_precision_casts": args.emulate_precision_casts,
         "choices": len(reference),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
