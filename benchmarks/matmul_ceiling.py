@@ -95,25 +95,12 @@ def replay(weights, head_weight, batches, *, backward: bool, recompute: bool) ->
     return time.perf_counter() - started
 
 
-def scoring_batches(tokenizer, requests, max_length: int, mask_dtype) -> tuple[list[tuple[int, int]], int, int]:
-    """(padded tokens, scored positions) of each batch of a scoring pass, its real tokens and scored."""
-    encoded, groups = encode_and_group(tokenizer, requests, max_length)
+def batch_shapes(groups, batch_tokens: int, width_multiple: int) -> tuple[list[tuple[int, int]], int, int]:
+    """(padded tokens, scored positions) of each batch the groups pack into, as the scorer and the
+    trainer pack them; and the real input tokens and scored positions in all."""
     shapes, real, scored = [], 0, 0
-    for rows in plan_batches(plan_rows(groups, ROW_TOKENS), BATCH_TOKENS):
-        batch = build_batch(rows, 0, mask_dtype)
-        shapes.append((batch.input_ids.numel(), len(batch.target_ids)))
-        real += batch.n_tokens
-        scored += len(batch.target_ids)
-    return shapes, real, scored
-
-
-def training_batches(tokenizer, examples, max_length: int, mask_dtype) -> tuple[list[tuple[int, int]], int, int]:
-    """(padded tokens, answer positions) of each micro-batch of one head's step, as ``HeadTrainer``."""
-    encoded = encode_requests(tokenizer, [(e.context, e.answer) for e in examples], max_length)
-    groups = [Group(prefix=e.context, branches=[e.continuation], keys=[i]) for i, e in enumerate(encoded)]
-    shapes, real, scored = [], 0, 0
-    for rows in plan_batches(plan_rows(groups, ROW_TOKENS), TRAIN_BATCH_TOKENS):
-        batch = build_batch(rows, 0, mask_dtype, TRAIN_WIDTH_MULTIPLE)
+    for rows in plan_batches(plan_rows(groups, ROW_TOKENS), batch_tokens):
+        batch = build_batch(rows, 0, torch.bfloat16, width_multiple)
         shapes.append((batch.input_ids.numel(), len(batch.target_ids)))
         real += batch.n_tokens
         scored += len(batch.target_ids)
@@ -148,23 +135,28 @@ def main() -> None:
     _, head = causal_lm_parts(base.model)
     items = eval_items("arc_challenge", "test", args.limit, 0)
     requests = [r for item in items for r in item.requests()]
-    score_shapes, score_real, score_scored = scoring_batches(base.tokenizer, requests, base.max_length, base.dtype)
+    _, score_groups = encode_and_group(base.tokenizer, requests, base.max_length)
+    score_shapes, score_real, score_scored = batch_shapes(score_groups, BATCH_TOKENS, 1)
     score_gflop = flops.forward_gflop(score_real, score_scored)
     pairs = build_pairs(
         training_items(load_items("arc_challenge", "train"), args.seed, args.questions), "first", args.seed
     )
     positives = [p.positive for p in pairs]
-    train_shapes, train_real, train_scored = training_batches(base.tokenizer, positives, base.max_length, base.dtype)
+    encoded = encode_requests(base.tokenizer, [(e.context, e.answer) for e in positives], base.max_length)
+    train_groups = [Group(prefix=e.context, branches=[e.continuation], keys=[i]) for i, e in enumerate(encoded)]
+    train_shapes, train_real, train_scored = batch_shapes(train_groups, TRAIN_BATCH_TOKENS, TRAIN_WIDTH_MULTIPLE)
     train_gflop = flops.training_gflop(train_real, train_scored)
-
-    def real_scoring() -> float:
-        started = time.perf_counter()
-        score_items(base.model, base.tokenizer, items, ("base",), max_length=base.max_length, progress=False)
-        return time.perf_counter() - started
 
     torch.manual_seed(args.seed)
     peft_model = attach_heads(base.model, LoraSettings(), names=("pos",))
     trainer = HeadTrainer(peft_model, base.tokenizer, "pos", TrainSettings(seed=args.seed), base.max_length)
+
+    def real_scoring() -> float:
+        """The base model's pass: the training head's adapter switched off."""
+        started = time.perf_counter()
+        with peft_model.disable_adapter():
+            score_items(base.model, base.tokenizer, items, ("base",), max_length=base.max_length, progress=False)
+        return time.perf_counter() - started
 
     def real_training() -> float:
         started = time.perf_counter()
@@ -172,7 +164,7 @@ def main() -> None:
         return time.perf_counter() - started
 
     cases = {
-        "scoring_real": (score_gflop, lambda: real_scoring_in(peft_model, real_scoring)),
+        "scoring_real": (score_gflop, real_scoring),
         "scoring_matmuls_only": (
             score_gflop,
             lambda: replay(weights, head.weight, score_shapes, backward=False, recompute=False),
@@ -229,12 +221,6 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.out}")
-
-
-def real_scoring_in(peft_model, run) -> float:
-    """The base model's scoring pass, with the training head's adapter switched off."""
-    with peft_model.disable_adapter():
-        return run()
 
 
 if __name__ == "__main__":
