@@ -21,10 +21,10 @@ from likra.score.scorer import score_items
 CPU = torch.device("cpu")
 
 
-def cpuinfo(*flags: str) -> str:
+def cpuinfo(*flags: str, vendor: str = "GenuineIntel") -> str:
     base = "fpu sse sse2 avx avx2 avx512f avx512bw"
     return (
-        "processor\t: 0\nmodel name\t: Test CPU\n"
+        f"processor\t: 0\nvendor_id\t: {vendor}\nmodel name\t: Test CPU\n"
         f"flags\t\t: {' '.join([base, *flags])}\n\n"
         "processor\t: 1\nflags\t\t: fpu\n"  # only the first processor's flags count
     )
@@ -79,13 +79,40 @@ def test_cpu_bf16_support(fake_cpu, text, mkldnn, probe, expected) -> None:
     assert cpu_bf16_support() == expected
 
 
-def test_auto_picks_bf16_only_on_cpus_with_native_bf16(fake_cpu) -> None:
-    fake_cpu(cpuinfo("avx512_bf16"))
+def test_auto_trains_in_bf16_only_where_it_was_measured_faster(fake_cpu) -> None:
+    fake_cpu(cpuinfo("avx512_bf16", "amx_tile", "amx_bf16"))  # Intel with AMX
     assert resolve_dtype(CPU, "auto") is torch.bfloat16
     assert resolve_dtype("cpu", None) is torch.bfloat16
+    fake_cpu(cpuinfo("avx512_bf16", vendor="AuthenticAMD"))  # AMD Zen 4+
+    assert resolve_dtype(CPU, "auto") is torch.bfloat16
+    fake_cpu(cpuinfo("avx512_bf16"))  # Intel without AMX: bf16 trained 1.4x slower than fp32
+    assert resolve_dtype(CPU, "auto") is torch.float32
     fake_cpu(cpuinfo())
     assert resolve_dtype(CPU, "auto") is torch.float32
     assert resolve_dtype(CPU, None) is torch.float32
+
+
+@pytest.mark.parametrize("flags", [(), ("avx512_bf16", "amx_tile", "amx_bf16")])
+def test_auto_scores_in_fp32_everywhere(fake_cpu, monkeypatch: pytest.MonkeyPatch, flags) -> None:
+    """A likelihood ratio needs fp32 (test_ratio_precision.py): auto never scores in bf16."""
+    fake_cpu(cpuinfo(*flags))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    for device in (CPU, torch.device("cuda")):
+        assert precision.resolve_score_dtype(device, "auto") is torch.float32
+        assert precision.resolve_score_dtype(device, None) is torch.float32
+    with pytest.warns(RuntimeWarning, match="ratio modes"):
+        assert precision.resolve_score_dtype(CPU, "bf16") is torch.bfloat16
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert precision.resolve_score_dtype(CPU, "fp32") is torch.float32
+
+
+def test_the_command_line_accepts_only_the_listed_dtypes() -> None:
+    assert precision.check_dtype_choice("bf16") == "bf16" and precision.check_dtype_choice(None) is None
+    for bad in ("fp16", "float32", "BF16", ""):
+        with pytest.raises(LikraError, match="dtype"):
+            precision.check_dtype_choice(bad)
 
 
 def test_auto_on_cuda_follows_bf16_support(monkeypatch: pytest.MonkeyPatch, fake_cpu) -> None:
@@ -142,7 +169,7 @@ def test_dtype_name_round_trips(fake_cpu) -> None:
 
 def test_cpu_default_stays_fp32_until_decided(fake_cpu) -> None:
     # load_base(dtype=None) must not silently switch CPU users to bf16; "auto" may.
-    fake_cpu(cpuinfo("avx512_bf16"))
+    fake_cpu(cpuinfo("avx512_bf16", "amx_tile", "amx_bf16"))
     assert pick_dtype(CPU, None) is torch.float32
     assert pick_dtype(CPU, "auto") is torch.bfloat16
     assert pick_dtype(CPU, "float32") is torch.float32

@@ -14,11 +14,11 @@ from typing import Any
 
 from likra.experiments.profiles import EvalSet, Profile, curve_profile, save_profile
 from likra.experiments.runner import run_experiment
-from likra.model.load import chosen_dtype
-from likra.model.precision import compute_description, dtype_name
+from likra.model.load import chosen_dtype, pick_device
+from likra.model.precision import compute_description, dtype_name, resolve_score_dtype
 from likra.report.build import build_report
 from likra.rundir import locked, read_manifest, update_manifest
-from likra.score.evaluate import evaluate
+from likra.score.evaluate import LazyModel, evaluate
 from likra.train.run import train
 
 __all__ = ["train", "evaluate", "reproduce", "curve", "report"]
@@ -35,9 +35,10 @@ def reproduce(
     """Run every training and evaluation of ``profile`` (skipping finished work), then report."""
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
-    # Record the precision actually used ("auto" resolved here), so a resume cannot mix two.
+    # Record the precisions actually used ("auto" resolved here), so a resume cannot mix two.
     used = loaded.dtype if loaded is not None else chosen_dtype(device, profile.dtype)
-    profile = replace(profile, dtype=dtype_name(used))
+    scoring_dtype = resolve_score_dtype(pick_device(device), profile.score_dtype)
+    profile = replace(profile, dtype=dtype_name(used), score_dtype=dtype_name(scoring_dtype))
     with locked(exp_dir):
         save_profile(exp_dir, profile)
         state = read_manifest(exp_dir)["stages"].get("experiment", {})
@@ -50,12 +51,15 @@ def reproduce(
             from likra.model.load import load_base
 
             loaded = load_base(profile.model, device=device, dtype=profile.dtype)
-        run_experiment(exp_dir, profile, loaded, progress=progress, log=log)
+        # Scoring reuses the training model when the precisions agree, else loads its own copy.
+        scoring = LazyModel(profile.model, device, profile.score_dtype, loaded if used == scoring_dtype else None)
+        run_experiment(exp_dir, profile, loaded, scoring, progress=progress, log=log)
         seconds = time.perf_counter() - started
         facts = {
             "wall time of this invocation (s)": round(seconds, 1),
             "device": str(loaded.device),
             "dtype": str(loaded.dtype).replace("torch.", ""),
+            "scoring dtype": dtype_name(scoring_dtype),
             "computed on": compute_description(loaded.device, loaded.dtype),
         }
         path = build_report(exp_dir, profile, facts)

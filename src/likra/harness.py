@@ -29,7 +29,7 @@ from likra.errors import LikraError, unknown_name
 from likra.layout import RunLayout
 from likra.lm.packing import BATCH_TOKENS
 from likra.metrics import MODE_NEEDS, MODES, weighted
-from likra.model.precision import DTYPE_CHOICES
+from likra.model.precision import DTYPE_CHOICES, dtype_name, resolve_score_dtype
 from likra.score.evaluate import choose_checkpoints, lora_settings, match_adapter_dtype, read_run_config, run_heads
 
 # The columns each mode needs; answer-prior needs unconditional scores lm-eval does not ask for.
@@ -64,13 +64,15 @@ def resolve_model(
     mode: str = "likra",
     w_pos: float | str = 1.0,
     w_neg: float | str = 1.0,
-    dtype: str = "fp32",
+    dtype: str = "auto",
 ) -> HarnessModel:
     """Check and resolve the model_args (the checkpoint ``final`` becomes its N-... name)."""
     if mode not in MODE_VARIANTS:
         raise unknown_name("mode", mode, list(MODE_VARIANTS))
     if str(dtype) not in DTYPE_ALIASES:
         raise LikraError(f"dtype must be one of {', '.join(DTYPE_CHOICES)}, got {dtype!r}", field="dtype")
+    # Resolved here ("auto" scores in fp32 on every device), so lm-eval's cache key names the precision.
+    dtype = dtype_name(resolve_score_dtype("cpu", DTYPE_ALIASES[str(dtype)]))
     if run is None:
         if pretrained is None:
             raise LikraError("give model_args run=<run directory> (or pretrained=<model> with mode=base)")
@@ -132,18 +134,20 @@ class LikraLM(HFLM):
         mode: str = "likra",
         w_pos: float | str = 1.0,
         w_neg: float | str = 1.0,
-        dtype: str = "fp32",
+        dtype: str = "auto",
         device: str | None = None,
         batch_size: int | str | None = 1,
         max_batch_size: int | None = 64,
         batch_tokens: int | str = BATCH_TOKENS,
     ) -> None:
-        from likra.model.load import load_base
+        from likra.model.load import load_base, pick_device
 
         self.likra = resolve_model(run, pretrained, checkpoint, mode, w_pos, w_neg, dtype)
         self.batch_tokens = int(batch_tokens)
         device = _available(device)
-        self.base = load_base(self.likra.model, device=device, dtype=self.likra.dtype)
+        # Scoring precision, as `likra eval` resolves it ("auto" is fp32: a likelihood ratio needs it).
+        scoring_dtype = resolve_score_dtype(pick_device(device), self.likra.dtype)
+        self.base = load_base(self.likra.model, device=device, dtype=dtype_name(scoring_dtype))
         self.scoring_model = self.base.model
         if self.likra.run is not None and any(v != "base" for v in MODE_VARIANTS[mode]):
             self.scoring_model = self._attach_heads()

@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+import likra
 from likra.cli import data as _data
 from likra.cli import experiments as _experiments
 from likra.cli import harness as _harness
@@ -18,6 +19,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"likra {likra.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print likra's version."
+    ),
+) -> None:
+    """likra: how much do language models learn from negative examples?"""
+
+
 app.add_typer(_data.app, name="data")
 app.command("train")(_run.train_command)
 app.command("eval")(_run.eval_command)
@@ -47,11 +65,32 @@ def _quiet_libraries() -> None:
         pass
 
 
+def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
+    """``name`` from click and from the copy of click that typer >= 0.2x vendors (``typer._click``):
+    commands raise the latter's classes, a plain ``click`` import does not catch them."""
+    import importlib
+
+    found = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+def _one_line(error: BaseException) -> str:
+    """A click usage error as one line, with where to look for help."""
+    message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
+    context = getattr(error, "ctx", None)
+    if context is not None and getattr(context, "command_path", None):
+        return f"{message} (see '{context.command_path} --help')"
+    return message
+
+
 def main() -> None:
     """Entry point: user errors print one clear line and exit 2; no traceback."""
     _quiet_libraries()
-    import click
-
     from likra import distributed
 
     distributed.setup()  # under accelerate launch / torchrun: join the other processes
@@ -64,12 +103,15 @@ def main() -> None:
             raise KeyboardInterrupt
         if isinstance(code, int) and not isinstance(code, bool) and code != 0:
             sys.exit(code)
-    except click.exceptions.Exit as done:
+    except _click_exceptions("Exit") + (typer.Exit,) as done:
         sys.exit(done.exit_code)
-    except click.ClickException as error:
-        error.show()
+    except _click_exceptions("NoArgsIsHelpError") as error:
+        error.show()  # a bare command: its help, as typer shows it
         sys.exit(error.exit_code)
-    except click.exceptions.Abort:
+    except _click_exceptions("ClickException") as error:
+        typer.secho(f"error: {_one_line(error)}", err=True, fg=typer.colors.RED)
+        sys.exit(error.exit_code)
+    except _click_exceptions("Abort") + (typer.Abort,):
         typer.secho("interrupted: finished work is saved; re-run the same command to resume.", err=True)
         sys.exit(130)
     except LikraError as error:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from likra.model.precision import DEFAULT_DTYPE
+from likra.model.precision import DEFAULT_DTYPE, check_dtype_choice
 from likra.model.resolve import DEFAULT_MODEL
 from likra.train.loop import TrainSettings
 
@@ -24,7 +24,20 @@ BatchSize = Annotated[int, typer.Option(help="Questions per optimiser step.")]
 LearningRate = Annotated[float, typer.Option(help="Constant learning rate (AdamW).")]
 Device = Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda if available).")]
 Quiet = Annotated[bool, typer.Option(help="No progress bars.")]
-Dtype = Annotated[str, typer.Option(help="Base-model precision: auto (bf16 where the CPU/GPU has it), fp32 or bf16.")]
+Dtype = Annotated[
+    str,
+    typer.Option(
+        help="Training precision: auto (bf16 where it trains faster: CUDA, AMX or AMD AVX512-BF16 CPUs; else fp32), "
+        "fp32 or bf16.",
+        callback=check_dtype_choice,
+    ),
+]
+ScoreDtype = Annotated[
+    str,
+    typer.Option(
+        help="Scoring precision: auto (= fp32: a likelihood ratio needs it), fp32 or bf16.", callback=check_dtype_choice
+    ),
+]
 
 
 def _seeds(text: Optional[str]) -> Optional[tuple[int, ...]]:
@@ -47,7 +60,18 @@ def reproduce_command(
     ] = None,
     lr: Annotated[Optional[float], typer.Option()] = None,
     device: Annotated[Optional[str], typer.Option()] = None,
-    dtype: Annotated[Optional[str], typer.Option(help="Override the profile's precision: auto, fp32 or bf16.")] = None,
+    dtype: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Override the profile's training precision: auto, fp32 or bf16.", callback=check_dtype_choice
+        ),
+    ] = None,
+    score_dtype: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Override the profile's scoring precision: auto (= fp32), fp32 or bf16.", callback=check_dtype_choice
+        ),
+    ] = None,
     method_lr: Annotated[
         Optional[str],
         typer.Option(help="Other methods' learning rates, e.g. dpo=3e-3,unlikelihood=3e-3 (likra's is --lr)."),
@@ -65,6 +89,7 @@ def reproduce_command(
         points=points,
         lr=lr,
         dtype=dtype,
+        score_dtype=score_dtype,
         method_lrs=parse_method_lrs(method_lr) if method_lr else None,
     )
     report = reproduce(exp_dir, chosen, device=device, progress=not quiet)
@@ -95,6 +120,7 @@ def curve_command(
     ] = "likra",
     device: Device = None,
     dtype: Dtype = DEFAULT_DTYPE,
+    score_dtype: ScoreDtype = DEFAULT_DTYPE,
     quiet: Quiet = False,
 ) -> None:
     """Learning curves of sft, likra and neg-only over N, several seeds, with 95% bands.
@@ -118,6 +144,7 @@ def curve_command(
         lr=lr,
         ablation=ablation,
         dtype=dtype,
+        score_dtype=score_dtype,
         methods=[m.strip() for m in methods.split(",") if m.strip()],
     )
     _print_findings(exp_dir)
@@ -138,6 +165,7 @@ def negatives_command(
     lr: LearningRate = TRAIN.lr,
     device: Device = None,
     dtype: Dtype = DEFAULT_DTYPE,
+    score_dtype: ScoreDtype = DEFAULT_DTYPE,
     quiet: Quiet = False,
 ) -> None:
     """The learning curve for each negative strategy: near-miss vs implausible, measured."""
@@ -155,6 +183,7 @@ def negatives_command(
         ablation=False,
         device=device,
         dtype=dtype,
+        score_dtype=score_dtype,
         quiet=quiet,
     )
 

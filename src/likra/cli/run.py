@@ -10,7 +10,7 @@ import typer
 
 from likra.errors import LikraError, unknown_name
 from likra.model.heads import DEFAULT_METHOD, METHODS, PREFERENCE_METHODS, LoraSettings
-from likra.model.precision import DEFAULT_DTYPE
+from likra.model.precision import DEFAULT_DTYPE, check_dtype_choice
 from likra.model.resolve import DEFAULT_MODEL
 from likra.train.loop import TrainSettings
 from likra.train.preference import PreferenceSettings
@@ -70,7 +70,12 @@ def train_command(
     contamination: Annotated[float, typer.Option(help="Fraction of negatives replaced by positives.")] = 0.0,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda if available).")] = None,
     dtype: Annotated[
-        str, typer.Option(help="Base-model precision: auto (bf16 where the CPU/GPU has it), fp32 or bf16.")
+        str,
+        typer.Option(
+            help="Training precision of the base model: auto (bf16 where it trains faster: CUDA, AMX or AMD "
+            "AVX512-BF16 CPUs; else fp32), fp32 or bf16.",
+            callback=check_dtype_choice,
+        ),
     ] = DEFAULT_DTYPE,
     activation_checkpointing: Annotated[
         bool,
@@ -143,7 +148,12 @@ def eval_command(
     out: Annotated[Optional[Path], typer.Option(help="Output folder when TARGET is a bare model.")] = None,
     device: Annotated[Optional[str], typer.Option()] = None,
     dtype: Annotated[
-        str, typer.Option(help="Base-model precision: auto (bf16 where the CPU/GPU has it), fp32 or bf16.")
+        str,
+        typer.Option(
+            help="Scoring precision: auto (= fp32: a likelihood ratio needs it), fp32 or bf16 (faster on some "
+            "hardware; ratio modes lose their ranking at small N).",
+            callback=check_dtype_choice,
+        ),
     ] = DEFAULT_DTYPE,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,

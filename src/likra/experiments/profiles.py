@@ -79,7 +79,9 @@ class Profile:
     # model (benchmarks/lr_sweep.py --model M); likra's and sft's rate is ``lr``.
     method_lrs: tuple[tuple[str, float], ...] = ()
     shots: int = 0
-    dtype: str = DEFAULT_DTYPE  # of the frozen base model: fp32, bf16 or auto (resolved when run)
+    dtype: str = DEFAULT_DTYPE  # training precision of the frozen base model: fp32, bf16 or auto (resolved when run)
+    # Scoring precision: auto is fp32, since a likelihood ratio needs it (likra.model.precision).
+    score_dtype: str = DEFAULT_DTYPE
     description: str = ""
 
     def to_dict(self) -> dict:
@@ -242,6 +244,7 @@ def curve_profile(
     ablation: bool = False,
     dtype: str = DEFAULT_DTYPE,
     methods: tuple[str, ...] | list[str] = (),
+    score_dtype: str = DEFAULT_DTYPE,
 ) -> Profile:
     """The profile of ``likra curve``: one study, the main curve drawn with ``first`` negatives,
     every other strategy as a negative-type comparison, and every other method (sft,
@@ -263,6 +266,7 @@ def curve_profile(
         ablation=ablation,
         methods=tuple(m for m in dict.fromkeys(methods) if m != DEFAULT_METHOD),
         dtype=dtype,
+        score_dtype=score_dtype,
         description=f"likra curve: train {train_task}, evaluate {', '.join(s.key for s in eval_sets)}",
     )
 
@@ -286,10 +290,17 @@ def save_profile(exp_dir: Path, profile: Profile) -> None:
     """Record the profile; refuse to mix a different one into an existing experiment."""
     path = exp_dir / PROFILE
     if path.exists():
-        if load_profile(exp_dir) != profile:
+        saved = load_profile(exp_dir)
+        if saved != profile:
+            differ = [
+                f"{k} {v!r} (this command: {profile.to_dict()[k]!r})"
+                for k, v in saved.to_dict().items()
+                if k != "description" and profile.to_dict().get(k) != v
+            ]
             raise LikraError(
-                "this experiment directory was made with a different profile; "
-                "use a new directory (or `likra report` to rebuild its report)",
+                "this experiment directory was made with a different profile"
+                + (f" ({'; '.join(differ)})" if differ else "")
+                + "; use a new directory (or `likra report` to rebuild its report)",
                 file=path,
             )
         return

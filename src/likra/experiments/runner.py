@@ -37,26 +37,31 @@ def plan_runs(exp_dir: Path, profile: Profile) -> list[RunSpec]:
     return specs
 
 
-def run_experiment(exp_dir: Path, profile: Profile, base: Any, progress: bool = True, log=print) -> list[RunSpec]:
-    """Train and evaluate everything ``profile`` asks for; returns the run specs.
+def run_experiment(
+    exp_dir: Path, profile: Profile, base: Any, scoring: LazyModel | None = None, progress: bool = True, log=print
+) -> list[RunSpec]:
+    """Train with ``base`` and score with ``scoring`` (default: ``base``) everything ``profile``
+    asks for; returns the run specs. Training and scoring may run in different precisions (a
+    likelihood ratio needs fp32 scores; likra.model.precision).
 
     One overall bar (and ``EXP/progress.jsonl``) tracks the work left, with an ETA."""
+    scoring = scoring if scoring is not None else LazyModel(profile.model, loaded=base)
     layout = ExperimentLayout(exp_dir)
     specs = plan_runs(exp_dir, profile)
     plan = WorkPlan(layout, profile, base)
     with job_progress.job(plan.left(specs), enabled=progress, log=layout.progress_log):
         for study in profile.studies:
             for eval_set in study.eval_sets:
-                unconditional_scores(layout, profile, eval_set, base)
+                unconditional_scores(layout, profile, eval_set, scoring)
         for index, spec in enumerate(specs, 1):
             log(f"[{index}/{len(specs)}] {spec.study.train_task}/{spec.name}: train up to N={spec.max_questions}")
             if spec.strategy in NEEDS_BASE_SCORES:
                 # Planned with a stand-in for the negatives that the ranking scores now choose.
                 kind, guessed = plan.training_left(spec)
-                training_base_scores(layout, spec, base)
+                training_base_scores(layout, spec, scoring)
                 job_progress.replan(kind, plan.training_left(spec)[1] - guessed)
-            train_run(layout, profile, spec, base, progress)
-            evaluate_spec(layout, profile, spec, base, progress)
+            train_run(layout, profile, spec, base, scoring, progress)
+            evaluate_spec(layout, profile, spec, scoring, progress)
             release_run_memory()
     return specs
 
@@ -68,8 +73,10 @@ def release_run_memory() -> None:
     release_freed_memory()
 
 
-def train_run(layout: ExperimentLayout, profile: Profile, spec: RunSpec, base: Any, progress: bool) -> None:
-    base_scores = training_base_scores(layout, spec, base) if spec.strategy in NEEDS_BASE_SCORES else None
+def train_run(
+    layout: ExperimentLayout, profile: Profile, spec: RunSpec, base: Any, scoring: LazyModel, progress: bool
+) -> None:
+    base_scores = training_base_scores(layout, spec, scoring) if spec.strategy in NEEDS_BASE_SCORES else None
     train(
         layout.root / layout.run_path(spec.study.train_task, spec.name),
         model=profile.model,
@@ -86,7 +93,9 @@ def train_run(layout: ExperimentLayout, profile: Profile, spec: RunSpec, base: A
     )
 
 
-def evaluate_spec(layout: ExperimentLayout, profile: Profile, spec: RunSpec, base: Any, progress: bool) -> None:
+def evaluate_spec(
+    layout: ExperimentLayout, profile: Profile, spec: RunSpec, scoring: LazyModel, progress: bool
+) -> None:
     """Score a run's checkpoints on its eval sets, against the experiment's shared base scores."""
     run = layout.run(layout.run_path(spec.study.train_task, spec.name))
     for eval_set in spec.eval_sets:
@@ -100,16 +109,17 @@ def evaluate_spec(layout: ExperimentLayout, profile: Profile, spec: RunSpec, bas
             choose_checkpoints(run, spec.checkpoints(profile), method_heads(spec.method)),
             layout.base_scores(folder),
             about,
-            LazyModel(profile.model, loaded=base),
+            scoring,
             progress=progress,
             shared_heads=layout.shared_head_scores(folder),
         )
 
 
-def training_base_scores(layout: ExperimentLayout, spec: RunSpec, base: Any) -> Path:
+def training_base_scores(layout: ExperimentLayout, spec: RunSpec, scoring: LazyModel) -> Path:
     """Base scores of the questions a run trains on (what hardest/easiest rank by)."""
     path = layout.training_base_scores(spec.study.train_task, spec.seed, spec.max_questions)
     if not path.exists():
+        base = scoring.get()
         rows, _ = score_items(
             base.model, base.tokenizer, training_questions(spec), ("base",), max_length=base.max_length, progress=False
         )
@@ -117,10 +127,11 @@ def training_base_scores(layout: ExperimentLayout, spec: RunSpec, base: Any) -> 
     return path
 
 
-def unconditional_scores(layout: ExperimentLayout, profile: Profile, eval_set: EvalSet, base: Any) -> Path:
+def unconditional_scores(layout: ExperimentLayout, profile: Profile, eval_set: EvalSet, scoring: LazyModel) -> Path:
     """log P_base(answer | "Answer:") for every choice: the calibration control's denominator."""
     path = layout.unconditional_scores(eval_folder_name(eval_set.task, eval_set.split, profile.shots, eval_set.limit))
     if not path.exists():
+        base = scoring.get()
         items = [unconditional(i) for i in eval_items(eval_set.task, eval_set.split, eval_set.limit, 0)]
         rows, _ = score_items(base.model, base.tokenizer, items, ("base",), max_length=base.max_length, progress=False)
         atomic_write_jsonl(path, rows)

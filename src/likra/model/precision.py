@@ -1,9 +1,17 @@
-"""Pick the compute dtype: bf16 where the hardware multiplies it natively, fp32 elsewhere.
+"""Pick the compute dtypes: one for training, one for scoring.
 
-On CPUs with AVX512-BF16 or AMX-BF16, oneDNN (torch's ``mkldnn`` backend) runs bf16 matmuls
-several times faster than fp32 (``benchmarks/matmul_rate.py`` measures it). Without those
-instructions bf16 is converted to fp32 around every op and gains nothing, usually losing speed,
-so "auto" only chooses bf16 where it is native.
+**Scoring is fp32 under "auto", on every device.** likra's scores are differences of two large,
+nearly equal log-likelihoods (pos − neg, base − neg, ...). bf16 rounds each per-choice
+log-likelihood by ~0.1 nats, independently per head, which early in training is more than the
+heads differ: bf16 ratio scores then agree with fp32 on only 30-60% of items (docs/method.md,
+"Precision"; ``benchmarks/ratio_precision.py``). bf16 matmuls with an fp32 residual stream and
+fp32 logits were measured too and do not fix it (their matmul inputs are still rounded).
+
+**Training is bf16 under "auto" only where that is measured faster**: CUDA with bf16, Intel CPUs
+with AMX-BF16 and AMD CPUs with AVX512-BF16 (oneDNN, torch's ``mkldnn`` backend). On an Intel
+CPU with AVX512-BF16 but no AMX, bf16 trained 1.4x *slower* than fp32 and scored 1.4x slower
+(measured 2026-12-05), and without native instructions bf16 is emulated; fp32 there. The heads'
+numbers barely depend on the training precision (docs/method.md).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import torch
 from likra.errors import unknown_name
 
 DTYPE_CHOICES = ("auto", "fp32", "bf16")
-# What commands use when --dtype is not given (see benchmarks/results/bf16_agreement.json).
+# What commands use when --dtype is not given: auto resolves per purpose (training, scoring).
 DEFAULT_DTYPE = "auto"
 
 # Long names are what load_base accepted before; keep them so old configs and callers still work.
@@ -107,6 +115,20 @@ def _torch_bf16_feature() -> str | None:
     return None
 
 
+def _cpu_vendor() -> str | None:
+    text = _cpuinfo_text()
+    return _cpuinfo_field(text, "vendor_id") if text else None
+
+
+def cpu_bf16_faster() -> bool:
+    """Whether bf16 *trains* faster than fp32 on this CPU (measured; see the module docstring):
+    AMX-BF16, or AVX512-BF16 on AMD. Intel's AVX512-BF16 without AMX was slower than fp32."""
+    feature = cpu_bf16_support()
+    if feature == "amx_bf16":
+        return True
+    return feature == "avx512_bf16" and _cpu_vendor() == "AuthenticAMD"
+
+
 def cpu_bf16_support() -> str | None:
     """The CPU feature that gives torch native bf16 matmuls ("amx_bf16", "avx512_bf16"), or None.
 
@@ -117,6 +139,13 @@ def cpu_bf16_support() -> str | None:
     if _cpuinfo_text() is None:
         return _torch_bf16_feature()
     return _cpu_feature(_BF16_FLAGS)
+
+
+def check_dtype_choice(value: str | None) -> str | None:
+    """A command-line ``--dtype`` value, checked against ``DTYPE_CHOICES`` (None passes)."""
+    if value is not None and value not in DTYPE_CHOICES:
+        raise unknown_name("dtype", value, DTYPE_CHOICES)
+    return value
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -148,23 +177,52 @@ def _warn_if_slow(device: torch.device, dtype: torch.dtype) -> None:
         warnings.warn("bf16 requested, but this GPU has no native bf16: it will be slow.", RuntimeWarning, stacklevel=3)
 
 
-def resolve_dtype(device: torch.device | str, requested: str | None = "auto") -> torch.dtype:
-    """The torch dtype for ``requested`` ("auto", "fp32", "bf16"; legacy long names too) on ``device``.
+def _requested_name(requested: str | None) -> str:
+    return "auto" if requested is None else str(requested).strip().lower()
 
-    "auto"/None: bf16 on CUDA with bf16 support and on CPUs with native bf16 (see
-    ``cpu_bf16_support``), else fp32. An explicit half type on hardware without native support is
-    honoured but warns that it will be slow. Unknown names raise ``LikraError``.
-    """
-    device = torch.device(device)
-    name = "auto" if requested is None else str(requested).strip().lower()
-    if name == "auto":
-        if device.type == "cuda" and _cuda_bf16():
-            return torch.bfloat16
-        if device.type == "cpu" and cpu_bf16_support() is not None:
-            return torch.bfloat16
-        return torch.float32
+
+def _explicit(device: torch.device, name: str, requested: str | None) -> torch.dtype:
     if name not in _ALIASES:
         raise unknown_name("dtype", str(requested), ("auto", *_ALIASES))
     dtype = _ALIASES[name]
     _warn_if_slow(device, dtype)
+    return dtype
+
+
+def resolve_dtype(device: torch.device | str, requested: str | None = "auto") -> torch.dtype:
+    """The *training* dtype of the frozen base model for ``requested`` ("auto", "fp32", "bf16";
+    legacy long names too) on ``device``.
+
+    "auto"/None: bf16 on CUDA with bf16 support and on CPUs where bf16 is measured faster (see
+    ``cpu_bf16_faster``), else fp32. An explicit half type on hardware without native support is
+    honoured but warns that it will be slow. Unknown names raise ``LikraError``.
+    """
+    device = torch.device(device)
+    name = _requested_name(requested)
+    if name == "auto":
+        if device.type == "cuda" and _cuda_bf16():
+            return torch.bfloat16
+        if device.type == "cpu" and cpu_bf16_faster():
+            return torch.bfloat16
+        return torch.float32
+    return _explicit(device, name, requested)
+
+
+def resolve_score_dtype(device: torch.device | str, requested: str | None = "auto") -> torch.dtype:
+    """The *scoring* dtype for ``requested``: "auto"/None is fp32 on every device, because a
+    likelihood ratio needs it (module docstring). An explicit "bf16" is honoured, with a warning
+    that ratio modes (likra, neg-only, pos-base, ...) then lose their ranking at small N."""
+    device = torch.device(device)
+    name = _requested_name(requested)
+    if name == "auto":
+        return torch.float32
+    dtype = _explicit(device, name, requested)
+    if dtype != torch.float32:
+        warnings.warn(
+            f"scoring in {dtype_name(dtype)}: it rounds each log-likelihood by ~0.1 nats, more than the "
+            "heads differ early in training, so likra, neg-only and the other ratio modes lose their "
+            "ranking at small N (docs/method.md, Precision). The default (auto) scores in fp32.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return dtype

@@ -37,7 +37,7 @@ from likra.lm.allocator import release_freed_memory
 from likra.lm.packing import BATCH_TOKENS
 from likra.metrics import all_metrics
 from likra.model.heads import ADAPTER_CONFIG, ADAPTER_WEIGHTS, DEFAULT_METHOD, LoraSettings, method_heads
-from likra.model.precision import DEFAULT_DTYPE, dtype_name
+from likra.model.precision import DEFAULT_DTYPE, dtype_name, resolve_score_dtype
 from likra.rundir import locked, update_manifest
 
 
@@ -86,7 +86,9 @@ def evaluate(
 
 @dataclass
 class LazyModel:
-    """The base model to score with, loaded on first use: cached scores may need none."""
+    """The base model to score with, loaded on first use: cached scores may need none.
+
+    ``dtype`` is the *scoring* precision: "auto"/None is fp32 (``resolve_score_dtype``)."""
 
     name: str
     device: str | None = None
@@ -95,9 +97,10 @@ class LazyModel:
 
     def get(self) -> Any:
         if self.loaded is None:
-            from likra.model.load import load_base
+            from likra.model.load import load_base, pick_device
 
-            self.loaded = load_base(self.name, device=self.device, dtype=self.dtype)
+            dtype = resolve_score_dtype(pick_device(self.device), self.dtype)
+            self.loaded = load_base(self.name, device=self.device, dtype=dtype_name(dtype))
         return self.loaded
 
 
