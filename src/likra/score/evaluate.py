@@ -37,8 +37,11 @@ from likra.lm.allocator import release_freed_memory
 from likra.lm.packing import BATCH_TOKENS
 from likra.metrics import all_metrics
 from likra.model.heads import ADAPTER_CONFIG, ADAPTER_WEIGHTS, DEFAULT_METHOD, LoraSettings, method_heads
+from likra.model.load import load_base, pick_device
 from likra.model.precision import DEFAULT_DTYPE, dtype_name, resolve_score_dtype
+from likra.model.resolve import resolve_model_path
 from likra.rundir import locked, update_manifest
+from likra.score.inputs import inputs_key, score_inputs, with_adapters
 
 
 def evaluate(
@@ -97,11 +100,21 @@ class LazyModel:
 
     def get(self) -> Any:
         if self.loaded is None:
-            from likra.model.load import load_base, pick_device
-
-            dtype = resolve_score_dtype(pick_device(self.device), self.dtype)
-            self.loaded = load_base(self.name, device=self.device, dtype=dtype_name(dtype))
+            self.loaded = load_base(self.name, device=self.device, dtype=self.dtype_name())
         return self.loaded
+
+    def dtype_name(self) -> str:
+        """The scoring precision's name, without loading the model."""
+        if self.loaded is not None:
+            return dtype_name(self.loaded.dtype)
+        return dtype_name(resolve_score_dtype(pick_device(self.device), self.dtype))
+
+    def inputs(self, items: Sequence[Item], batch_tokens: int) -> dict:
+        """What a base score table of ``items`` depends on (``likra.score.inputs``), without loading
+        the model's weights into memory."""
+        path = self.loaded.path if self.loaded is not None else resolve_model_path(self.name)
+        device = self.loaded.device if self.loaded is not None else pick_device(self.device)
+        return score_inputs(items, path, self.dtype_name(), device, batch_tokens)
 
 
 def evaluate_model(
@@ -119,11 +132,12 @@ def evaluate_model(
     folder = safe_child(root / "eval", eval_folder_name(task, split, shots, limit))  # user-given names
     items = _nonempty(eval_items(task, split, limit, shots), task, split)
     with locked(root):
-        base_rows = score_base(items, folder / BASE_SCORES, model, progress, batch_tokens)
+        inputs = model.inputs(items, batch_tokens)
+        base_rows = score_base(items, folder / BASE_SCORES, model, progress, batch_tokens, inputs)
         about = {"task": task, "split": split, "model": model.name, "shots": shots, "checkpoint": None}
         out = folder / BASE_ONLY
         atomic_write_jsonl(out / SCORES, base_rows)
-        return [write_metrics(out, base_rows, about, modes=["base"])]
+        return [write_metrics(out, base_rows, about, modes=["base"], inputs=inputs)]
 
 
 def evaluate_run(
@@ -149,17 +163,21 @@ def evaluate_run(
     head_names = run_heads(read_run_config(run.root))
     results = []
     with locked(run.root):
-        base_rows = score_base(items, base_path, model, progress, batch_tokens)
-        heads = _HeadScorer(run, model, batch_tokens, head_names, shared_heads)
+        base_inputs = model.inputs(items, batch_tokens)
+        base_rows = score_base(items, base_path, model, progress, batch_tokens, base_inputs)
+        heads = _HeadScorer(run, model, batch_tokens, head_names, shared_heads, base_inputs)
         for name in checkpoints:
             out = run.eval_checkpoint(folder, name)
-            if (out / METRICS).exists():
-                results.append(read_json(out / METRICS))
+            adapters = {} if name == UNTRAINED else {h: adapter_digest(run.head(name, h)) for h in head_names}
+            inputs = with_adapters(base_inputs, adapters)
+            cached = _read_metrics(out / METRICS)
+            if cached is not None and cached.get("inputs") == inputs:
+                results.append(cached)
                 continue
             head_rows = None if name == UNTRAINED else heads.score(name, items, out, progress)
             rows = merge_scores(base_rows, head_rows, head_names)
             atomic_write_jsonl(out / SCORES, rows)
-            results.append(write_metrics(out, rows, {**about, "checkpoint": name}))
+            results.append(write_metrics(out, rows, {**about, "checkpoint": name}, inputs=inputs))
         heads.close()
         update_manifest(run.root, f"eval:{folder}", status="complete", checkpoints=list(checkpoints))
     return results
@@ -188,14 +206,29 @@ def choose_checkpoints(
     return chosen
 
 
-def score_base(items: Sequence[Item], path: Path, model: LazyModel, progress: bool, batch_tokens: int) -> list[dict]:
-    """The base model's score table of ``items``, computed once and cached at ``path``."""
-    if path.exists():
-        return read_jsonl(path)
+def score_base(
+    items: Sequence[Item],
+    path: Path,
+    model: LazyModel,
+    progress: bool,
+    batch_tokens: int,
+    inputs: dict | None = None,
+) -> list[dict]:
+    """The base model's score table of ``items``, computed once and cached at ``path``.
+
+    The cache is used only when ``base_stats.json`` beside it records the same ``inputs`` (items,
+    weights, precision, device, packing: ``likra.score.inputs``); otherwise it is computed again."""
+    inputs = inputs if inputs is not None else model.inputs(items, batch_tokens)
+    stats_path = path.parent / BASE_STATS
+    if path.exists() and (_read_metrics(stats_path) or {}).get("inputs") == inputs:
+        rows = read_jsonl(path)
+        if len(rows) == len(items) and all(row.get("id") == item.id for row, item in zip(rows, items)):
+            return rows
     loaded = model.get()
     rows, stats = score_table(loaded, loaded.model, items, ("base",), progress, batch_tokens)
-    atomic_write_json(path.parent / BASE_STATS, stats)
+    # Rows first, their record second: a kill in between leaves rows that will not be trusted.
     atomic_write_jsonl(path, rows)
+    atomic_write_json(stats_path, {**stats, "inputs": inputs})
     # The rows as written and read back (JSON floats round-trip exactly); in a multi-process job
     # only the main process writes, so the others keep theirs from memory.
     return [json.loads(json.dumps(row)) for row in rows]
@@ -214,10 +247,16 @@ class _HeadScorer:
     """
 
     def __init__(
-        self, run: RunLayout, model: LazyModel, batch_tokens: int, heads: Sequence[str], shared: Path | None = None
+        self,
+        run: RunLayout,
+        model: LazyModel,
+        batch_tokens: int,
+        heads: Sequence[str],
+        shared: Path | None = None,
+        inputs: dict | None = None,
     ):
         self.run, self.model, self.batch_tokens, self.peft_model = run, model, batch_tokens, None
-        self.heads, self.shared = tuple(heads), shared
+        self.heads, self.shared, self.inputs = tuple(heads), shared, inputs or {}
 
     def score(self, checkpoint: str, items: Sequence[Item], out: Path, progress: bool) -> list[dict]:
         from likra.model.heads import attach_heads, load_head_weights
@@ -262,7 +301,8 @@ class _HeadScorer:
         if self.shared is None or distributed.world() > 1:
             return None
         digest = adapter_digest(self.run.head(checkpoint, head))
-        return self.shared / f"{digest[:32]}-b{self.batch_tokens}.jsonl"
+        # Keyed on the adapter and on everything else the column depends on (items, model, precision).
+        return self.shared / f"{digest[:32]}-{inputs_key({**self.inputs, 'batch_tokens': self.batch_tokens})}.jsonl"
 
     def close(self) -> None:
         if self.peft_model is not None:
@@ -376,8 +416,22 @@ def score_table(
     }
 
 
-def write_metrics(out: Path, rows: list[dict], about: dict, modes: Sequence[str] | None = None) -> dict:
-    """metrics.json: every mode's acc/acc_norm (or only ``modes``) with what was scored."""
+def _read_metrics(path: Path) -> dict | None:
+    """A cached metrics or stats file, or None when it is missing or torn (it is then recomputed)."""
+    if not path.is_file():
+        return None
+    try:
+        data = read_json(path)
+    except (OSError, ValueError, LikraError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_metrics(
+    out: Path, rows: list[dict], about: dict, modes: Sequence[str] | None = None, inputs: dict | None = None
+) -> dict:
+    """metrics.json: every mode's acc/acc_norm (or only ``modes``) with what was scored, and the
+    ``inputs`` the scores depend on (the cache key)."""
     metrics = {
         "task": about["task"],
         "split": about["split"],
@@ -387,6 +441,8 @@ def write_metrics(out: Path, rows: list[dict], about: dict, modes: Sequence[str]
         "shots": about["shots"],
         "modes": all_metrics(rows, modes),
     }
+    if inputs is not None:
+        metrics["inputs"] = inputs
     atomic_write_json(out / METRICS, metrics)
     return metrics
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +79,7 @@ def train(
     pairs = training_pairs(
         task, split, strategy, settings.seed, max_questions, question_ablated, base_scores, contamination
     )
+    _record_data(run_dir, config, pairs)
     with locked(run_dir):
         if _finished(run_dir, config):
             return complete_checkpoints(run_dir, method)
@@ -138,6 +142,32 @@ def _base_scores_record(run_dir: Path, base_scores: str | Path | None) -> str | 
     saved = read_json(config).get("base_scores") if config.exists() else None
     old_style = isinstance(saved, str) and not saved.startswith("sha256:") and Path(saved).is_file()
     return saved if old_style and f"sha256:{sha256_file(Path(saved))}" == record else record
+
+
+def pairs_digest(pairs: list[QuestionExamples]) -> str:
+    """sha256 of the training examples themselves (ids, contexts, answers), in training order."""
+    digest = hashlib.sha256()
+    for pair in pairs:
+        digest.update(json.dumps(asdict(pair), sort_keys=True, ensure_ascii=False).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _record_data(run_dir: Path, config: dict, pairs: list[QuestionExamples]) -> None:
+    """Add the training data's digest to ``config``; refuse a run folder trained on other data.
+
+    Runs made before the digest existed recorded none; they resume as before."""
+    digest = f"sha256:{pairs_digest(pairs)}"
+    path = RunLayout(run_dir).config
+    saved = read_json(path).get("data", "absent") if path.exists() else None
+    if saved == "absent":
+        return
+    if saved is not None and saved != digest:
+        raise LikraError(
+            f"this run was trained on data with digest {saved[7:19]}; this data has {digest[7:19]} "
+            "(the task file or its questions changed); use a new run folder",
+            file=path,
+        )
+    config["data"] = digest
 
 
 def _add_method(config: dict, method: str, preference: PreferenceSettings) -> None:
