@@ -27,10 +27,12 @@ import numpy as np
 import torch
 
 from likra.data.selection import eval_items
+from likra.lm import forward
 from likra.lm.packing import BATCH_TOKENS
 from likra.metrics import MODES, predictions, weighted
 from likra.model.heads import attach_heads, load_head_weights
 from likra.model.precision import compute_description, dtype_name, resolve_score_dtype
+from likra.score import scorer
 from likra.score.evaluate import LazyModel, lora_settings, match_adapter_dtype, read_run_config
 from likra.score.scorer import score_items
 
@@ -44,11 +46,38 @@ MODE_SCORES = {
 }
 
 
+# Cheaper mixed precisions that were tried and rejected (docs/method.md, "Why a likelihood ratio
+# needs fp32"): bf16 with fp32 logits, and bf16 matmuls under autocast with an fp32 residual stream
+# and fp32 logits. They replace the scorer's forward for this benchmark only.
+MIXED = {"bf16-fp32-logits": "bf16", "bf16-autocast": "fp32"}
+
+
+def mixed_forward(candidate: str):
+    """The scorer's forward with the body in bf16 (weights or autocast) and the LM head in fp32."""
+
+    def target_logprobs(model, batch, device):
+        body, head = forward.causal_lm_parts(model)
+        autocast = candidate == "bf16-autocast"
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            hidden = body(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                use_cache=False,
+            ).last_hidden_state
+        predictors = hidden[batch.target_rows, batch.target_positions].float()
+        logits = predictors @ head.weight.float().T
+        return torch.log_softmax(logits, -1).gather(1, batch.target_ids[:, None])[:, 0]
+
+    return target_logprobs
+
+
 def score_run(run: Path, checkpoints: list[str], items: list, dtype: str, batch_tokens: int) -> tuple[dict, float]:
     """{checkpoint: score rows with base, pos and neg} of ``run`` scored in ``dtype``; seconds."""
+    scorer.target_logprobs = mixed_forward(dtype) if dtype in MIXED else forward.target_logprobs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an explicit bf16 warns about ratios
-        loaded = LazyModel(read_run_config(run)["model"], "cpu", dtype).get()
+        loaded = LazyModel(read_run_config(run)["model"], "cpu", MIXED.get(dtype, dtype)).get()
     started = time.perf_counter()
     options = {"max_length": loaded.max_length, "batch_tokens": batch_tokens, "progress": False}
     base_rows, _ = score_items(loaded.model, loaded.tokenizer, items, ("base",), **options)
@@ -98,7 +127,12 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--limit", type=int, default=300)
     parser.add_argument("--checkpoints", default="N-16,N-32,N-64,N-128,N-256")
-    parser.add_argument("--candidates", default="auto,bf16", help="scoring precisions to check (likra eval --dtype)")
+    parser.add_argument(
+        "--candidates",
+        default="auto,bf16",
+        help=f"scoring precisions to check: likra eval's --dtype (auto, fp32, bf16) or {', '.join(MIXED)}",
+    )
+    parser.add_argument("--first-run-only", default="", help="candidates scored for the first run only")
     parser.add_argument("--reference-batch-tokens", type=int, default=1024)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -109,7 +143,8 @@ def main() -> None:
         reference, seconds[f"{run}:fp32-reference"] = score_run(
             run, checkpoints, items, "fp32", args.reference_batch_tokens
         )
-        for candidate in args.candidates.split(","):
+        first_only = [c for c in args.first_run_only.split(",") if c]
+        for candidate in args.candidates.split(",") + (first_only if run == args.runs[0] else []):
             tables, seconds[f"{run}:{candidate}"] = score_run(run, checkpoints, items, candidate, BATCH_TOKENS)
             for checkpoint in checkpoints:
                 for mode in MODE_SCORES:
@@ -129,7 +164,10 @@ def main() -> None:
         "split": args.split,
         "items": len(items),
         "reference": f"fp32, batch_tokens {args.reference_batch_tokens}",
-        "candidates": {c: f"likra eval --dtype {c}, batch_tokens {BATCH_TOKENS}" for c in args.candidates.split(",")},
+        "candidates": {
+            c: f"likra eval --dtype {c}, batch_tokens {BATCH_TOKENS}" if c not in MIXED else f"{c} (see MIXED)"
+            for c in args.candidates.split(",") + [c for c in args.first_run_only.split(",") if c]
+        },
         "computed_on": compute_description("cpu", torch.float32),
         "bf16_kernel": compute_description("cpu", torch.bfloat16),
         "auto_scores_in": dtype_name(resolve_score_dtype("cpu", "auto")),

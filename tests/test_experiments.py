@@ -104,7 +104,8 @@ def test_rerunning_a_finished_experiment_only_rebuilds_the_report(experiment):
     assert {p: p.stat().st_mtime_ns for p in exp.rglob("scores.jsonl")} == stamps
     saved = load_profile(exp)
     assert saved.dtype in ("fp32", "bf16")  # `auto` is resolved before it is saved
-    assert replace(saved, dtype=profile.dtype) == profile
+    assert saved.score_dtype == "fp32"  # scoring's auto is fp32: a likelihood ratio needs it
+    assert replace(saved, dtype=profile.dtype, score_dtype=profile.score_dtype) == profile
 
 
 def test_a_moved_experiment_resumes_its_runs(experiment, tmp_path):

@@ -8,6 +8,7 @@ scorer (modes ``<method>`` and ``<method>-ratio``).
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import shutil
 
@@ -254,6 +255,45 @@ def test_preference_methods_resume_from_trl_state(method, tmp_path, tiny_model_d
     load_head_weights(peft_model, broken / "checkpoints" / "N-20" / method, "b")
     a, b = head_state(peft_model, "a"), head_state(peft_model, "b")
     assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 1e-6
+
+
+def test_preference_run_resumes_past_incomplete_trainer_checkpoints(tmp_path, tiny_model_dir, arc_jsonl):  # noqa: F811
+    """A kill while transformers saves ``trainer-state/checkpoint-K/`` leaves it empty or
+    half-written; the re-run skips and removes it and resumes from the newest complete one (or
+    starts over) instead of failing with "Can't find a valid checkpoint"."""
+    from likra.train import preference
+
+    run = tmp_path / "run"
+    original = preference._CheckpointWriter.on_step_end
+
+    def writer_then_kill(self, args, state, control, **kwargs):
+        original(self, args, state, control, **kwargs)
+        if state.global_step == 3:
+            raise KeyboardInterrupt
+
+    preference._CheckpointWriter.on_step_end = writer_then_kill
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_tiny(run, tiny_model_dir, arc_jsonl, method="dpo")
+    finally:
+        preference._CheckpointWriter.on_step_end = original
+    state = run / "trainer-state"
+    assert sorted(p.name for p in state.glob("checkpoint-*")) == ["checkpoint-2"]
+    (state / "checkpoint-4").mkdir()  # killed as the folder was made
+    (state / "checkpoint-3").mkdir()  # killed while writing trainer_state.json, which comes last
+    shutil.copy(state / "checkpoint-2" / "adapter_model.safetensors", state / "checkpoint-3")
+    (state / "checkpoint-3" / "trainer_state.json").write_text('{"global_step": 3, "log_hi')
+    assert preference.resume_checkpoint(state) == str(state / "checkpoint-2")
+    logged = (run / "train_log.jsonl").read_text().splitlines()
+
+    assert run_tiny(run, tiny_model_dir, arc_jsonl, method="dpo") == EXPECTED_CHECKPOINTS
+    rows = (run / "train_log.jsonl").read_text().splitlines()
+    assert rows[:2] == logged[:2]  # resumed after step 2: steps 1-2 are not redone
+    assert [json.loads(r)["step"] for r in rows] == [1, 2, 3, 4, 5]
+
+    fresh = tmp_path / "fresh"
+    (fresh / "trainer-state" / "checkpoint-1").mkdir(parents=True)  # killed during the first save
+    assert run_tiny(fresh, tiny_model_dir, arc_jsonl, method="dpo") == EXPECTED_CHECKPOINTS
 
 
 def test_preference_rows_pair_each_negative_with_the_gold(arc_jsonl):  # noqa: F811

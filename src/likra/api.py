@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from likra.experiments.profiles import EvalSet, Profile, curve_profile, save_profile
-from likra.experiments.runner import run_experiment
+from likra.experiments.profiles import EvalSet, Profile, check_profile, curve_profile, save_profile
+from likra.experiments.runner import check_inputs, run_experiment
 from likra.model.load import chosen_dtype, pick_device
 from likra.model.precision import compute_description, dtype_name, resolve_score_dtype
 from likra.report.build import build_report
@@ -40,17 +40,21 @@ def reproduce(
     scoring_dtype = resolve_score_dtype(pick_device(device), profile.score_dtype)
     profile = replace(profile, dtype=dtype_name(used), score_dtype=dtype_name(scoring_dtype))
     with locked(exp_dir):
-        save_profile(exp_dir, profile)
+        check_profile(exp_dir, profile)
         state = read_manifest(exp_dir)["stages"].get("experiment", {})
         if state.get("status") == "complete":
             log("experiment already complete: rebuilding the report only")
             return build_report(exp_dir, profile, state.get("facts"))
         started = time.perf_counter()
-        update_manifest(exp_dir, "experiment", status="running")
+        # Every task, split and the model are checked before the directory is written to: a
+        # profile.json left by a failed start would refuse the corrected command.
+        check_inputs(profile)
         if loaded is None:
             from likra.model.load import load_base
 
             loaded = load_base(profile.model, device=device, dtype=profile.dtype)
+        save_profile(exp_dir, profile)
+        update_manifest(exp_dir, "experiment", status="running")
         # Scoring reuses the training model when the precisions agree, else loads its own copy.
         scoring = LazyModel(profile.model, device, profile.score_dtype, loaded if used == scoring_dtype else None)
         run_experiment(exp_dir, profile, loaded, scoring, progress=progress, log=log)

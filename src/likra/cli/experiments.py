@@ -40,10 +40,6 @@ ScoreDtype = Annotated[
 ]
 
 
-def _seeds(text: Optional[str]) -> Optional[tuple[int, ...]]:
-    return tuple(int(s) for s in text.split(",")) if text else None
-
-
 def reproduce_command(
     exp_dir: Annotated[Path, EXP_DIR] = Path("runs/reproduce"),
     profile: Annotated[
@@ -80,12 +76,12 @@ def reproduce_command(
 ) -> None:
     """Run the paper's experiments on a profile and write REPORT.md with plots and findings."""
     from likra.api import reproduce
-    from likra.experiments.profiles import get_profile, parse_method_lrs
+    from likra.experiments.profiles import get_profile, parse_method_lrs, parse_seeds
 
     chosen = get_profile(
         profile,
         model=model,
-        seeds=_seeds(seeds),
+        seeds=parse_seeds(seeds) if seeds is not None else None,
         points=points,
         lr=lr,
         dtype=dtype,
@@ -127,6 +123,7 @@ def curve_command(
 
     ``--negatives first,other-question,...`` also draws the negative-types comparison."""
     from likra.api import curve
+    from likra.experiments.profiles import parse_seeds
 
     strategies = [s.strip() for s in negatives.split(",") if s.strip()]
     report = curve(
@@ -138,7 +135,7 @@ def curve_command(
         device=device,
         progress=not quiet,
         model=model,
-        seeds=_seeds(seeds) or (42,),
+        seeds=parse_seeds(seeds),
         points=points,
         batch_size=batch_size,
         lr=lr,

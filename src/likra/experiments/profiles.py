@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from likra.data.pairs import STRATEGIES
 from likra.errors import LikraError, unknown_name
 from likra.io import atomic_write_json, read_json
 from likra.layout import PROFILE, eval_set_key
@@ -28,6 +29,10 @@ class EvalSet:
     split: str
     limit: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise LikraError(f"limit must be >= 1, got {self.limit}", field="limit")
+
     @property
     def key(self) -> str:
         """A folder- and label-safe name (a .jsonl path becomes its file stem)."""
@@ -37,7 +42,17 @@ class EvalSet:
     def parse(cls, text: str) -> EvalSet:
         """``task[:split[:limit]]`` (split defaults to test)."""
         parts = text.split(":")
+        if len(parts) > 3 or not all(parts) or (len(parts) == 3 and not _is_int(parts[2])):
+            raise LikraError(f"expected TASK[:SPLIT[:LIMIT]] with an integer LIMIT, got {text!r}", field="eval_task")
         return cls(parts[0], parts[1] if len(parts) > 1 else "test", int(parts[2]) if len(parts) > 2 else None)
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,13 @@ class Study:
     eval_sets: tuple[EvalSet, ...]
     max_questions: int | None  # None = the whole pool
     train_split: str = "train"
+
+    def __post_init__(self) -> None:
+        if self.max_questions is not None and self.max_questions < 1:
+            raise LikraError(f"max_questions must be >= 1, got {self.max_questions}", field="max_questions")
+
+
+POINTS = ("checkpoints", "subsets")
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,22 @@ class Profile:
     # Scoring precision: auto is fp32, since a likelihood ratio needs it (likra.model.precision).
     score_dtype: str = DEFAULT_DTYPE
     description: str = ""
+
+    def __post_init__(self) -> None:
+        # Checked here, when the profile is built: a setting that fails later would leave a
+        # profile.json behind that refuses the corrected command as "a different profile".
+        TrainSettings(lr=self.lr, batch_size=self.batch_size)  # the same checks as `likra train`
+        if not self.seeds:
+            raise LikraError("expected at least one seed", field="seeds")
+        for seeds, field in ((self.seeds, "seeds"), (self.negatives_seeds, "negatives_seeds")):
+            twice = sorted({s for s in seeds if seeds.count(s) > 1})
+            if twice:
+                raise LikraError(f"seed {twice[0]} is given twice (each seed is one run)", field=field)
+        if self.points not in POINTS:
+            raise LikraError(f"expected {' or '.join(map(repr, POINTS))}, got {self.points!r}", field="points")
+        for strategy in self.negative_strategies:
+            if strategy not in STRATEGIES:
+                raise unknown_name("negative strategy", strategy, STRATEGIES)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -202,6 +240,14 @@ def parse_method_lrs(text: str) -> tuple[tuple[str, float], ...]:
     return tuple(sorted(dict(pairs).items()))
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``42,43,44`` as seeds; an empty list or a part that is not an integer is an error."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(_is_int(p) for p in parts):
+        raise LikraError(f"expected comma-separated integer seeds such as 42,43,44, got {text!r}", field="seeds")
+    return tuple(int(p) for p in parts)
+
+
 def tiny_profile(model: str, train_task: str, eval_task: str) -> Profile:
     """Seconds-long plumbing check on a tiny model and small JSONL/fixture tasks (tests)."""
     return Profile(
@@ -286,25 +332,31 @@ def profile_from_dict(data: dict) -> Profile:
     return Profile(studies=studies, **fields)
 
 
+def check_profile(exp_dir: Path, profile: Profile) -> None:
+    """Refuse to mix a different profile into an existing experiment (writes nothing)."""
+    path = exp_dir / PROFILE
+    if not path.exists():
+        return
+    saved = load_profile(exp_dir)
+    if saved != profile:
+        differ = [
+            f"{k} {v!r} (this command: {profile.to_dict()[k]!r})"
+            for k, v in saved.to_dict().items()
+            if k != "description" and profile.to_dict().get(k) != v
+        ]
+        raise LikraError(
+            "this experiment directory was made with a different profile"
+            + (f" ({'; '.join(differ)})" if differ else "")
+            + "; use a new directory (or `likra report` to rebuild its report)",
+            file=path,
+        )
+
+
 def save_profile(exp_dir: Path, profile: Profile) -> None:
     """Record the profile; refuse to mix a different one into an existing experiment."""
-    path = exp_dir / PROFILE
-    if path.exists():
-        saved = load_profile(exp_dir)
-        if saved != profile:
-            differ = [
-                f"{k} {v!r} (this command: {profile.to_dict()[k]!r})"
-                for k, v in saved.to_dict().items()
-                if k != "description" and profile.to_dict().get(k) != v
-            ]
-            raise LikraError(
-                "this experiment directory was made with a different profile"
-                + (f" ({'; '.join(differ)})" if differ else "")
-                + "; use a new directory (or `likra report` to rebuild its report)",
-                file=path,
-            )
-        return
-    atomic_write_json(path, profile.to_dict())
+    check_profile(exp_dir, profile)
+    if not (exp_dir / PROFILE).exists():
+        atomic_write_json(exp_dir / PROFILE, profile.to_dict())
 
 
 def load_profile(exp_dir: Path) -> Profile:

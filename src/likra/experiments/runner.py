@@ -28,6 +28,15 @@ from likra.score.scorer import score_items
 from likra.train.run import train
 
 
+def check_inputs(profile: Profile) -> None:
+    """Load every task and split the profile names, so that a typo fails before the experiment
+    directory is written to (a profile.json left behind would refuse the corrected command)."""
+    for study in profile.studies:
+        load_items(study.train_task, study.train_split)
+        for eval_set in study.eval_sets:
+            eval_items(eval_set.task, eval_set.split, eval_set.limit, profile.shots)
+
+
 def plan_runs(exp_dir: Path, profile: Profile) -> list[RunSpec]:
     """The profile's runs (the pool sizes come from the data), recorded in the manifest."""
     pool_sizes = {s.train_task: len(load_items(s.train_task, s.train_split)) for s in profile.studies}

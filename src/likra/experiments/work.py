@@ -156,12 +156,12 @@ def planned_checkpoints(spec: RunSpec, profile: Profile) -> list[str]:
 def steps_done(run: RunLayout) -> int:
     """The optimiser steps an interrupted run resumes after: likra's resume state, or for DPO/KTO
     the newest of transformers' ``checkpoint-<step>`` folders."""
-    from transformers.trainer_utils import get_last_checkpoint  # what train_preference resumes from
+    from likra.train.preference import resume_checkpoint  # what train_preference resumes from
 
     state = run.resume / RESUME_STATE
     if state.exists():
         return int(read_json(state)["step"])
-    last = get_last_checkpoint(str(run.trainer_state)) if run.trainer_state.is_dir() else None
+    last = resume_checkpoint(run.trainer_state)
     return int(Path(last).name.rsplit("-", 1)[1]) if last else 0
 
 

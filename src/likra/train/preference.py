@@ -20,7 +20,9 @@ undesirable. TRL appends EOS to every completion, as in the reference's DPO base
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import re
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -110,7 +112,6 @@ def train_preference(
     ``model`` is the plain base model; the adapter is removed again before returning.
     """
     from datasets import Dataset
-    from transformers.trainer_utils import get_last_checkpoint
 
     if method not in PREFERENCE_METHODS:
         raise LikraError(f"'{method}' is not a preference method ({', '.join(PREFERENCE_METHODS)})", field="method")
@@ -120,7 +121,7 @@ def train_preference(
     steps_per_epoch = math.ceil(len(rows) / per_step)
     total_steps = steps_per_epoch * settings.epochs
     state_dir = layout.trainer_state
-    resume_from = get_last_checkpoint(str(state_dir)) if state_dir.is_dir() else None
+    resume_from = resume_checkpoint(state_dir, remove_incomplete=True)
     _trim_log(layout, resume_from)
     work = step_gflop(tokenizer, pairs, method, settings.batch_size, max_length, ModelFlops.of(model))
     writer = _CheckpointWriter(layout, method, pairs, settings, rows_per_question, total_steps, progress, work)
@@ -150,6 +151,36 @@ def train_preference(
     checkpoints = finish_training(run_dir, method, total_steps, started)
     shutil.rmtree(state_dir, ignore_errors=True)  # finished: the optimiser state is no longer needed
     return checkpoints
+
+
+# What transformers writes into ``checkpoint-K/`` for a LoRA model, trainer_state.json last.
+TRAINER_CHECKPOINT_FILES = (ADAPTER_WEIGHTS, "optimizer.pt", "scheduler.pt", "trainer_state.json")
+
+
+def resume_checkpoint(state_dir: Path, remove_incomplete: bool = False) -> str | None:
+    """The newest complete ``checkpoint-K`` folder of transformers in ``state_dir``; None: start fresh.
+
+    transformers writes these folders in place, so a kill while it saves leaves one empty or
+    half-written, and resuming from it fails ("Can't find a valid checkpoint"). Such folders are
+    skipped, and deleted when ``remove_incomplete`` (by the main process only)."""
+    if not state_dir.is_dir():
+        return None
+    found = [(re.fullmatch(r"checkpoint-(\d+)", p.name), p) for p in state_dir.iterdir() if p.is_dir()]
+    newest = None
+    for _, folder in sorted(((int(m[1]), p) for m, p in found if m), reverse=True):
+        if _complete_trainer_checkpoint(folder):
+            newest = newest or str(folder)
+        elif remove_incomplete and distributed.is_main():
+            shutil.rmtree(folder, ignore_errors=True)
+    return newest
+
+
+def _complete_trainer_checkpoint(folder: Path) -> bool:
+    try:
+        json.loads((folder / "trainer_state.json").read_text())
+        return all((folder / name).stat().st_size > 0 for name in TRAINER_CHECKPOINT_FILES)
+    except (OSError, ValueError):  # missing, or trainer_state.json cut off mid-write
+        return False
 
 
 @contextlib.contextmanager

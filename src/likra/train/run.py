@@ -19,7 +19,7 @@ from likra.model.precision import DEFAULT_DTYPE, dtype_name
 from likra.model.resolve import DEFAULT_MODEL, sha256_file
 from likra.rundir import check_config, locked, read_manifest
 from likra.train.loop import TrainSettings, complete_checkpoints, set_activation_checkpointing, train_heads
-from likra.train.preference import PreferenceSettings, train_preference
+from likra.train.preference import PreferenceSettings, preference_rows, train_preference
 
 
 def base_scores_from_file(path: str | Path) -> dict[str, list[float]]:
@@ -79,12 +79,16 @@ def train(
     pairs = training_pairs(
         task, split, strategy, settings.seed, max_questions, question_ablated, base_scores, contamination
     )
+    if method in PREFERENCE_METHODS:
+        preference_rows(method, pairs)  # uneven negatives fail before the config is written
     _record_data(run_dir, config, pairs)
     with locked(run_dir):
         if _finished(run_dir, config):
             return complete_checkpoints(run_dir, method)
         base = loaded if loaded is not None else _load_base(model, device, dtype)
         if method in PREFERENCE_METHODS:  # TRL wraps the model itself
+            # Attached once and removed, so that a bad --lora-targets fails before the config is written.
+            _attach(base.model, lora, settings.seed, (method,)).unload()
             check_config(run_dir, config)
             atomic_write_json(RunLayout(run_dir).train_ids, [str(pair.item_id) for pair in pairs])
             return train_preference(
