@@ -209,11 +209,28 @@ def test_run_directory_made_with_other_settings(
         "0.01",
         words=(
             f"{run}/config.json",
-            "this run directory was made with different settings (train)",
+            "this run directory was made with different settings: train.lr 0.001 (this command: 0.01); "
             "use a new directory or the original settings to resume",
         ),
     )
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
+
+
+def test_changed_settings_are_named_with_both_values(tmp_path: Path) -> None:
+    """Nested settings are named by dotted keys; a setting only one side has is 'not set' there."""
+    from likra.rundir import check_config
+
+    saved = {"stage": "train", "train": {"lr": 0.001, "seed": 42}, "lora": {"targets": ["a", "b"]}}
+    check_config(tmp_path, saved)
+    changed = {"stage": "train", "train": {"lr": 0.01, "seed": 42}, "lora": {"targets": ["a"]}, "method": "dpo"}
+    with pytest.raises(LikraError) as refused:
+        check_config(tmp_path, changed)
+    assert str(refused.value) == (
+        f"{tmp_path / 'config.json'}: this run directory was made with different settings: "
+        'lora.targets ["a", "b"] (this command: ["a"]), method not set (this command: "dpo"), '
+        "train.lr 0.001 (this command: 0.01); use a new directory or the original settings to resume"
+    )
+    check_config(tmp_path, saved)  # the original settings still resume
 
 
 def test_jsonl_error_through_the_cli(cli: Callable, tmp_path: Path, tiny_model_dir: Path) -> None:

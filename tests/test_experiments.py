@@ -157,6 +157,21 @@ def test_curve_sizes():
     assert curve_sizes(8, 16) == [8]
 
 
+def test_report_titles_do_not_repeat_the_split():
+    """test.jsonl evaluated on split test is titled ``test``; its key (files, folders, CSV) stays."""
+    from likra.layout import eval_set_key, eval_set_title
+    from likra.report.markdown import eval_title
+
+    assert eval_set_key("data/test.jsonl", "test", None) == "test-test"  # stored data keeps this name
+    assert eval_set_title("data/test.jsonl", "test", None) == "test"
+    assert eval_set_title("data/test.jsonl", "test", 50) == "test-limit50"
+    assert eval_set_title("data/test.jsonl", "validation", None) == "test-validation"
+    assert eval_set_title("arc_challenge", "test", None) == "arc_challenge-test"
+    profile = tiny_profile("model", "data/train.jsonl", "data/test.jsonl")
+    assert eval_title(profile, "test-test") == "test"
+    assert eval_title(profile, "other-test") == "other-test"  # a key of no eval set is shown as it is
+
+
 def test_default_profile_is_what_the_readme_says():
     profile = get_profile("default")
     assert len(profile.seeds) >= 3 and profile.model == "smollm2-135m"

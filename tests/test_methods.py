@@ -257,7 +257,7 @@ def test_preference_methods_resume_from_trl_state(method, tmp_path, tiny_model_d
     assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 1e-6
 
 
-def test_preference_run_resumes_past_incomplete_trainer_checkpoints(tmp_path, tiny_model_dir, arc_jsonl):  # noqa: F811
+def test_preference_run_resumes_past_incomplete_trainer_checkpoints(tmp_path, tiny_model_dir, arc_jsonl, capsys):  # noqa: F811
     """A kill while transformers saves ``trainer-state/checkpoint-K/`` leaves it empty or
     half-written; the re-run skips and removes it and resumes from the newest complete one (or
     starts over) instead of failing with "Can't find a valid checkpoint"."""
@@ -286,7 +286,10 @@ def test_preference_run_resumes_past_incomplete_trainer_checkpoints(tmp_path, ti
     assert preference.resume_checkpoint(state) == str(state / "checkpoint-2")
     logged = (run / "train_log.jsonl").read_text().splitlines()
 
+    capsys.readouterr()
     assert run_tiny(run, tiny_model_dir, arc_jsonl, method="dpo") == EXPECTED_CHECKPOINTS
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("resuming")]
+    assert said == ["resuming after step 2 of 5 (8 questions trained; 2 of 4 checkpoints done, the last N-8)"]
     rows = (run / "train_log.jsonl").read_text().splitlines()
     assert rows[:2] == logged[:2]  # resumed after step 2: steps 1-2 are not redone
     assert [json.loads(r)["step"] for r in rows] == [1, 2, 3, 4, 5]

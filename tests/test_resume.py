@@ -252,8 +252,8 @@ def test_scoring_killed_at_several_points_resumes_to_equal_scores(tmp_path: Path
                 rows = (folder / name / "scores.jsonl").read_text().splitlines()
                 assert len(rows) == LIMIT and all(json.loads(row) for row in rows)
 
-    # Kill 1: as soon as the base scores are written.
-    rc, _ = interrupt_when(start(command), lambda: (folder / "base.jsonl").exists())
+    # Kill 1: as soon as the base scores and their record (written last) are there.
+    rc, _ = interrupt_when(start(command), lambda: (folder / "base_stats.json").exists())
     assert rc == -signal.SIGKILL
     check_consistent()
     kept = mtimes([folder / "base.jsonl", folder / "base_stats.json"])

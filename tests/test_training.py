@@ -292,6 +292,37 @@ def test_resume_after_interruption_equals_uninterrupted_run(
     assert read_manifest(run_dir)["stages"]["train"]["status"] == "complete"
 
 
+def test_a_resumed_run_says_where_it_resumes(tiny_model_dir, arc_jsonl, tmp_path, monkeypatch, capsys) -> None:
+    """One printed line (not tied to the progress bar): the step, N and the checkpoints done."""
+    original_step = loop.HeadTrainer.step
+    calls = {"pos": 0}
+
+    def step(self, examples):
+        calls[self.name] = calls.get(self.name, 0) + 1
+        if self.name == "pos" and calls["pos"] == 4:
+            raise KeyboardInterrupt  # in step 4; the resume state was saved after step 2
+        return original_step(self, examples)
+
+    run_dir = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(loop.HeadTrainer, "step", step)
+        with pytest.raises(KeyboardInterrupt):
+            run_tiny(run_dir, tiny_model_dir, arc_jsonl)
+    assert "resuming" not in capsys.readouterr().out  # a fresh start says nothing
+    run_tiny(run_dir, tiny_model_dir, arc_jsonl)
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("resuming")]
+    assert said == ["resuming after step 2 of 5 (8 questions trained; 2 of 4 checkpoints done, the last N-8)"]
+
+
+def test_resume_note_counts_checkpoints_across_epochs() -> None:
+    # 10 questions, batch 4, 2 epochs of 3 steps; N after each step as the loop names its checkpoints.
+    questions_at = {1: 4, 2: 8, 3: 10, 4: 16, 5: 20, 6: 22}.__getitem__
+    note = loop.resume_note(3, 6, questions_at, ["N-4", "N-8"])
+    assert note == "resuming after step 3 of 6 (10 questions trained; 2 of 4 checkpoints done, the last N-8)"
+    assert [loop._questions_after(s, 10, 4) for s in range(1, 7)] == [4, 8, 10, 16, 20, 22]
+    assert loop.resume_note(1, 6, questions_at, []).endswith("(4 questions trained; 0 of 4 checkpoints done)")
+
+
 @pytest.mark.integration
 def test_real_model_64_arc_questions(real_base, tmp_path) -> None:
     """SmolLM2-135M, 64 ARC training questions, lr 1e-3, batch 32, first wrong choice."""

@@ -81,6 +81,14 @@ def eval_set_key(task: str, split: str, limit: int | None) -> str:
     return f"{task_label(task)}-{split}" + (f"-limit{limit}" if limit else "")
 
 
+def eval_set_title(task: str, split: str, limit: int | None) -> str:
+    """How titles name an evaluation set: ``eval_set_key`` without the split repeated when the task
+    label already says it (``test.jsonl`` on split test is ``test``, not ``test-test``). Only for
+    display: stored data and folders keep ``eval_set_key``."""
+    label = task_label(task)
+    return (label if label == split else f"{label}-{split}") + (f"-limit{limit}" if limit else "")
+
+
 FEWSHOT_DRAW = "lmeval"  # k-shot demonstrations drawn as lm-eval draws them (earlier: per item)
 
 

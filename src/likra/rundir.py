@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import json
 import platform
 import sys
 from collections.abc import Iterator
@@ -87,11 +88,41 @@ def check_config(run_dir: Path, config: dict[str, Any]) -> None:
         old = {k: v for k, v in saved.items() if k != "versions"}
         new = {k: v for k, v in config.items() if k != "versions"}
         if old != new:
-            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise LikraError(
-                f"this run directory was made with different settings ({', '.join(changed)}); "
+                f"this run directory was made with different settings: {describe_changes(old, new)}; "
                 "use a new directory or the original settings to resume",
                 file=path,
             )
         return
     atomic_write_json(path, {**config, "versions": versions()})
+
+
+_UNSET = object()  # a setting one of the two configs does not have
+
+
+def flatten_settings(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 0.001}}`` -> ``{"train.lr": 0.001}`` (lists stay whole values)."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat |= flatten_settings(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def describe_changes(saved: dict[str, Any], new: dict[str, Any]) -> str:
+    """Each differing setting with both values, on one line:
+    ``train.lr 0.001 (this command: 0.01)``."""
+    old_flat, new_flat = flatten_settings(saved), flatten_settings(new)
+    changes = [
+        f"{key} {_setting_value(old_flat.get(key, _UNSET))} (this command: {_setting_value(new_flat.get(key, _UNSET))})"
+        for key in sorted(old_flat.keys() | new_flat.keys())
+        if old_flat.get(key, _UNSET) != new_flat.get(key, _UNSET)
+    ]
+    return ", ".join(changes)
+
+
+def _setting_value(value: Any) -> str:
+    # JSON, as config.json shows it: null, true, "text"; one line whatever the value.
+    return "not set" if value is _UNSET else json.dumps(value, ensure_ascii=False)

@@ -54,8 +54,10 @@ def reproduce_command(
     points: Annotated[
         Optional[str], typer.Option(help="checkpoints (one run per seed) or subsets (a run per N).")
     ] = None,
-    lr: Annotated[Optional[float], typer.Option()] = None,
-    device: Annotated[Optional[str], typer.Option()] = None,
+    lr: Annotated[
+        Optional[float], typer.Option(help="Override the profile's learning rate of likra's heads (constant AdamW).")
+    ] = None,
+    device: Device = None,
     dtype: Annotated[
         Optional[str],
         typer.Option(
@@ -186,7 +188,8 @@ def negatives_command(
 
 
 def likelihoods_command(
-    exp_dir: Annotated[Path, EXP_DIR], as_json: Annotated[bool, typer.Option("--json")] = False
+    exp_dir: Annotated[Path, EXP_DIR],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
 ) -> None:
     """How gold, most plausible wrong and other wrong answers move under base/pos/neg with N."""
     from likra.experiments.analysis import likelihood_table, load_results, main_key

@@ -60,7 +60,9 @@ def train_command(
     ] = TRAIN.save_every,
     lora_r: Annotated[Optional[int], typer.Option(help=f"LoRA rank (default {LORA.r}).")] = None,
     lora_alpha: Annotated[Optional[int], typer.Option(help=f"LoRA alpha (default {LORA.alpha}).")] = None,
-    lora_dropout: Annotated[float, typer.Option()] = LORA.dropout,
+    lora_dropout: Annotated[
+        float, typer.Option(help=f"LoRA dropout probability, in [0, 1) (default {LORA.dropout}).")
+    ] = LORA.dropout,
     lora_targets: Annotated[
         Optional[str], typer.Option(help=f"Comma-separated module names (default {','.join(LORA.target_modules)}).")
     ] = None,
@@ -139,14 +141,14 @@ def train_command(
 def eval_command(
     target: Annotated[str, typer.Argument(help="A run directory, or a model (name/folder) for base-only scores.")],
     task: Annotated[str, typer.Option(help="Evaluation task or .jsonl file.")] = "arc_challenge",
-    split: Annotated[str, typer.Option()] = "test",
+    split: Annotated[str, typer.Option(help="Split of the evaluation task (needs public labels).")] = "test",
     checkpoint: Annotated[
         str, typer.Option(help="'all', 'final', or comma-separated names (N-0 = untrained).")
     ] = "all",
     limit: Annotated[Optional[int], typer.Option(help="Only the first N items.")] = None,
     shots: Annotated[int, typer.Option(help="k-shot demonstrations from the task's train split.")] = 0,
     out: Annotated[Optional[Path], typer.Option(help="Output folder when TARGET is a bare model.")] = None,
-    device: Annotated[Optional[str], typer.Option()] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda if available).")] = None,
     dtype: Annotated[
         str,
         typer.Option(

@@ -15,10 +15,10 @@ from likra.experiments.analysis import (
     weighting_table,
 )
 from likra.experiments.findings import assess
-from likra.experiments.profiles import method_lr
+from likra.experiments.profiles import Profile, method_lr
 from likra.experiments.stats import Estimate
 from likra.io import atomic_write_json, atomic_write_text
-from likra.layout import ABLATED_SUFFIX, curve_group, task_label
+from likra.layout import ABLATED_SUFFIX, curve_group, eval_set_title, task_label
 from likra.metrics import MODES, predictions
 from likra.report.plots import learning_curves, weighting_plot
 
@@ -44,6 +44,16 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def eval_title(profile: Profile, eval_key: str) -> str:
+    """The evaluation set's name in titles (``test``, not ``test-test``); ``eval_key`` stays the
+    name of files, folders and CSV columns, which existing experiments already use."""
+    for study in profile.studies:
+        for eval_set in study.eval_sets:
+            if eval_set.key == eval_key:
+                return eval_set_title(eval_set.task, eval_set.split, eval_set.limit)
+    return eval_key
 
 
 def _points(table: list[dict], mode: str) -> list[tuple[int, float, float, float]]:
@@ -175,15 +185,16 @@ def _methods(results: ExperimentResults, key, out: Path, csv_rows: list[dict]) -
         for name, column in columns.items()
         if not name.endswith("-ratio") and name != "sft run: pos-base"
     }
+    title = eval_title(results.profile, eval_key)
     plot = learning_curves(
         curves,
-        f"methods on the same negatives: {train_task} -> {eval_key} ({len(results.seeds[key])} seeds)",
+        f"methods on the same negatives: {train_task} -> {title} ({len(results.seeds[key])} seeds)",
         out / f"methods-{task_label(train_task)}-{eval_key}.png",
     )
     header = ["N", *columns]
     rows = [[n, *(_cell(col.get(n)) for col in columns.values())] for n in sizes]
     return [
-        f"### Methods that learn from the same negatives ({eval_key})",
+        f"### Methods that learn from the same negatives ({title})",
         "",
         "Each method trains one model (a LoRA adapter) on the main curve's questions, `first` negatives, seeds and "
         "batches; `<method>` scores with log P under the adapter (the model as deployed), `<method>-ratio` with "
@@ -234,7 +245,8 @@ def _curve_section(results: ExperimentResults, key, table: list[dict], out: Path
         curves["likra (no question)"] = _points(noq, "likra")
     tie = float(results.correct(key, 0, MODES["likra"]).mean()) if 0 in results.tables[key] else None
     model = Path(results.profile.model).name
-    title = f"{task_label(train_task)} -> {eval_key} ({model}, {len(results.seeds[key])} seeds)"
+    eval_name = eval_title(results.profile, eval_key)
+    title = f"{task_label(train_task)} -> {eval_name} ({model}, {len(results.seeds[key])} seeds)"
     plot = learning_curves(curves, title, out / f"curve-{task_label(train_task)}-{eval_key}.png", tie)
     modes = [m for m in CURVE_MODES if m in table[-1]]
     overlap = {r["N"]: results.overlap(key, r["N"]) for r in table}
@@ -256,7 +268,7 @@ def _curve_section(results: ExperimentResults, key, table: list[dict], out: Path
         else []
     )
     return [
-        f"## Learning curve: train `{train_task}`, evaluate `{eval_key}`",
+        f"## Learning curve: train `{train_task}`, evaluate `{eval_name}`",
         "",
         f"![learning curve]({plot.name})",
         "",
@@ -361,13 +373,14 @@ def _negative_types(results, train_task, eval_key, out, csv_rows) -> list[str]:
                     "acc": "",
                 }
             )
+    title = eval_title(results.profile, eval_key)
     plot = learning_curves(
         curves,
-        f"negative types: {train_task} -> {eval_key}",
+        f"negative types: {train_task} -> {title}",
         out / f"negatives-{task_label(train_task)}-{eval_key}.png",
     )
     return [
-        f"### Negative types ({eval_key})",
+        f"### Negative types ({title})",
         "",
         f"![negative types]({plot.name})",
         "",
@@ -418,7 +431,7 @@ def _weighting(results, key, out) -> list[str]:
         return []
     chosen = sorted({sizes[0], sizes[len(sizes) // 2], sizes[-1]} | ({0} & set(results.sizes(key))))
     rows = weighting_table(results, key, results.profile.weights, chosen)
-    plot = weighting_plot(rows, f"negative-head weight ({key[1]})", out / "weighting.png")
+    plot = weighting_plot(rows, f"negative-head weight ({eval_title(results.profile, key[1])})", out / "weighting.png")
     return [
         "## Negative-head weighting",
         "",

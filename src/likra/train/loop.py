@@ -20,8 +20,9 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +294,9 @@ def train_heads(
     total_steps = steps_per_epoch * settings.epochs
     start_step = _restore(layout, peft_model, trainers)
     checkpoints = complete_checkpoints(run_dir, method)  # complete ones are never rewritten
+    if start_step and distributed.is_main():
+        questions_at = partial(_questions_after, n_questions=len(pairs), batch_size=settings.batch_size)
+        print(resume_note(start_step, total_steps, questions_at, checkpoints))
     update_manifest(run_dir, "train", status="running", total_steps=total_steps)
     progress = progress and distributed.is_main()
     bar = tqdm(total=total_steps, initial=start_step, desc="training", unit="step", disable=not progress)
@@ -325,6 +329,27 @@ def train_heads(
             _save_resume(layout, peft_model, trainers, step)
     bar.close()
     return finish_training(run_dir, method, total_steps, started)
+
+
+def _questions_after(step: int, n_questions: int, batch_size: int) -> int:
+    """N after ``step``, counted as the loop counts it (on through later epochs)."""
+    within = (step - 1) % math.ceil(n_questions / batch_size)
+    return (step - 1) * batch_size + min(batch_size, n_questions - within * batch_size)
+
+
+def resume_note(step: int, total_steps: int, questions_at: Callable[[int], int], done: Sequence[str]) -> str:
+    """The line a resumed run prints: where it continues and how many of its checkpoints exist,
+    e.g. ``resuming after step 6 of 12 (12 questions trained; 3 of 5 checkpoints done, the last N-8)``.
+
+    ``questions_at(step)``: N after ``step``; ``done``: the run's complete checkpoints."""
+    planned = {checkpoint_name(questions_at(s)) for s in range(1, total_steps + 1) if is_checkpoint_step(s)}
+    planned.add(checkpoint_name(questions_at(total_steps)))
+    finished = [name for name in done if name in planned]
+    last = f", the last {finished[-1]}" if finished else ""
+    return (
+        f"resuming after step {step} of {total_steps} ({questions_at(step)} questions trained; "
+        f"{len(finished)} of {len(planned)} checkpoints done{last})"
+    )
 
 
 def finish_training(run_dir: Path, method: str, total_steps: int, started: float) -> list[str]:

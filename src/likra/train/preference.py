@@ -47,6 +47,7 @@ from likra.train.loop import (
     complete_checkpoints,
     finish_training,
     is_checkpoint_step,
+    resume_note,
     set_activation_checkpointing,
 )
 from likra.train.work import step_gflop
@@ -125,6 +126,9 @@ def train_preference(
     _trim_log(layout, resume_from)
     work = step_gflop(tokenizer, pairs, method, settings.batch_size, max_length, ModelFlops.of(model))
     writer = _CheckpointWriter(layout, method, pairs, settings, rows_per_question, total_steps, progress, work)
+    if resume_from is not None and distributed.is_main():
+        step = int(Path(resume_from).name.rsplit("-", 1)[1])
+        print(resume_note(step, total_steps, writer.questions_seen, complete_checkpoints(run_dir, method)))
     args = _trainer_args(method, state_dir, settings, preference, per_step, max_length, model)
     with compact_lm_head():
         with torch.random.fork_rng(devices=[]):  # LoRA A's init comes from the run's seed alone
