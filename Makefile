@@ -2,7 +2,7 @@
 .PHONY: reproduce test setup
 
 # Install, then run the main job on the embedded defaults: the paper's experiments with the
-# packaged SmolLM2-135M and packaged ARC data on CPU (25-35 min on 2 cores); writes
+# packaged SmolLM2-135M and packaged ARC data on CPU (see the README for times); writes
 # runs/reproduce/report/REPORT.md. Re-running resumes; a finished run only rebuilds the report.
 reproduce:
 	bash scripts/setup.sh
