@@ -33,8 +33,7 @@ def reproduce(
     loaded: Any = None,
 ) -> Path:
     """Run every training and evaluation of ``profile`` (skipping finished work), then report."""
-    exp_dir = Path(exp_dir)
-    exp_dir.mkdir(parents=True, exist_ok=True)
+    exp_dir = Path(exp_dir)  # made by ``locked``, which removes it again if the start fails
     # Record the precisions actually used ("auto" resolved here), so a resume cannot mix two.
     used = loaded.dtype if loaded is not None else chosen_dtype(device, profile.dtype)
     scoring_dtype = resolve_score_dtype(pick_device(device), profile.score_dtype)

@@ -121,9 +121,12 @@ def _method_part(method: str) -> str:
     return "" if method == "likra" else f"-{method}"
 
 
+RUNS_ROOT = "runs"  # where likra puts the folders it names itself (``likra eval MODEL`` without --out)
+
+
 def default_eval_root(model: str) -> Path:
     """Where ``likra eval MODEL`` writes when no ``--out`` is given."""
-    return Path("runs") / f"eval-{Path(str(model)).name}"
+    return Path(RUNS_ROOT) / f"eval-{Path(str(model)).name}"
 
 
 def safe_child(parent: Path, name: str) -> Path:

@@ -37,9 +37,16 @@ def locked(run_dir: Path) -> Iterator[None]:
     """Hold the run directory's lock; a second process on the same directory is refused.
 
     In a multi-process job the main process holds it for all, and every process learns whether
-    it got it; the processes meet again when the block ends."""
+    it got it; the processes meet again when the block ends.
+
+    A block that fails leaves nothing of its own behind: the lock file if this call made it, and
+    the folders this call made (the directory, and missing parents such as ``runs/``) while they
+    are empty. Folders and files that were there before are never removed."""
+    created = _missing_folders(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(run_dir / LOCK))
+    lock_path = run_dir / LOCK
+    new_lock = not lock_path.exists()
+    lock = FileLock(str(lock_path))
     got = True
     if distributed.is_main():
         try:
@@ -47,16 +54,44 @@ def locked(run_dir: Path) -> Iterator[None]:
         except Timeout:
             got = False
     if not distributed.agree(got):
+        _remove_created(created, None)  # (only a folder made here and still empty)
         raise LikraError(
             "another likra process is using this run directory; wait for it to finish or use a different directory",
             file=run_dir,
         )
+    failed = True
     try:
         yield
         distributed.barrier()  # no process reads what the main one is still writing
+        failed = False
     finally:
         if distributed.is_main():
             lock.release()
+            if failed:
+                _remove_created(created, lock_path if new_lock else None)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for path in (folder, *folder.parents):
+        if path.exists() or path == path.parent:
+            break
+        missing.append(path)
+    return missing
+
+
+def _remove_created(folders: list[Path], lock_file: Path | None) -> None:
+    """Undo a failed start: remove ``lock_file`` and then each of ``folders`` (deepest first)
+    that is empty; a folder holding anything, made by this command or not, is kept."""
+    if lock_file is not None:
+        with contextlib.suppress(OSError):
+            lock_file.unlink()
+    for folder in folders:
+        try:
+            folder.rmdir()  # only an empty folder: anything written in it keeps it
+        except OSError:
+            return
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:

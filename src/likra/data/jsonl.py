@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from likra.data.items import Item
-from likra.data.registry import get_task
+from likra.data.registry import TASKS, get_task
 from likra.errors import LikraError
 
 MAX_LINE_BYTES = 10 * 1024 * 1024
@@ -216,9 +216,17 @@ def _check_id(explicit_id: Any, err: _ErrorAt) -> str | int | None:
     return explicit_id
 
 
+TASK_FILE_FORMATS = "a .jsonl file (one JSON object per line) or a task name (see 'likra data list')"
+
+
 def looks_like_path(name: str) -> bool:
-    """True when a task argument is meant as a file rather than a registered task name."""
-    return name.endswith(".jsonl") or "/" in name or "\\" in name
+    """True when a task argument is meant as a file rather than a registered task name: it has
+    a folder part or a file suffix (``data.jsonl``, ``train.csv``), or it is no task name and
+    exists here (a file or folder called ``mydata``). A task name always means the task."""
+    if name in TASKS:
+        return False
+    path = Path(name)
+    return "/" in name or "\\" in name or bool(path.suffix) or path.exists()
 
 
 def resolve_items(task_or_path: str, split: str) -> list[Item]:
@@ -230,7 +238,10 @@ def resolve_items(task_or_path: str, split: str) -> list[Item]:
                 "file not found (a task argument that looks like a path must be an existing .jsonl file)",
                 file=path,
             )
+        if path.is_dir():
+            raise LikraError(f"a folder, not a task file: expected {TASK_FILE_FORMATS}", file=path)
         if path.suffix != ".jsonl":
-            raise LikraError("expected a .jsonl file (one JSON object per line)", file=path)
+            kind = f"{path.suffix} files" if path.suffix else "files without the .jsonl suffix"
+            raise LikraError(f"not a task file (likra does not read {kind}): expected {TASK_FILE_FORMATS}", file=path)
         return read_jsonl_items(path)
     return get_task(task_or_path).load(split)

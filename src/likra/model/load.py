@@ -11,7 +11,7 @@ import torch
 from likra import distributed
 from likra.errors import LikraError
 from likra.model.precision import resolve_dtype
-from likra.model.resolve import DEFAULT_MODEL, resolve_model_path
+from likra.model.resolve import DEFAULT_MODEL, is_hub_id, resolve_model_path
 
 
 @dataclass
@@ -68,6 +68,59 @@ def prepare_tokenizer(tokenizer: Any) -> Any:
     return tokenizer
 
 
+HUB_PROBE_SECONDS = 5.0  # one short request to learn whether the Hub can be reached at all
+
+
+def _one_line(error: BaseException) -> str:
+    """A library's (often multi-line) message as one line."""
+    return " ".join(str(error).split())
+
+
+def _from_hub(repo_id: str, dtype: torch.dtype) -> tuple[Any, Any]:
+    """Model and tokenizer of a Hub id: from the local Hugging Face cache without any network
+    request when they are there; else from the Hub, after one short request has shown that it
+    can be reached. An unreachable Hub is one line at once, not a minute of retries."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        # adapter_kwargs: transformers looks for a PEFT adapter config online even when
+        # local_files_only is given, unless its lookup is told so too.
+        model = AutoModelForCausalLM.from_pretrained(
+            repo_id,
+            dtype=dtype,
+            use_safetensors=True,
+            trust_remote_code=False,
+            local_files_only=True,
+            adapter_kwargs={"local_files_only": True},
+        )
+        tokenizer = AutoTokenizer.from_pretrained(repo_id, local_files_only=True, trust_remote_code=False)
+        return model, tokenizer
+    except OSError:  # not (wholly) in the cache
+        pass
+    _check_hub_reachable(repo_id)
+    model = AutoModelForCausalLM.from_pretrained(repo_id, dtype=dtype, use_safetensors=True, trust_remote_code=False)
+    return model, AutoTokenizer.from_pretrained(repo_id, trust_remote_code=False)
+
+
+def _check_hub_reachable(repo_id: str) -> None:
+    """Refuse at once, in one line, when the Hub cannot be reached (or offline mode is set)."""
+    from huggingface_hub import constants
+
+    offline = getattr(constants, "is_offline_mode", lambda: constants.HF_HUB_OFFLINE)()
+    what = "not in the local Hugging Face cache, and "
+    advice = "; download it where the Hub can be reached, or pass a local model folder"
+    if offline:
+        raise LikraError(what + "HF_HUB_OFFLINE is set" + advice, file=repo_id)
+    from huggingface_hub.utils import get_session
+
+    try:
+        get_session().head(constants.ENDPOINT, timeout=HUB_PROBE_SECONDS)
+    except Exception as error:  # DNS, refused, timeout, proxy: the client's own error types
+        reason = f"{type(error).__name__}: {_one_line(error)}"
+        message = f"{what}the Hub ({constants.ENDPOINT}) cannot be reached ({reason}){advice}"
+        raise LikraError(message, file=repo_id) from error
+
+
 def load_base(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dtype: str | None = None) -> BaseModel:
     """Load a base model by short name (``smollm2-135m``), folder, .gguf file or Hub id."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -78,14 +131,21 @@ def load_base(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dtyp
     torch_device = pick_device(device)
     torch_dtype = pick_dtype(torch_device, dtype)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch_dtype, use_safetensors=True, trust_remote_code=False
-        )
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        if is_hub_id(path):
+            model, tokenizer = _from_hub(path, torch_dtype)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(
+                path, dtype=torch_dtype, use_safetensors=True, trust_remote_code=False
+            )
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    except LikraError:
+        raise
     except (OSError, ValueError, RuntimeError) as error:
-        raise LikraError(f"cannot load model: {error}", file=path) from error
+        raise LikraError(f"cannot load model: {_one_line(error)}", file=path) from error
     except Exception as error:  # safetensors raises its own error type on a truncated file
-        raise LikraError(f"cannot load model weights ({type(error).__name__}: {error})", file=path) from error
+        raise LikraError(
+            f"cannot load model weights ({type(error).__name__}: {_one_line(error)})", file=path
+        ) from error
     model.to(torch_device)
     model.eval()
     model.requires_grad_(False)

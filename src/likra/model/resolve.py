@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from likra.errors import LikraError
+from likra.layout import RUNS_ROOT
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,76 @@ def convert_gguf(gguf_path: Path, target: Path, provenance: dict) -> Path:
     return target
 
 
+# Suffixes that make an argument a file name, never a Hub id (``owner/name``).
+PATH_SUFFIXES = (
+    ".gguf",
+    ".safetensors",
+    ".json",
+    ".jsonl",
+    ".yaml",
+    ".yml",
+    ".txt",
+    ".csv",
+    ".onnx",
+    ".zip",
+    ".tar",
+    ".gz",
+) + PICKLE_SUFFIXES
+
+
+def looks_local(name: str) -> bool:
+    """True when a model or run argument names a local path, so that it is never tried on the Hub.
+
+    Local: it exists; it starts with ``.``, ``/`` or ``~`` or holds a backslash; it ends in ``/``
+    or a file suffix (``PATH_SUFFIXES``); or its first component exists here or is likra's own
+    ``runs`` folder (``runs/minee`` is a mistyped run folder, not the Hub repo ``runs/minee``)."""
+    if not name:
+        return False
+    if name.startswith((".", "/", "~")) or "\\" in name or name.endswith("/"):
+        return True
+    path = Path(name)
+    if path.exists() or path.suffix.lower() in PATH_SUFFIXES:
+        return True
+    first = path.parts[0] if path.parts else name
+    return len(path.parts) > 1 and (first == RUNS_ROOT or Path(first).exists())
+
+
+def check_model_name(name_or_path: str) -> None:
+    """Every check of a model argument that needs neither the network nor a conversion: a
+    packaged name, an existing model folder or .gguf file, or something shaped like a Hub id.
+
+    Run before a command creates its output folder, and in well under a second."""
+    if name_or_path in PACKAGED:
+        return
+    path = Path(name_or_path).expanduser()
+    if path.suffix == ".gguf":
+        if not path.exists():
+            raise LikraError("model file does not exist", file=name_or_path)
+        return
+    if looks_local(name_or_path):
+        check_local_model_folder(path, shown=name_or_path)
+        return
+    if name_or_path.count("/") == 1:
+        return  # a Hub id: loaded from the local cache, or from the Hub where one is reachable
+    raise LikraError(
+        f"unknown model '{name_or_path}': not a packaged model ({', '.join(PACKAGED)}), "
+        "not an existing folder or .gguf file, and not a Hub id (owner/name)."
+    )
+
+
+def is_hub_id(name_or_path: str) -> bool:
+    """True for an argument that ``resolve_model_path`` hands to the Hub (or its local cache)."""
+    if name_or_path in PACKAGED or looks_local(name_or_path):
+        return False
+    return name_or_path.count("/") == 1
+
+
 def resolve_model_path(name_or_path: str) -> str:
-    """A loadable location for a model: cached conversion, local folder, or Hub id (as given)."""
+    """A loadable location for a model: cached conversion, local folder, or Hub id (as given).
+
+    A local path is only ever looked for here (``looks_local``): a mistyped folder is an error
+    at once, never a request to the Hub."""
+    check_model_name(name_or_path)
     if name_or_path in PACKAGED:
         spec = PACKAGED[name_or_path]
         version = importlib.metadata.version(spec.package) if _installed(spec) else None
@@ -142,23 +211,15 @@ def resolve_model_path(name_or_path: str) -> str:
             }
             convert_gguf(gguf, target, provenance)
         return str(target)
-    path = Path(name_or_path)
+    path = Path(name_or_path).expanduser()
     if path.suffix == ".gguf":
-        if not path.exists():
-            raise LikraError("model file does not exist", file=path)
         target = cache_dir() / "models" / f"{path.stem}-{sha256_file(path)[:12]}"
         if not (target / "likra_provenance.json").exists():
             convert_gguf(path, target, {"gguf_file": str(path), "gguf_sha256": sha256_file(path)})
         return str(target)
-    if path.exists() or name_or_path.startswith((".", "/", "~")):
-        check_local_model_folder(path)
+    if looks_local(name_or_path):
         return str(path)
-    if name_or_path.count("/") == 1:
-        return name_or_path  # a Hub id: works where a hub is reachable
-    raise LikraError(
-        f"unknown model '{name_or_path}': not a packaged model ({', '.join(PACKAGED)}), "
-        "not an existing folder or .gguf file, and not a Hub id (owner/name)."
-    )
+    return name_or_path  # a Hub id
 
 
 def _installed(spec: PackagedModel) -> bool:
@@ -169,15 +230,18 @@ def _installed(spec: PackagedModel) -> bool:
         return False
 
 
-def check_local_model_folder(path: Path) -> None:
-    """Refuse folders that do not exist or carry only pickle weights (never unpickled)."""
+def check_local_model_folder(path: Path, shown: str | Path | None = None) -> None:
+    """Refuse folders that do not exist or carry only pickle weights (never unpickled).
+
+    ``shown`` is how the error names the folder (default: ``path``), e.g. as the user typed it."""
+    where = path if shown is None else shown
     if not path.exists():
-        raise LikraError("model folder does not exist", file=path)
+        raise LikraError("model folder does not exist", file=where)
     if not path.is_dir():
-        raise LikraError("expected a model folder (config.json + *.safetensors) or a .gguf file", file=path)
+        raise LikraError("expected a model folder (config.json + *.safetensors) or a .gguf file", file=where)
     if not (path / "config.json").exists():
-        raise LikraError("not a model folder: config.json is missing", file=path)
+        raise LikraError("not a model folder: config.json is missing", file=where)
     if not list(path.glob("*.safetensors")):
         pickles = [p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES]
         detail = f" (found pickle files {pickles}; likra never loads pickle)" if pickles else ""
-        raise LikraError(f"no .safetensors weights in the model folder{detail}", file=path)
+        raise LikraError(f"no .safetensors weights in the model folder{detail}", file=where)

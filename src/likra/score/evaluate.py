@@ -24,6 +24,7 @@ from likra.layout import (
     BASE_ONLY,
     BASE_SCORES,
     BASE_STATS,
+    CONFIG,
     METRICS,
     SCORE_STATS,
     SCORES,
@@ -39,7 +40,7 @@ from likra.metrics import all_metrics
 from likra.model.heads import ADAPTER_CONFIG, ADAPTER_WEIGHTS, DEFAULT_METHOD, LoraSettings, method_heads
 from likra.model.load import load_base, pick_device
 from likra.model.precision import DEFAULT_DTYPE, dtype_name, resolve_score_dtype
-from likra.model.resolve import resolve_model_path
+from likra.model.resolve import PACKAGED, check_model_name, looks_local, resolve_model_path
 from likra.rundir import locked, update_manifest
 from likra.score.inputs import inputs_key, score_inputs, with_adapters
 
@@ -65,6 +66,8 @@ def evaluate(
     ``dtype`` (auto, fp32, bf16) is the scoring precision; it need not be the training one.
     """
     run_config = read_run_config(Path(target))
+    if run_config is None and loaded is None:
+        check_eval_target(str(target))  # before any folder is made or any Hub request
     model = LazyModel(run_config["model"] if run_config else str(target), device, dtype, loaded)
     if run_config is None:  # a model folder's config.json is not a run's
         return evaluate_model(model, task, split, limit, shots, out_dir, progress, batch_tokens)
@@ -85,6 +88,18 @@ def evaluate(
         progress=progress,
         batch_tokens=batch_tokens,
     )
+
+
+def check_eval_target(target: str) -> None:
+    """``likra eval TARGET`` where TARGET is not a run folder: it must be a model, and a TARGET
+    that names a local path (``looks_local``) is looked for here only, never on the Hub."""
+    if target not in PACKAGED and looks_local(target) and not target.endswith(".gguf"):
+        path = Path(target).expanduser()
+        if not path.exists():
+            raise LikraError("no such run folder or model directory", file=target)
+        if path.is_dir() and not (path / CONFIG).exists():
+            raise LikraError(f"neither a run folder nor a model directory: {CONFIG} is missing", file=target)
+    check_model_name(target)
 
 
 @dataclass
@@ -129,8 +144,8 @@ def evaluate_model(
 ) -> list[dict]:
     """Base-model scores and metrics of a bare model, in ``out_dir`` (default ``runs/eval-<model>``)."""
     root = Path(out_dir) if out_dir else default_eval_root(model.name)
+    items = _nonempty(eval_items(task, split, limit, shots), task, split)  # a bad --task is named first
     folder = safe_child(root / "eval", eval_folder_name(task, split, shots, limit))  # user-given names
-    items = _nonempty(eval_items(task, split, limit, shots), task, split)
     with locked(root):
         inputs = model.inputs(items, batch_tokens)
         base_rows = score_base(items, folder / BASE_SCORES, model, progress, batch_tokens, inputs)

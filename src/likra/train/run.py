@@ -16,7 +16,7 @@ from likra.layout import RunLayout
 from likra.model.heads import DEFAULT_METHOD, PREFERENCE_METHODS, LoraSettings, attach_heads, method_heads
 from likra.model.load import chosen_dtype
 from likra.model.precision import DEFAULT_DTYPE, dtype_name
-from likra.model.resolve import DEFAULT_MODEL, sha256_file
+from likra.model.resolve import DEFAULT_MODEL, check_model_name, sha256_file
 from likra.rundir import check_config, locked, read_manifest
 from likra.train.loop import TrainSettings, complete_checkpoints, set_activation_checkpointing, train_heads
 from likra.train.preference import PreferenceSettings, preference_rows, train_preference
@@ -61,6 +61,8 @@ def train(
     run_dir = Path(run_dir)
     if strategy in NEEDS_BASE_SCORES and base_scores is None:
         build_pairs([], strategy)  # raises the explanatory error
+    if loaded is None and not RunLayout(run_dir).config.exists():
+        check_model_name(model)  # a mistyped model path fails before the run folder is made
     config = {
         "stage": "train",
         "model": model,
