@@ -12,8 +12,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from likra.experiments.profiles import EvalSet, Profile, check_profile, curve_profile, save_profile
+from likra.errors import DamagedFileError, warn
+from likra.experiments.profiles import EvalSet, Profile, check_profile, curve_profile, load_profile, save_profile
 from likra.experiments.runner import check_inputs, run_experiment
+from likra.layout import is_score_table
 from likra.model.load import chosen_dtype, pick_device
 from likra.model.precision import compute_description, dtype_name, resolve_score_dtype
 from likra.report.build import build_report
@@ -43,7 +45,12 @@ def reproduce(
         state = read_manifest(exp_dir)["stages"].get("experiment", {})
         if state.get("status") == "complete":
             log("experiment already complete: rebuilding the report only")
-            return build_report(exp_dir, profile, state.get("facts"))
+            try:
+                return build_report(exp_dir, profile, state.get("facts"))
+            except DamagedFileError as damaged:
+                if not _drop_damaged_table(exp_dir, damaged):
+                    raise
+                # Then on as an unfinished experiment: every intact table is kept, the dropped one made again.
         started = time.perf_counter()
         # Every task, split and the model are checked before the directory is written to: a
         # profile.json left by a failed start would refuse the corrected command.
@@ -56,7 +63,11 @@ def reproduce(
         update_manifest(exp_dir, "experiment", status="running")
         # Scoring reuses the training model when the precisions agree, else loads its own copy.
         scoring = LazyModel(profile.model, device, profile.score_dtype, loaded if used == scoring_dtype else None)
-        run_experiment(exp_dir, profile, loaded, scoring, progress=progress, log=log)
+
+        def run() -> None:
+            run_experiment(exp_dir, profile, loaded, scoring, progress=progress, log=log)
+
+        run()
         seconds = time.perf_counter() - started
         facts = {
             "wall time of this invocation (s)": round(seconds, 1),
@@ -65,7 +76,7 @@ def reproduce(
             "scoring dtype": dtype_name(scoring_dtype),
             "computed on": compute_description(loaded.device, loaded.dtype),
         }
-        path = build_report(exp_dir, profile, facts)
+        path = _report_repairing(exp_dir, profile, facts, run)
         update_manifest(exp_dir, "experiment", status="complete", facts=facts, seconds=round(seconds, 1))
     return path
 
@@ -86,6 +97,41 @@ def curve(
     return reproduce(exp_dir, profile, device=device, progress=progress)
 
 
+REPORT_BUSY = (
+    "in use by another likra process (a reproduce or curve writing into it); "
+    "run likra report again when it has finished"
+)
+
+
 def report(exp_dir: str | Path) -> Path:
-    """Rebuild REPORT.md, plots and CSVs of an experiment from its directory alone."""
-    return build_report(Path(exp_dir))
+    """Rebuild REPORT.md, plots and CSVs of an experiment from its directory alone.
+
+    Holds the experiment's lock: no report is built from a folder that a running ``reproduce`` or
+    ``curve`` is still writing into (that command is refused with ``REPORT_BUSY``)."""
+    exp_dir = Path(exp_dir)
+    load_profile(exp_dir)  # not an experiment folder: said before a lock or folder is made
+    with locked(exp_dir, busy=REPORT_BUSY):
+        return build_report(exp_dir)
+
+
+def _report_repairing(exp_dir: Path, profile: Profile, facts: dict, recompute) -> Path:
+    """The report; a damaged score table it meets is dropped (one warning line), ``recompute``
+    makes it again, and the report is built again."""
+    while True:
+        try:
+            return build_report(exp_dir, profile, facts)
+        except DamagedFileError as damaged:
+            if not _drop_damaged_table(exp_dir, damaged):
+                raise
+            recompute()
+
+
+def _drop_damaged_table(exp_dir: Path, damaged: DamagedFileError) -> bool:
+    """Delete a damaged score table (a cache, which the experiment's run computes again) inside
+    ``exp_dir``, after one warning line; False for any other file (a record is never dropped)."""
+    path = Path(damaged.file or "")
+    if not is_score_table(path) or not path.resolve().is_relative_to(exp_dir.resolve()):
+        return False
+    warn(f"{damaged.where}: damaged score table ({damaged.problem}); computing it again")
+    path.unlink(missing_ok=True)
+    return True

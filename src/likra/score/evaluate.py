@@ -18,7 +18,7 @@ from typing import Any
 from likra import distributed
 from likra.data.items import Item
 from likra.data.selection import eval_items
-from likra.errors import LikraError
+from likra.errors import DamagedFileError, LikraError, warn
 from likra.io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
 from likra.layout import (
     BASE_ONLY,
@@ -41,7 +41,7 @@ from likra.model.heads import ADAPTER_CONFIG, ADAPTER_WEIGHTS, DEFAULT_METHOD, L
 from likra.model.load import load_base, pick_device
 from likra.model.precision import DEFAULT_DTYPE, dtype_name, resolve_score_dtype
 from likra.model.resolve import PACKAGED, check_model_name, looks_local, resolve_model_path
-from likra.rundir import locked, update_manifest
+from likra.rundir import locked, update_manifest, warn_incomplete_checkpoints
 from likra.score.inputs import inputs_key, score_inputs, with_adapters
 
 
@@ -186,7 +186,12 @@ def evaluate_run(
             adapters = {} if name == UNTRAINED else {h: adapter_digest(run.head(name, h)) for h in head_names}
             inputs = with_adapters(base_inputs, adapters)
             cached = _read_metrics(out / METRICS)
-            if cached is not None and cached.get("inputs") == inputs:
+            # Metrics are trusted with their scores only: a torn or short scores.jsonl is scored again.
+            if (
+                cached is not None
+                and cached.get("inputs") == inputs
+                and _cached_table(out / SCORES, items, name) is not None
+            ):
                 results.append(cached)
                 continue
             head_rows = None if name == UNTRAINED else heads.score(name, items, out, progress)
@@ -208,6 +213,7 @@ def choose_checkpoints(
 ) -> list[str]:
     """``all`` (N-0 and every complete checkpoint), ``final``, or the listed names (checked)."""
     available = run.complete_checkpoints(heads, ADAPTER_WEIGHTS)
+    warn_incomplete_checkpoints(run, heads, ADAPTER_WEIGHTS)
     if checkpoints == "all":
         return [UNTRAINED] + available
     if checkpoints == "final":
@@ -236,8 +242,8 @@ def score_base(
     inputs = inputs if inputs is not None else model.inputs(items, batch_tokens)
     stats_path = path.parent / BASE_STATS
     if path.exists() and (_read_metrics(stats_path) or {}).get("inputs") == inputs:
-        rows = read_jsonl(path)
-        if len(rows) == len(items) and all(row.get("id") == item.id for row, item in zip(rows, items)):
+        rows = _cached_table(path, items, "base scores")
+        if rows is not None:
             return rows
     loaded = model.get()
     rows, stats = score_table(loaded, loaded.model, items, ("base",), progress, batch_tokens)
@@ -338,9 +344,35 @@ def adapter_digest(head_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def _cached_table(path: Path, items: Sequence[Item], what: str) -> list[dict] | None:
+    """The rows of a cached score table of ``items`` (one row per item, in order), or None with a
+    one-line warning when the file is torn, empty, short or for other items: the caller then
+    computes ``what`` again. A missing file is None without a warning."""
+    if not path.exists():
+        return None
+    try:
+        rows = read_jsonl(path)
+    except DamagedFileError as damaged:
+        warn(f"{damaged.where}: damaged score table ({damaged.problem}); scoring {what} again")
+        return None
+    if len(rows) != len(items):
+        warn(f"{path}: damaged score table ({len(rows)} rows for {len(items)} items); scoring {what} again")
+        return None
+    for number, (row, item) in enumerate(zip(rows, items), 1):
+        if not isinstance(row, dict) or row.get("id") != item.id:
+            found = row.get("id") if isinstance(row, dict) else row
+            warn(f"{path}:{number}: damaged score table (item {found!r}, expected {item.id!r}); scoring {what} again")
+            return None
+    return rows
+
+
 def _read_column(path: Path, items: Sequence[Item]) -> list[dict] | None:
     """A shared head column, or None when it is not for these items (then the head is scored)."""
-    rows = read_jsonl(path)
+    try:
+        rows = read_jsonl(path)
+    except DamagedFileError as damaged:
+        warn(f"{damaged.where}: damaged score table ({damaged.problem}); scoring the head again")
+        return None
     same = len(rows) == len(items) and all(
         row["id"] == item.id and len(row["loglik"]) == item.n_choices for row, item in zip(rows, items, strict=True)
     )
@@ -382,12 +414,17 @@ def merge_scores(
 
 def read_run_config(target: Path) -> dict | None:
     """The likra config of a run directory, or None when ``target`` is not one."""
-    path = RunLayout(target).config
+    run = RunLayout(target)
+    path = run.config
     if not path.is_file():
         return None
     try:
         config = read_json(path)
-    except (OSError, ValueError):
+    except DamagedFileError:
+        if run.manifest.exists() or run.checkpoints.exists():
+            raise  # a run's settings, named with what to do; never taken for a model folder
+        return None
+    except OSError:
         return None
     return config if isinstance(config, dict) and "lora" in config and "model" in config else None
 
@@ -432,11 +469,15 @@ def score_table(
 
 
 def _read_metrics(path: Path) -> dict | None:
-    """A cached metrics or stats file, or None when it is missing or torn (it is then recomputed)."""
+    """A cached metrics or stats file, or None when it is missing or torn (it is then recomputed,
+    after a one-line warning)."""
     if not path.is_file():
         return None
     try:
         data = read_json(path)
+    except DamagedFileError as damaged:
+        warn(f"{damaged.where}: damaged cache record ({damaged.problem}); its scores are computed again")
+        return None
     except (OSError, ValueError, LikraError):
         return None
     return data if isinstance(data, dict) else None

@@ -17,6 +17,7 @@ negative's tokens, each averaged over its own answer tokens). DPO and KTO are tr
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import time
@@ -31,7 +32,7 @@ from tqdm.auto import tqdm
 
 from likra import distributed, job_progress
 from likra.data.pairs import Example, QuestionExamples
-from likra.errors import LikraError
+from likra.errors import DamagedFileError, LikraError, warn
 from likra.io import (
     append_jsonl,
     atomic_write_folder,
@@ -55,7 +56,15 @@ from likra.lm.packing import (
     plan_rows,
 )
 from likra.lm.tokenize import encode_requests
-from likra.model.heads import ADAPTER_WEIGHTS, DEFAULT_METHOD, load_head_weights, method_heads, save_heads
+from likra.model.heads import (
+    ADAPTER_WEIGHTS,
+    DEFAULT_METHOD,
+    check_adapter_folder,
+    load_head_weights,
+    method_heads,
+    save_heads,
+)
+from likra.model.resolve import PICKLE_SUFFIXES
 from likra.rundir import update_manifest
 
 
@@ -370,26 +379,74 @@ def finish_training(run_dir: Path, method: str, total_steps: int, started: float
 
 def _restore(layout: RunLayout, peft_model: Any, trainers: dict[str, HeadTrainer]) -> int:
     """Load the resume state (heads, optimisers) if any; returns the step to continue after."""
-    from safetensors.torch import load_file
-
     if distributed.is_main():  # the others wait below, then read what it left
         recover_folder(layout.resume)
         for tmp in layout.partial_checkpoints():
             shutil.rmtree(tmp, ignore_errors=True)  # a checkpoint half written when a kill came
     distributed.barrier()
     state = layout.resume / RESUME_STATE
-    if not state.exists():
+    resumed = _read_resume(layout, tuple(trainers)) if state.exists() else None
+    if resumed is None:
         if distributed.is_main():
             layout.train_log.unlink(missing_ok=True)  # a fresh start: no rows from an earlier try
         return 0
-    start_step = int(read_json(state)["step"])
+    start_step, optimizers = resumed
     for name, trainer in trainers.items():
         load_head_weights(peft_model, layout.resume / name, name)
-        trainer.load_optimizer_tensors(load_file(str(layout.resume / f"optimizer-{name}.safetensors")))
+        trainer.load_optimizer_tensors(optimizers[name])
     # The log is append-only; drop lines written after the resume point.
     if layout.train_log.exists():
         atomic_write_jsonl(layout.train_log, [r for r in read_log(layout.train_log) if r["step"] <= start_step])
     return start_step
+
+
+def _read_resume(layout: RunLayout, heads: Sequence[str]) -> tuple[int, dict[str, dict]] | None:
+    """The resume state's step and each head's optimiser tensors, every file read (and the heads'
+    weights checked) before anything is loaded into the model. A damaged state (torn
+    ``state.json``, a truncated or missing ``.safetensors`` file) is None after one warning line:
+    the run trains again from step 0, which gives the same adapters; complete checkpoints are kept."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = layout.resume / RESUME_STATE
+    try:
+        state = read_json(path)
+        step = state.get("step") if isinstance(state, dict) else None
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise DamagedFileError(path, f"expected a step number, got {json.dumps(step)}")
+        optimizers = {}
+        for name in heads:
+            path = layout.resume / name / ADAPTER_WEIGHTS
+            if not path.exists() and path.parent.is_dir():
+                _refuse_pickles(path.parent)
+            load_file(str(path))
+            path = layout.resume / f"optimizer-{name}.safetensors"
+            optimizers[name] = load_file(str(path))
+    except DamagedFileError as damaged:
+        where, problem = damaged.where, damaged.problem
+    except (SafetensorError, OSError) as error:
+        where, problem = str(path), _file_problem(error)
+    else:
+        return step, optimizers
+    warn(
+        f"{where}: damaged resume state ({problem}); training this run again from step 0 "
+        "(complete checkpoints are kept)"
+    )
+    return None
+
+
+def _refuse_pickles(folder: Path) -> None:
+    """Pickle weights where the safetensors should be are refused (never read), not "damaged"."""
+    if any(p.suffix in PICKLE_SUFFIXES for p in folder.iterdir()):
+        check_adapter_folder(folder)  # raises, naming the pickle files
+
+
+def _file_problem(error: BaseException) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "missing"
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def _train_step(

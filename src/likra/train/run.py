@@ -13,11 +13,18 @@ from likra.data.selection import load_items, training_items
 from likra.errors import LikraError
 from likra.io import atomic_write_json, read_json, read_jsonl
 from likra.layout import RunLayout
-from likra.model.heads import DEFAULT_METHOD, PREFERENCE_METHODS, LoraSettings, attach_heads, method_heads
+from likra.model.heads import (
+    ADAPTER_WEIGHTS,
+    DEFAULT_METHOD,
+    PREFERENCE_METHODS,
+    LoraSettings,
+    attach_heads,
+    method_heads,
+)
 from likra.model.load import chosen_dtype
 from likra.model.precision import DEFAULT_DTYPE, dtype_name
 from likra.model.resolve import DEFAULT_MODEL, check_model_name, sha256_file
-from likra.rundir import check_config, locked, read_manifest
+from likra.rundir import check_config, locked, read_manifest, warn_incomplete_checkpoints
 from likra.train.loop import TrainSettings, complete_checkpoints, set_activation_checkpointing, train_heads
 from likra.train.preference import PreferenceSettings, preference_rows, train_preference
 
@@ -85,6 +92,7 @@ def train(
         preference_rows(method, pairs)  # uneven negatives fail before the config is written
     _record_data(run_dir, config, pairs)
     with locked(run_dir):
+        warn_incomplete_checkpoints(RunLayout(run_dir), method_heads(method), ADAPTER_WEIGHTS)
         if _finished(run_dir, config):
             return complete_checkpoints(run_dir, method)
         base = loaded if loaded is not None else _load_base(model, device, dtype)
