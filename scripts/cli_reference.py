@@ -46,6 +46,11 @@ NOTES = {
         "Writes `scores.jsonl` and `metrics.json` for each checkpoint "
         "([below](#negative-strategies-modes-and-metricsjson))."
     ),
+    "likra generate": (
+        "Modes, their papers, the options and the speed against transformers' `generate`: "
+        "[generation.md](generation.md). `--out` rows: `{\"id\", \"prompt\", \"text\", \"mode\", \"settings\", "
+        "\"finish\", \"n_tokens\"}` (rerank adds `candidates`)."
+    ),
     "likra reproduce": (
         "Everything the other experiment commands do, on a profile: the main job, with one overall "
         "progress bar and ETA (also written to `EXP/progress.jsonl`)."

@@ -10,6 +10,7 @@ import typer
 import likra
 from likra.cli import data as _data
 from likra.cli import experiments as _experiments
+from likra.cli import generate as _generate
 from likra.cli import harness as _harness
 from likra.cli import run as _run
 from likra.errors import FILE_SYSTEM_ERRNOS, FileSystemError, LikraError, file_system_error
@@ -42,6 +43,7 @@ def _options(
 app.add_typer(_data.app, name="data")
 app.command("train")(_run.train_command)
 app.command("eval")(_run.eval_command)
+app.command("generate")(_generate.generate_command)
 app.command("reproduce")(_experiments.reproduce_command)
 app.command("curve")(_experiments.curve_command)
 app.command("negatives")(_experiments.negatives_command)
