@@ -48,8 +48,8 @@ NOTES = {
     ),
     "likra generate": (
         "Modes, their papers, the options and the speed against transformers' `generate`: "
-        "[generation.md](generation.md). `--out` rows: `{\"id\", \"prompt\", \"text\", \"mode\", \"settings\", "
-        "\"finish\", \"n_tokens\"}` (rerank adds `candidates`)."
+        '[generation.md](generation.md). `--out` rows: `{"id", "prompt", "text", "mode", "settings", '
+        '"finish", "n_tokens"}` (rerank adds `candidates`).'
     ),
     "likra reproduce": (
         "Everything the other experiment commands do, on a profile: the main job, with one overall "

@@ -515,3 +515,43 @@ def test_a_shared_head_column_for_other_items_is_not_reused(tmp_path, tiny_model
     assert _read_column(path, items) is not None
     path.write_text("".join(json.dumps({"id": it.id, "loglik": [0.0]}) + "\n" for it in items))
     assert _read_column(path, items) is None
+
+
+def test_a_noisy_main_curve_opens_the_findings_with_an_underpowered_line(experiment):
+    """The tiny experiment's main curve (2 seeds, a few items) is far too wide to decide anything:
+    the findings say so first, with the half-width, computed from the data (not the profile's name)."""
+    _, _, report, _ = experiment
+    findings = report.read_text().split("## Findings\n\n", 1)[1]
+    first = findings.splitlines()[0]
+    assert first.startswith("**Underpowered: at the main curve's largest N (16) the 95% half-width of ")
+    assert "inconclusive here says little" in first and first.endswith("**")
+
+
+def test_the_underpowered_line_depends_on_the_widest_half_width_only():
+    from likra.experiments.stats import Estimate
+    from likra.report.markdown import POWERED_HALF_WIDTH, power_note
+
+    narrow = {"sft": Estimate(0.30, 0.26, 0.34), "likra": Estimate(0.37, 0.30, 0.44)}  # ±0.04, ±0.07
+    assert power_note(256, narrow) == []
+    assert power_note(256, narrow | {"likra": Estimate(0.37, 0.2948, 0.4452)}) == []  # ±0.0752 prints as 0.075
+    wide = narrow | {"likra": Estimate(0.37, 0.27, 0.47)}  # ±0.1
+    line = power_note(32, wide)[0]
+    assert line.startswith("**Underpowered: at the main curve's largest N (32) the 95% half-width of likra's")
+    assert "±0.100" in line and f"±{POWERED_HALF_WIDTH:.3f}" in line and "inconclusive here says little" in line
+
+
+def test_the_quick_profile_is_a_whole_small_experiment():
+    """Main curve with two seeds and two N, a negative type, the question-ablated control and
+    another method, on the packaged model and a small ARC-Challenge subset; it says it is underpowered."""
+    from likra.model.resolve import DEFAULT_MODEL
+
+    profile = get_profile("quick")
+    assert profile.model == DEFAULT_MODEL and len(profile.seeds) >= 2 and profile.batch_size == 16
+    (study,) = profile.studies
+    (eval_set,) = study.eval_sets
+    assert eval_set.task == "arc_challenge" and eval_set.limit is not None and eval_set.limit <= 100
+    scored = profile.curve_eval_n or curve_sizes(study.max_questions, profile.batch_size)
+    assert len(scored) >= 2  # a curve: N = 0 and at least two trained N
+    assert "other-question" in profile.negative_strategies and profile.ablation
+    assert set(profile.methods) & {"dpo", "unlikelihood"}
+    assert "underpowered" in profile.description

@@ -239,3 +239,14 @@ def test_zero_weight_drops_the_term_even_for_infinite_scores() -> None:
     assert weighted(1.0, 0.0)(choice) == -1.0  # sft, not NaN (0 * -inf)
     assert weighted_neg_only(0.0)(choice) == -2.0  # base
     assert weighted(2.0, 0.5)({"pos": -1.0, "neg": -4.0}) == 0.0
+
+
+def test_softmax_probability_and_brier_by_hand():
+    from likra.metrics import predictions, softmax_over_choices
+
+    rows = [{"gold": 1, "choices": [{"s": np.log(1.0), "n_chars": 1}, {"s": np.log(3.0), "n_chars": 1}]}]
+    found = predictions(rows, lambda c: c["s"])
+    assert found["probability"][0] == pytest.approx(0.75)
+    assert found["brier"][0] == pytest.approx(0.25**2 + 0.25**2)
+    assert softmax_over_choices(np.array([0.0, np.inf, np.inf])).tolist() == [0.0, 0.5, 0.5]
+    assert softmax_over_choices(np.array([-np.inf, -np.inf])).tolist() == [0.5, 0.5]

@@ -98,8 +98,9 @@ def _ranked(values: np.ndarray) -> np.ndarray:
 
 def predictions(rows: Sequence[Mapping], score: Score, normalise: bool = False) -> dict[str, np.ndarray]:
     """Per item: predicted choice, whether it is correct, whether the max was tied, tie credit,
-    and the margin (best minus second-best score: the mode's confidence)."""
-    predicted, correct, tied, credit, margin = [], [], [], [], []
+    the margin (best minus second-best score: the mode's confidence), and the softmax of the
+    scores over the choices: the predicted choice's probability and the Brier score."""
+    predicted, correct, tied, credit, margin, probability, brier = [], [], [], [], [], [], []
     for row in rows:
         values = np.array([score(c) for c in row["choices"]], dtype=np.float64)
         if normalise:
@@ -116,13 +117,29 @@ def predictions(rows: Sequence[Mapping], score: Score, normalise: bool = False) 
         runner_up = np.sort(values)[-2] if values.size > 1 else best
         finite = np.isfinite(best) and np.isfinite(runner_up)
         margin.append(float(best - runner_up) if finite else (np.inf if np.isfinite(best) else 0.0))
+        shares = softmax_over_choices(values)
+        probability.append(float(shares[choice]))
+        brier.append(float(((shares - (np.arange(values.size) == row["gold"])) ** 2).sum()))
     return {
         "predicted": np.array(predicted, dtype=np.int64),
         "correct": np.array(correct, dtype=bool),
         "tied": np.array(tied, dtype=bool),
         "credit": np.array(credit, dtype=np.float64),
         "margin": np.array(margin, dtype=np.float64),
+        "probability": np.array(probability, dtype=np.float64),
+        "brier": np.array(brier, dtype=np.float64),
     }
+
+
+def softmax_over_choices(values: np.ndarray) -> np.ndarray:
+    """A mode's scores as a distribution over the choices (uniform over the best where a score is
+    +inf; -inf gets 0)."""
+    best = values.max()
+    if not np.isfinite(best):
+        top = values == best if best == np.inf else np.ones(values.size, dtype=bool)
+        return top / top.sum()
+    weights = np.exp(values - best)
+    return weights / weights.sum()
 
 
 def mode_metrics(rows: Sequence[Mapping], score: Score) -> dict:

@@ -76,6 +76,17 @@ class ExperimentResults:
             Scores(np.stack([f["margin"] for f in found]), seeds),
         )
 
+    def calibration(self, key: Key, n: int, mode: str) -> tuple[Scores, Scores, Scores]:
+        """Correctness of the answer by the summed score (acc), the softmax probability of that answer
+        over the choices, and the Brier score, per seed and item: the mode's scores read as a
+        distribution over the choices."""
+        found = [predictions(rows, MODES[mode], False) for rows in self.tables[key][n]]
+        seeds = tuple(self.seeds[key])
+        return tuple(
+            Scores(np.stack([f[k] for f in found]).astype(np.float64), seeds)
+            for k in ("correct", "probability", "brier")
+        )
+
     def point(self, key: Key, n: int, score: Score, normalise: bool = True) -> Estimate:
         return mean_estimate(self.correct(key, n, score, normalise).astype(np.float64), self.seeds[key])
 
@@ -245,15 +256,16 @@ def outrank_matrix(results: ExperimentResults, key, n: int, mode: str) -> Scores
     return Scores(np.array(out), tuple(results.seeds[key]))
 
 
-def likelihood_shift(results: ExperimentResults, key, n: int, head: str, answer: str) -> Scores:
-    """(seeds, items): log P_head - log P_base, in nats, of the gold or the most plausible wrong
-    answer."""
+def likelihood_shift(results: ExperimentResults, key, n: int, head: str, answer: str, per_char: bool = False) -> Scores:
+    """(seeds, items): log P_head - log P_base, in nats (per character of the answer when
+    ``per_char``), of the gold or the most plausible wrong answer."""
     out = []
     for rows in results.tables[key][n]:
         shifts = []
         for row in rows:
             choice = row["choices"][row["gold"] if answer == "gold" else plausible_wrong(row)]
-            shifts.append(choice[head] - choice["base"])
+            length = max(choice["n_chars"], 1) if per_char else 1
+            shifts.append((choice[head] - choice["base"]) / length)
         out.append(shifts)
     return Scores(np.array(out, dtype=np.float64), tuple(results.seeds[key]))
 

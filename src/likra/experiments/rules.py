@@ -18,7 +18,6 @@ import numpy as np
 from likra.experiments.stats import Estimate, Resampling, estimate_statistic, resamplings
 
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
-CLOSE_MARGIN = 0.05  # "close" / "barely": within 5 accuracy points
 MATTERS_MARGIN = 0.01  # "the weight matters": tuning it gains more than 1 point on new items
 
 
@@ -123,80 +122,114 @@ def _trained(curve: Curve) -> list[int]:
     return sorted(n for n in curve if n > 0)
 
 
-def _examples_reached(r: Resampling, curve: Curve, per_question: int, target: np.ndarray) -> np.ndarray:
-    """Training examples at the first N whose accuracy reaches ``target`` (inf: never)."""
+def _log2_crossing(r: Resampling, curve: Curve, target: np.ndarray) -> np.ndarray:
+    """(rows,) log2 N where the curve, drawn straight between its scored N on a log2 N axis, first
+    reaches ``target`` (its smallest N when it starts there; inf: never)."""
     sizes = _trained(curve)
-    acc = np.stack([curve[n].mean(r) for n in sizes])
+    x = np.log2(np.asarray(sizes, dtype=np.float64))
+    acc = np.stack([curve[n].mean(r) for n in sizes])  # (sizes, rows)
     reached = acc >= target - 1e-12
-    first = np.asarray(sizes, dtype=np.float64)[reached.argmax(axis=0)] * per_question
-    return np.where(reached.any(axis=0), first, np.inf)
+    first = reached.argmax(axis=0)
+    cols = np.arange(acc.shape[1])
+    before = np.maximum(first - 1, 0)
+    a0, a1 = acc[before, cols], acc[first, cols]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(a1 > a0, (target - a0) / (a1 - a0), 1.0)
+    crossing = np.where(first == 0, x[0], x[before] + np.clip(share, 0.0, 1.0) * (x[first] - x[before]))
+    return np.where(reached.any(axis=0), crossing, np.inf)
 
 
 def examples_to_match(sft: Curve, likra: Curve, per_question: tuple[int, int] = (1, 2)) -> tuple[Test, dict]:
-    """F1a: examples each method needs to reach sft's accuracy at its largest N.
+    """F1a: how many times fewer training examples likra needs to reach sft's final accuracy.
 
-    E(m) counts training examples (sft: one positive per question; likra: a positive and a
-    negative). T = E(sft) / E(likra); a draw where likra never gets there gives T = 0."""
+    The target is sft's accuracy at its largest N, which sft reaches by definition with its
+    largest N's examples (no search along a noisy, flat sft curve). likra's examples are where its
+    curve, straight between scored N on log2 N, first reaches the target (a positive and a
+    negative per question). T = log2 E(sft) - log2 E(likra): 1 means half the examples; -inf when
+    likra never gets there within its scored N."""
     target_n = _trained(sft)[-1]
     seeds = sft[target_n].seeds
+    log2_sft = np.log2(per_question[0] * target_n)
 
-    def examples(r: Resampling) -> tuple[np.ndarray, np.ndarray]:
-        target = sft[target_n].mean(r)
-        return (
-            _examples_reached(r, sft, per_question[0], target),
-            _examples_reached(r, likra, per_question[1], target),
-        )
-
-    def ratio(r: Resampling) -> np.ndarray:
-        e_sft, e_likra = examples(r)
-        return np.where(np.isfinite(e_likra), e_sft / np.where(np.isfinite(e_likra), e_likra, 1.0), 0.0)
+    def log2_likra(r: Resampling) -> np.ndarray:
+        return np.log2(per_question[1]) + _log2_crossing(r, likra, sft[target_n].mean(r))
 
     n_items = sft[target_n].n_items
     test = run_test(
         "examples to match",
-        Rule(f"E(sft) / E(likra), examples to reach sft's accuracy at N={target_n}", ">", 1.0),
-        ratio,
+        Rule(
+            f"log2 E(sft) - log2 E(likra), E = training examples to reach sft's accuracy at N={target_n} "
+            "(likra's curve interpolated on log2 N)",
+            ">",
+            0.0,
+        ),
+        lambda r: log2_sft - log2_likra(r),
         n_items,
         seeds,
     )
     bootstrap = resamplings(n_items, seeds)[2]
-    never = float(np.mean(~np.isfinite(examples(bootstrap)[1])))
     numbers = {
         "target_N": target_n,
-        "examples_sft": estimate_statistic(lambda r: examples(r)[0], n_items, seeds),
-        "examples_likra": estimate_statistic(lambda r: examples(r)[1], n_items, seeds),
-        "share_of_draws_likra_never_matches": never,
+        "examples_sft": per_question[0] * target_n,
+        "examples_likra": estimate_statistic(lambda r: 2.0 ** log2_likra(r), n_items, seeds),
+        "share_of_draws_likra_never_matches": float(np.mean(~np.isfinite(log2_likra(bootstrap)))),
     }
     return test, numbers
 
 
-def _doublings(curve: Curve) -> list[int]:
-    return [n for n in _trained(curve) if 2 * n in curve]
+SHARPNESS_MARGIN = 2.0  # a jump: the steepest step gains at least twice the curve's average rate
 
 
-def _steps(r: Resampling, curve: Curve) -> np.ndarray:
-    """(doublings, rows): accuracy gained from N to 2N."""
-    return np.stack([curve[2 * n].mean(r) - curve[n].mean(r) for n in _doublings(curve)])
+def _step_rates(r: Resampling, curve: Curve) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, rows) gain per doubling of N of every consecutive pair of scored N, and (rows,) the
+    whole curve's average gain per doubling."""
+    sizes = _trained(curve)
+    widths = np.diff(np.log2(np.asarray(sizes, dtype=np.float64)))[:, None]
+    acc = np.stack([curve[n].mean(r) for n in sizes])
+    return np.diff(acc, axis=0) / widths, (acc[-1] - acc[0]) / widths.sum()
+
+
+def _sharpness(r: Resampling, curve: Curve) -> np.ndarray:
+    """(rows,) the steepest step's gain per doubling of N over the whole curve's gain per doubling
+    (every consecutive pair of scored N, doublings or not); -inf where the curve gains nothing, so
+    a curve that does not learn can never show a jump, and one that is flat within noise is
+    undecided rather than "no jump"."""
+    rates, average = _step_rates(r, curve)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(average > 0, rates.max(axis=0) / average, -np.inf)
+
+
+def _steepest_step(r: Resampling, curve: Curve) -> list[str]:
+    sizes = _trained(curve)
+    return [f"{sizes[k]}->{sizes[k + 1]}" for k in _step_rates(r, curve)[0].argmax(axis=0)]
 
 
 def jump(sft: Curve, likra: Curve) -> tuple[Test, dict] | None:
-    """F1b: T = J(likra) - J(sft), J = the largest gain between consecutive doublings of N."""
-    if not _doublings(sft) or not _doublings(likra):
-        return None
-    any_scores = likra[_doublings(likra)[0]]
+    """F1b: likra's curve has a sharp jump: T = its steepest step's gain per doubling of N over its
+    average gain per doubling (1 for a curve straight on log N, the number of steps when one step
+    carries the whole gain). Apart from the total gain by construction; sft's is reported beside."""
+    if len(_trained(likra)) < 3:
+        return None  # one step is its own average
+    first = likra[_trained(likra)[0]]
     test = run_test(
         "the jump",
-        Rule("J(likra) - J(sft), J = largest gain from N to 2N", ">", 0.0),
-        lambda r: _steps(r, likra).max(axis=0) - _steps(r, sft).max(axis=0),
-        any_scores.n_items,
-        any_scores.seeds,
+        Rule(
+            "S(likra), S = steepest step's gain per doubling of N / the curve's average gain per doubling",
+            ">",
+            SHARPNESS_MARGIN,
+        ),
+        lambda r: _sharpness(r, likra),
+        first.n_items,
+        first.seeds,
     )
-    per_seed = resamplings(any_scores.n_items, any_scores.seeds)[1]
-    where = {
-        mode: [f"{n}->{2 * n}" for n in np.asarray(_doublings(curve))[_steps(per_seed, curve).argmax(axis=0)]]
-        for mode, curve in (("likra", likra), ("sft", sft))
+    per_seed = resamplings(first.n_items, first.seeds)[1]
+    numbers: dict = {
+        "steepest_step_per_seed": {"likra": _steepest_step(per_seed, likra)},
     }
-    return test, {"largest_step_per_seed": where}
+    if len(_trained(sft)) >= 3:
+        numbers["sharpness_sft"] = estimate_statistic(lambda r: _sharpness(r, sft), first.n_items, first.seeds)
+        numbers["steepest_step_per_seed"]["sft"] = _steepest_step(per_seed, sft)
+    return test, numbers
 
 
 def per_example_slopes(
@@ -257,26 +290,64 @@ def item_halves(n_items: int, seed: int = 0) -> np.ndarray:
     return mask
 
 
-def crossfit_weight(by_weight: dict[float, Scores], halves: np.ndarray, margin: float = MATTERS_MARGIN) -> Test:
-    """T = acc(w tuned on the other half) - acc(w = 1), on held-out halves, averaged over both.
-
-    Ties in the tuning pick w = 1, so a weight is chosen only when it is strictly better."""
+def _crossfit(by_weight: dict[float, Scores], halves: np.ndarray, r: Resampling) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each direction (tune on one half, score on the other): the (weights, rows) accuracies
+    on the tuning half and on the held-out half."""
     weights = sorted(by_weight)
-    default = weights.index(1.0)
+    return [
+        (
+            np.stack([by_weight[w].mean(r, tune) for w in weights]),
+            np.stack([by_weight[w].mean(r, held_out) for w in weights]),
+        )
+        for tune, held_out in ((halves, ~halves), (~halves, halves))
+    ]
+
+
+def _held_out_of_tied(acc_tune: np.ndarray, acc_out: np.ndarray, best: bool) -> np.ndarray:
+    """(rows,) held-out accuracy of the weight best (or worst) on the tuning half; weights tied there
+    share it equally, so no weight wins a tie by convention."""
+    extreme = acc_tune.max(axis=0) if best else acc_tune.min(axis=0)
+    tied = np.abs(acc_tune - extreme) <= 1e-12
+    return (acc_out * tied).sum(axis=0) / tied.sum(axis=0)
+
+
+def weight_matters(by_weight: dict[float, Scores], halves: np.ndarray, margin: float = MATTERS_MARGIN) -> Test:
+    """F5a: the choice of w_neg changes accuracy on items it was not chosen on. T = held-out
+    accuracy of the weight best on the other half minus that of the weight worst there, averaged
+    over both directions (0 in expectation when every weight scores alike)."""
 
     def statistic(r: Resampling) -> np.ndarray:
-        gains = []
-        for tune, held_out in ((halves, ~halves), (~halves, halves)):
-            acc_tune = np.stack([by_weight[w].mean(r, tune) for w in weights])
-            acc_out = np.stack([by_weight[w].mean(r, held_out) for w in weights])
-            best = acc_tune >= acc_tune.max(axis=0) - 1e-12
-            chosen = np.where(best[default], default, best.argmax(axis=0))
-            gains.append(acc_out[chosen, np.arange(acc_out.shape[1])] - acc_out[default])
+        spreads = [
+            _held_out_of_tied(tune, out, best=True) - _held_out_of_tied(tune, out, best=False)
+            for tune, out in _crossfit(by_weight, halves, r)
+        ]
+        return np.mean(spreads, axis=0)
+
+    one = next(iter(by_weight.values()))
+    return run_test(
+        "the weight matters",
+        Rule("acc(best w_neg on the other half) - acc(worst w_neg on the other half), held-out halves", ">", margin),
+        statistic,
+        one.n_items,
+        one.seeds,
+    )
+
+
+def crossfit_weight(by_weight: dict[float, Scores], halves: np.ndarray, margin: float = MATTERS_MARGIN) -> Test:
+    """F5b: T = acc(w tuned on the other half) - acc(w = 1), on held-out halves, averaged over both.
+
+    Weights tied for best on the tuning half share the choice (w = 1 gets no tie by convention)."""
+    default = sorted(by_weight).index(1.0)
+
+    def statistic(r: Resampling) -> np.ndarray:
+        gains = [
+            _held_out_of_tied(tune, out, best=True) - out[default] for tune, out in _crossfit(by_weight, halves, r)
+        ]
         return np.mean(gains, axis=0)
 
     one = by_weight[1.0]
     return run_test(
-        "cross-fitted weight",
+        "tuning beats w_neg = 1",
         Rule("acc(w_neg tuned on the other half of the items) - acc(w_neg = 1), held-out halves", ">", margin),
         statistic,
         one.n_items,
@@ -315,20 +386,68 @@ def selective_accuracy(correct: Scores, confidence: Scores, r: Resampling) -> tu
     return weigh(auc), weigh(at_half)
 
 
-def selective_difference(a: tuple[Scores, Scores], b: tuple[Scores, Scores], names: tuple[str, str]) -> Test:
-    """T = AUC(a) - AUC(b) of the accuracy-coverage curves."""
+def confidence_auroc(correct: Scores, confidence: Scores, r: Resampling) -> np.ndarray:
+    """(rows,) AUROC of confidence for telling right answers from wrong ones: the chance that a
+    right answer is more confident than a wrong one (ties count half). 0.5 when confidence carries
+    no information, whatever the accuracy (unlike the area under accuracy-coverage).
+
+    A drawn item repeated c times counts c times on its side: with items sorted by confidence and
+    grouped by equal confidence, a right item's weight times the wrong weight below its group plus
+    half the wrong weight inside it, over (right weight x wrong weight)."""
+    out = []
+    for s in range(len(correct.seeds)):
+        order = np.argsort(confidence.values[s], kind="stable")
+        conf, right = confidence.values[s][order], correct.values[s][order]
+        counts = r.item_counts()[:, order]
+        starts = np.flatnonzero(np.concatenate([[True], conf[1:] != conf[:-1]]))
+        group = np.cumsum(np.concatenate([[True], conf[1:] != conf[:-1]])) - 1
+        wrong = np.add.reduceat(counts * (1.0 - right), starts, axis=1)  # (rows, groups)
+        below = np.cumsum(wrong, axis=1) - wrong
+        wins = (counts * right * (below + 0.5 * wrong)[:, group]).sum(axis=1)
+        pairs = (counts * right).sum(axis=1) * (counts * (1.0 - right)).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.append(np.where(pairs > 0, wins / pairs, 0.5))
+    counts = r.seed_counts(correct.seeds)
+    return (counts * np.stack(out, axis=1)).sum(axis=1) / counts.sum(axis=1)
+
+
+def confidence_difference(a: tuple[Scores, Scores], b: tuple[Scores, Scores], names: tuple[str, str]) -> Test:
+    """F9: T = AUROC(a) - AUROC(b), each mode's confidence telling its right answers from its wrong ones."""
     return run_test(
-        "selective accuracy",
-        Rule(f"AUC({names[0]}) - AUC({names[1]}), area under accuracy-coverage", ">", 0.0),
-        lambda r: selective_accuracy(*a, r)[0] - selective_accuracy(*b, r)[0],
+        "confident errors",
+        Rule(
+            f"AUROC({names[0]}) - AUROC({names[1]}), AUROC = chance a right answer is more confident than a wrong one",
+            ">",
+            0.0,
+        ),
+        lambda r: confidence_auroc(*a, r) - confidence_auroc(*b, r),
         a[0].n_items,
         a[0].seeds,
     )
 
 
+CALIBRATION_BINS = 10
+
+
+def calibration_error(correct: Scores, probability: Scores, r: Resampling) -> np.ndarray:
+    """(rows,) expected calibration error: over 10 equal-width bins of the predicted answer's
+    probability, the item-weighted mean |accuracy - mean probability| of each bin."""
+    out = []
+    for s in range(len(correct.seeds)):
+        bins = np.minimum((probability.values[s] * CALIBRATION_BINS).astype(np.int64), CALIBRATION_BINS - 1)
+        onehot = np.eye(CALIBRATION_BINS)[bins]  # (items, bins)
+        counts = r.item_counts()
+        right = (counts * correct.values[s]) @ onehot
+        confident = (counts * probability.values[s]) @ onehot
+        out.append(np.abs(right - confident).sum(axis=1) / counts.sum(axis=1))
+    counts = r.seed_counts(correct.seeds)
+    return (counts * np.stack(out, axis=1)).sum(axis=1) / counts.sum(axis=1)
+
+
 def selective_estimates(correct: Scores, confidence: Scores) -> dict[str, Estimate]:
     n, seeds = correct.n_items, correct.seeds
     return {
+        "auroc": estimate_statistic(lambda r: confidence_auroc(correct, confidence, r), n, seeds),
         "auc": estimate_statistic(lambda r: selective_accuracy(correct, confidence, r)[0], n, seeds),
         "acc_at_50": estimate_statistic(lambda r: selective_accuracy(correct, confidence, r)[1], n, seeds),
     }

@@ -1,16 +1,26 @@
-"""Two-level (training seed x item) bootstrap for every number of a report.
+"""Two-level (training seed x item) intervals for every number of a report.
 
 A curve point is a matrix ``correct[seed, item]``. The uncertainty of any statistic built from
 such matrices comes from two sources: which training seeds (question orders) were run, and which
-evaluation items were drawn. One bootstrap draw resamples seeds with replacement, then items with
-replacement, and recomputes the statistic; every quantity of one comparison uses the same draw,
-so comparisons are paired by seed and item.
+evaluation items were drawn.
 
-Draws are expressed as *weights*: row r of ``seed_counts`` says how often each seed was drawn and
+- The item level is a bootstrap: one draw resamples items with replacement and recomputes the
+  statistic with the seeds held fixed; every quantity of one comparison uses the same draw, so
+  comparisons are paired by item (and by seed: the same seeds enter every quantity).
+- The seed level comes from the statistic computed on each seed alone: its spread gives a standard
+  error over seeds, scaled by Student's t with seeds - 1 degrees of freedom (4.30 for 3 seeds).
+  A bootstrap over 3 seeds cannot see how little 3 seeds say (it under-covers once seeds
+  disagree: docs/method.md, "Intervals"), so the seed level's half-width is added in quadrature
+  to each side of the item bootstrap's percentile interval.
+- Runs with other seeds than the statistic's own (e.g. a negative type run with fewer seeds) are
+  still resampled by seed inside the bootstrap, independently of the reference seeds.
+
+Draws are expressed as *weights*: row r of ``seed_counts`` says how often each seed is used and
 row r of ``item_counts`` how often each item. The same statistic code then runs on three kinds of
-rows: the observed data (one row of ones), one seed at a time (the per-seed values a reader should
-see, since three seeds make the seed level coarse), and the B bootstrap draws.
-Written by hand because no library resamples two nested levels with shared, paired draws.
+rows: the observed data (one row of ones), one seed at a time (the per-seed values, also shown to
+the reader), and the B bootstrap draws.
+Written by hand because no library resamples paired items under arbitrary statistics and adds a
+small-sample seed level to them.
 """
 
 from __future__ import annotations
@@ -20,9 +30,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import stats as scipy_stats
 
 BOOTSTRAP_SAMPLES = 2000
 _ITEM_STREAM, _SEED_STREAM = 0, 1
+_Z975 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -51,7 +63,8 @@ class Resampling:
     """Weight rows for one evaluation of a statistic (observed, per seed, or bootstrap).
 
     ``seed_counts(seeds)`` gives the (rows, len(seeds)) seed weights of runs with those seeds:
-    runs with the same seeds share the draws (paired); other seed sets are drawn independently.
+    in a bootstrap the reference seeds (the statistic's own) are held fixed, since their level is
+    added afterwards (``interval``); other seed sets are drawn independently.
     """
 
     kind: str  # observed | per_seed | bootstrap
@@ -96,6 +109,8 @@ class Resampling:
                     out[r] = 0.0
                     out[r, seeds.index(seed)] = n
             return out
+        if seeds == self.reference_seeds:
+            return np.ones((self.samples, n))
         rng = np.random.default_rng([_SEED_STREAM, *seeds])
         drawn = rng.integers(0, n, size=(self.samples, n))
         counts = np.zeros((self.samples, n))
@@ -129,7 +144,7 @@ def _resamplings(n_items: int, seeds: tuple[int, ...], samples: int) -> tuple[Re
     observed = Resampling("observed", np.arange(n_items)[None, :])
     per_seed = Resampling("per_seed", np.tile(np.arange(n_items), (len(seeds), 1)), reference_seeds=tuple(seeds))
     drawn = np.random.default_rng([_ITEM_STREAM, n_items]).integers(0, n_items, size=(samples, n_items))
-    return observed, per_seed, Resampling("bootstrap", drawn, samples=samples)
+    return observed, per_seed, Resampling("bootstrap", drawn, reference_seeds=tuple(seeds), samples=samples)
 
 
 Statistic = Callable[[Resampling], np.ndarray]
@@ -138,20 +153,38 @@ Statistic = Callable[[Resampling], np.ndarray]
 def estimate_statistic(
     statistic: Statistic, n_items: int, seeds: Sequence[int], samples: int | None = None
 ) -> Estimate:
-    """A statistic's observed value, its per-seed values and its 95% percentile interval."""
+    """A statistic's observed value, its per-seed values and its 95% two-level interval."""
+    seeds = tuple(seeds)
     observed, per_seed, bootstrap = resamplings(n_items, seeds, samples)
     value = float(statistic(observed)[0])
-    seed_values = tuple(float(v) for v in statistic(per_seed)) if len(seeds) > 1 else None
     drawn = np.asarray(statistic(bootstrap), dtype=np.float64)
-    return interval(value, drawn, seed_values)
+    if len(seeds) < 2:
+        return interval(value, drawn)
+    return interval(value, drawn, tuple(float(v) for v in statistic(per_seed)))
 
 
 def interval(value: float, drawn: np.ndarray, per_seed: tuple[float, ...] | None = None) -> Estimate:
-    """95% percentile interval of bootstrap values (infinite values allowed: nearest rank),
-    widened to contain the observed value."""
+    """95% interval from the item bootstrap's values ``drawn`` and the per-seed values.
+
+    Each side of the item level's percentile interval (widened to contain the observed value;
+    infinite values allowed: nearest rank) is added in quadrature to the seed level's half-width,
+    t(0.975, seeds - 1) * sd(per-seed values) / sqrt(seeds). The per-seed values also hold the
+    chance disagreement of runs on the same items, which the item level already counts: the
+    interval errs wide (coverage by seed SD in docs/method.md, "Intervals"). One seed, or
+    non-finite values, leave the item interval as it is."""
     finite = np.isfinite(drawn).all()
     lo, hi = np.percentile(drawn, [2.5, 97.5], method="linear" if finite else "nearest")
-    return Estimate(value, float(min(lo, value)), float(max(hi, value)), per_seed)
+    lo, hi = float(min(lo, value)), float(max(hi, value))
+    if per_seed is None or len(per_seed) < 2 or not np.isfinite([value, lo, hi, *per_seed]).all():
+        return Estimate(value, lo, hi, per_seed)
+    seeds = len(per_seed)
+    seed_half_width = float(scipy_stats.t.ppf(0.975, seeds - 1)) * float(np.std(per_seed, ddof=1)) / np.sqrt(seeds)
+    return Estimate(
+        value,
+        value - float(np.hypot(value - lo, seed_half_width)),
+        value + float(np.hypot(hi - value, seed_half_width)),
+        per_seed,
+    )
 
 
 def mean_estimate(correct: np.ndarray, seeds: Sequence[int], samples: int | None = None) -> Estimate:

@@ -70,7 +70,7 @@ def write_report(out: Path, results: ExperimentResults, facts: dict | None = Non
     curve_md, csv_rows = _curve_sections(results, out)
     md = (
         _configuration(results.profile, facts)
-        + _findings(findings)
+        + _findings(findings, underpowered_note(results, main))
         + curve_md
         + _likelihoods(results, main)
         + _weighting(results, main, out)
@@ -127,7 +127,37 @@ def _configuration(profile, facts: dict | None) -> list[str]:
     return md
 
 
-def _findings(findings: list) -> list[str]:
+# The default profile is sized for a main-curve 95% half-width of about 0.05 (0.052 for likra at
+# N = 256 with the t-based seed level). Half again as wide, a rule can resolve only effects half
+# again as large, and "inconclusive" says little.
+POWERED_HALF_WIDTH = 0.075
+
+
+def underpowered_note(results: ExperimentResults, key) -> list[str]:
+    """A bold line opening the findings when the main curve, at its largest N, is too noisy to
+    decide (computed from the data, whatever the profile is called)."""
+    sizes = results.sizes(key) if results.tables.get(key) else []
+    if not sizes:
+        return []
+    n = sizes[-1]
+    return power_note(n, {m: results.point(key, n, MODES[m]) for m in ("sft", "likra")})
+
+
+def power_note(n: int, estimates: dict[str, Estimate]) -> list[str]:
+    """The note when the widest of ``estimates`` (accuracy at N = ``n``), as the report prints it
+    (3 decimals), is wider than ``POWERED_HALF_WIDTH``; nothing otherwise."""
+    mode, widest = max(estimates.items(), key=lambda kv: kv[1].half_width)
+    if not round(widest.half_width, 3) > POWERED_HALF_WIDTH:
+        return []
+    return [
+        f"**Underpowered: at the main curve's largest N ({n}) the 95% half-width of {mode}'s accuracy is "
+        f"±{widest.half_width:.3f}, wider than ±{POWERED_HALF_WIDTH:.3f} (the default profile: about ±0.05). "
+        "Only effects larger than that can decide a rule, so inconclusive here says little.**",
+        "",
+    ]
+
+
+def _findings(findings: list, note: list[str] | None = None) -> list[str]:
     rules = []
     for f in findings:
         for t in f.tests:
@@ -135,6 +165,7 @@ def _findings(findings: list) -> list[str]:
     md = [
         "## Findings",
         "",
+        *(note or []),
         "Each verdict is decided by a rule declared before the data (below): a statistic T, the side of a "
         "margin the paper predicts, and T's 95% interval. holds: the whole interval is on the paper's side; "
         "does not hold: the whole interval is on the other side; inconclusive: otherwise. A finding with "
@@ -462,7 +493,8 @@ def _value(findings: list) -> list[str]:
         "",
         f"Accuracy gained per training example over the early phase N = 0 -> {slopes['early_N']} (N = 0 is the base "
         "model): per positive (sft), per negative (neg-only) and per example of likra (a positive and a negative "
-        "per question); and the training examples each needs to reach sft's accuracy at its largest N. The paper "
+        "per question); and the training examples each needs to reach sft's accuracy at its largest N (sft: that "
+        "N's examples; likra: where its curve, straight between scored N on log2 N, first reaches it). The paper "
         "claims a negative is worth about 10 positives below 128 examples; the ratio is given only when the "
         "positives' gain is distinguishable from zero.",
         "",
@@ -482,7 +514,7 @@ def _value(findings: list) -> list[str]:
             [f"examples to reach sft's acc at N={match['target_N']}: sft", "likra", "draws where likra never does"],
             [
                 [
-                    match["examples_sft"].fmt(0),
+                    str(match["examples_sft"]),
                     match["examples_likra"].fmt(0),
                     f"{match['share_of_draws_likra_never_matches']:.1%}",
                 ]
@@ -496,16 +528,25 @@ def _selective(findings: list) -> list[str]:
     found = next((f for f in findings if f.number == 9 and f.numbers), None)
     if found is None:
         return []
-    rows = [[m, t["auc"].fmt(), t["acc_at_50"].fmt()] for m, t in found.numbers["by_mode"].items()]
+    rows = [
+        [m, t["auroc"].fmt(), t["auc"].fmt(), t["acc_at_50"].fmt(), t["brier"].fmt(), t["ece"].fmt()]
+        for m, t in found.numbers["by_mode"].items()
+    ]
     return [
-        f"## Selective accuracy (N={found.numbers['N']})",
+        f"## Confidence and calibration (N={found.numbers['N']})",
         "",
         "The paper says negatives help reduce hallucinations but measures only accuracy. Here each mode's "
-        "confidence is its margin (best minus second-best normalised score); items are answered most-confident "
-        "first (ties in item order). AUC = mean accuracy over coverages 1/I ... 1; higher means confident answers "
-        "are more often right.",
+        "confidence is its margin (best minus second-best normalised score). AUROC is the chance that a right "
+        "answer is more confident than a wrong one (0.5: confidence says nothing; finding 9 compares it). "
+        "Selective accuracy answers items most-confident first (ties in item order): AUC = mean accuracy over "
+        "coverages 1/I ... 1, which rises with accuracy alone as well as with useful confidence. Brier and ECE "
+        "(10 bins) read the mode's summed scores as a softmax over the choices (lower is better); the answer they "
+        "score is the one with the highest summed score (acc).",
         "",
-        _md_table(["mode", "AUC of accuracy-coverage", "accuracy at 50% coverage"], rows),
+        _md_table(
+            ["mode", "AUROC right vs wrong", "AUC of accuracy-coverage", "accuracy at 50% coverage", "Brier", "ECE"],
+            rows,
+        ),
         "",
     ]
 
