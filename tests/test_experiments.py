@@ -75,7 +75,7 @@ def test_report_has_sections_tables_and_decodable_plots(experiment):
         "## Likelihood of plausible wrong answers",
         "## Negative-head weighting",
         "## Value of one example",
-        "## Selective accuracy",
+        "## Confidence and calibration",
         "### The rules",
         "## The paper's numbers beside ours",
     ):
