@@ -7,7 +7,7 @@ import json
 import pytest
 
 from likra import job_progress
-from likra.job_progress import JobProgress
+from likra.job_progress import PRIOR_COST, JobProgress
 
 
 class Clock:
@@ -33,16 +33,21 @@ def test_eta_uses_each_kinds_measured_cost(clock):
     tracker.record("score", 100)  # 0.2 s per GFLOP
     assert tracker.cost("train") == pytest.approx(5.0)
     assert tracker.cost("score") == pytest.approx(0.2)
-    assert tracker.eta_seconds() == pytest.approx(90 * 5.0 + 900 * 0.2)
-    # Cost-weighted fraction: (10*5 + 100*0.2) / (100*5 + 1000*0.2)
-    assert tracker.fraction() == pytest.approx(70 / 700)
+    assert tracker.eta_seconds() is None  # the job's first kind has reported once
+    clock.now = 120.0
+    tracker.record("train", 10)  # 5 s per GFLOP again
+    assert tracker.eta_seconds() == pytest.approx(80 * 5.0 + 900 * 0.2)
+    # Cost-weighted fraction: (20*5 + 100*0.2) / (100*5 + 1000*0.2)
+    assert tracker.fraction() == pytest.approx(120 / 700)
 
 
 def test_an_unmeasured_kind_is_priced_by_its_prior(clock):
-    tracker = JobProgress(planned={"train": 10, "score": 60})
+    tracker = JobProgress(planned={"train": 10, "score": 80})
     assert tracker.eta_seconds() is None  # nothing measured yet
     clock.now = 12.0
-    tracker.record("score", 60)  # 0.2 s per GFLOP; training costs 3x scoring by the prior
+    tracker.record("score", 60)
+    clock.now = 16.0
+    tracker.record("score", 20)  # 0.2 s per GFLOP; training costs 3x scoring by the prior
     assert tracker.cost("train") == pytest.approx(0.2 * 3)
     assert tracker.eta_seconds() == pytest.approx(10 * 0.6)
 
@@ -55,8 +60,10 @@ def test_eta_is_exact_when_costs_are_constant(clock):
     for kind, units, seconds in schedule:
         clock.now += seconds
         tracker.record(kind, units)
-        predictions.append(clock.now + tracker.eta_seconds())
-    assert all(p == pytest.approx(200.0) for p in predictions[1:])
+        eta = tracker.eta_seconds()
+        predictions.append(None if eta is None else clock.now + eta)
+    assert predictions[:2] == [None, None]  # until the job's first kind (score) reports again
+    assert all(p == pytest.approx(200.0) for p in predictions[2:])
     assert tracker.eta_seconds() == 0 and tracker.fraction() == 1.0
 
 
@@ -73,8 +80,9 @@ def test_advance_outside_a_job_is_a_no_op_and_inside_is_logged(clock, tmp_path):
 
 def test_replan_changes_what_is_left_and_the_eta(clock):
     tracker = JobProgress(planned={"train": 100.0})
-    clock.now = 10.0
-    tracker.record("train", 10.0)  # 1 s per GFLOP
+    for _ in range(2):
+        clock.now += 5.0
+        tracker.record("train", 5.0)  # 1 s per GFLOP
     assert tracker.eta_seconds() == pytest.approx(90.0)
     tracker.replan("train", -30.0)  # the real negatives turned out shorter than the stand-ins
     assert tracker.eta_seconds() == pytest.approx(60.0)
@@ -102,3 +110,49 @@ def test_a_finished_job_is_complete_despite_rounding_and_logs_its_end(clock, tmp
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert tracker.fraction() == 1.0 and tracker.eta_seconds() == 0.0
     assert rows[-1]["finished"] is True and rows[-1]["elapsed_s"] == 7.5
+
+
+def test_the_jobs_start_up_is_not_priced_as_work(clock):
+    """A short job whose first interval also paid a 20 s start-up (a scoring model loaded on first
+    use, the first forward's warm-up): no ETA rests on that interval alone, and once scoring has
+    reported again its price leaves it out, so the ETA is the true time left."""
+    tracker = JobProgress(planned={"score": 1000.0, "train": 1000.0})
+    clock.now = 20.0 + 100 * 0.01  # start-up, then 100 GFLOP at 0.01 s each
+    tracker.record("score", 100.0)
+    assert tracker.eta_seconds() is None  # before: 900 * 0.21 + 1000 * 0.63 = 819 s, for 39 s left
+    for _ in range(4):
+        clock.now += 100 * 0.03
+        tracker.record("train", 100.0)
+    assert tracker.eta_seconds() is None  # scoring has still reported only once
+    clock.now += 300 * 0.01
+    tracker.record("score", 300.0)
+    assert tracker.cost("score") == pytest.approx(0.01) and tracker.cost("train") == pytest.approx(0.03)
+    assert tracker.eta_seconds() == pytest.approx(600 * 0.01 + 600 * 0.03)
+    # The start-up is still time spent: the fraction done counts the first report's units.
+    assert tracker.fraction() == pytest.approx((400 * 0.01 + 400 * 0.03) / (1000 * 0.01 + 1000 * 0.03))
+
+
+def test_a_kinds_first_interval_pays_its_set_up_and_is_left_out_of_its_price(clock):
+    """The first preference step also paid for the trainer's set-up (8 s); the later steps are
+    the price, and an unmeasured kind's prior is taken from that price too."""
+    tracker = JobProgress(planned={"score": 100.0, "preference": 100.0})
+    for _ in range(2):
+        clock.now += 10 * 0.1
+        tracker.record("score", 10.0)
+    assert tracker.cost("preference") == pytest.approx(0.1 * PRIOR_COST["preference"] / PRIOR_COST["score"])
+    clock.now += 8.0 + 10 * 1.0
+    tracker.record("preference", 10.0)
+    assert tracker.cost("preference") == pytest.approx(1.8)  # its only report: set-up included
+    clock.now += 10 * 1.0
+    tracker.record("preference", 10.0)
+    assert tracker.cost("preference") == pytest.approx(1.0)
+    assert tracker.eta_seconds() == pytest.approx(80 * 0.1 + 80 * 1.0)
+
+
+def test_a_job_of_one_report_ends_with_no_time_left(clock, tmp_path):
+    log = tmp_path / "progress.jsonl"
+    with job_progress.job({"score": 10.0}, enabled=False, log=log) as tracker:
+        clock.now = 3.0
+        job_progress.advance("score", 10.0)
+    row = json.loads(log.read_text().splitlines()[-1])
+    assert tracker.eta_seconds() == 0.0 and row["eta_s"] == 0.0 and row["first"] == {"score": [10.0, 3.0]}

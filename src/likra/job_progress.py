@@ -9,6 +9,13 @@ they finish through :func:`advance` (a no-op outside a job, so the per-stage bar
 The ETA sums, per kind, the remaining units times the seconds per unit measured so far; a kind
 not yet measured is priced by its prior ratio to a measured one. Written by hand because tqdm's
 ETA assumes every unit costs the same.
+
+Costs paid once are not priced as work. Each kind's first report also pays for what came before
+it: for the job's first, the job's start-up (a scoring model loaded on first use, tokenising, the
+first forward pass's warm-up), which can be most of a short job's first interval; for a later
+kind, its first stage's set-up. So once a kind has reported again, its price is measured over its
+later reports only (its first interval still counts as time spent), and the ETA is withheld
+until the job's first kind has reported again.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ class JobProgress:
     planned: dict[str, float]
     done: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    first: dict[str, tuple[float, float]] = field(default_factory=dict)  # each kind's first (units, seconds)
     started: float = field(default_factory=lambda: time.perf_counter())
     log: Path | None = None
     bar: tqdm | None = None
@@ -47,11 +55,24 @@ class JobProgress:
     def cost(self, kind: str) -> float | None:
         """Seconds per unit of ``kind``: measured, else the prior relative to a measured kind."""
         if self.done.get(kind):
-            return self.seconds.get(kind, 0.0) / self.done[kind]
+            return self.measured(kind)
         for other, units in self.done.items():
             if units and other in PRIOR_COST and kind in PRIOR_COST:
-                return self.seconds.get(other, 0.0) / units * PRIOR_COST[kind] / PRIOR_COST[other]
+                return self.measured(other) * PRIOR_COST[kind] / PRIOR_COST[other]
         return None
+
+    def measured(self, kind: str) -> float:
+        """Seconds per unit of a kind that has reported: over its reports after the first once
+        there are any (the first interval also paid the once-only costs), else over the first."""
+        first_units, first_seconds = self.first[kind]
+        if self.reported_again(kind):
+            return (self.seconds[kind] - first_seconds) / (self.done[kind] - first_units)
+        return self.seconds[kind] / self.done[kind]
+
+    def reported_again(self, kind: str) -> bool:
+        """Whether ``kind`` has finished units after its first report."""
+        units = self.done.get(kind, 0.0)
+        return kind in self.first and units - self.first[kind][0] > 1e-9 * units
 
     def remaining(self, kind: str) -> float:
         left = self.planned.get(kind, 0.0) - self.done.get(kind, 0.0)
@@ -59,6 +80,10 @@ class JobProgress:
         return left if left > 1e-9 * self.planned.get(kind, 0.0) else 0.0
 
     def eta_seconds(self) -> float | None:
+        if all(self.remaining(kind) == 0.0 for kind in self.planned):
+            return 0.0
+        if not self.first or not self.reported_again(next(iter(self.first))):
+            return None  # the only price would rest on the interval that paid the job's start-up
         total = 0.0
         for kind in self.planned:
             cost = self.cost(kind)
@@ -82,6 +107,8 @@ class JobProgress:
     def record(self, kind: str, units: float) -> None:
         """``units`` of ``kind`` finished; the time since the last record is theirs."""
         now = time.perf_counter()
+        if units and kind not in self.first:
+            self.first[kind] = (units, now - self._last_mark)
         self.done[kind] = self.done.get(kind, 0.0) + units
         self.seconds[kind] = self.seconds.get(kind, 0.0) + (now - self._last_mark)
         self._last_mark = now
@@ -117,6 +144,7 @@ class JobProgress:
             "done": dict(self.done),
             "planned": dict(self.planned),
             "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
+            "first": {k: [units, round(seconds, 1)] for k, (units, seconds) in self.first.items()},
         }
         append_jsonl(self.log, row | ({"finished": True} if finished else {}))
 

@@ -182,7 +182,7 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
         model=DEFAULT_MODEL,
-        studies=(Study("arc", (EvalSet("arc_challenge", "test", 100),), 32),),
+        studies=(Study("arc", (EvalSet("arc_challenge", "test", 50),), 32),),
         seeds=(42, 43),
         batch_size=16,
         negative_strategies=("other-question",),
@@ -195,7 +195,7 @@ PROFILES: dict[str, Profile] = {
         description=(
             "A whole experiment in miniature, SmolLM2-135M on 2 CPU cores in under 3 minutes: likra, sft "
             "and neg-only trained on the ARC pool up to N=32 questions (batch 16, `first` negatives, 2 seeds), "
-            "scored at N=0, 16 and 32 on the first 100 ARC-Challenge test items; implausible "
+            "scored at N=0, 16 and 32 on the first 50 ARC-Challenge test items; implausible "
             "(other-question) negatives, the question-ablated control and unlikelihood on the same questions, "
             "seeds and N, scored at N=32. Its samples are far too small to decide anything: its verdicts are "
             "underpowered (the report says so), and only the default profile is sized to decide them."
