@@ -464,3 +464,15 @@ def test_findings_1_and_4_hold_on_the_papers_own_curve(monkeypatch):
         four = negatives_alone_tests(table["likra"][6615], table["neg-only"][6615], base, 6615)
         held[4] += combine([t.verdict for t in four]) == HOLDS
     assert held[1] >= 8 and held[4] >= 8, held
+
+
+def test_finding1b_the_jump_true_false_noise(fast_bootstrap):
+    """The sharpness part alone: one step carrying the gain holds; a curve gaining evenly on
+    log N (S = 1) does not hold; a curve that learns nothing is inconclusive."""
+    from likra.experiments.rules import jump
+
+    rng = np.random.default_rng(0)
+    flat = curve(rng, [0.3] * 4)
+    assert jump(flat, curve(rng, [0.30, 0.80, 0.82, 0.84]))[0].verdict == HOLDS
+    assert jump(flat, curve(rng, [0.20, 0.40, 0.60, 0.80]))[0].verdict == FAILS
+    assert share_inconclusive(lambda r: jump(curve(r, [0.3] * 4), curve(r, [0.3] * 4))[0].verdict) >= 0.9

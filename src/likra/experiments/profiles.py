@@ -130,23 +130,37 @@ class Profile:
 
 ARC_C_TEST, ARC_E_TEST = EvalSet("arc_challenge", "test"), EvalSet("arc_easy", "test")
 
-# The shape of the beyond-ARC profiles (issue 27); each sets its own study.
-_BEYOND_ARC = Profile(
-    name="beyond-arc",
-    model=DEFAULT_MODEL,
-    studies=(),
-    batch_size=16,
-    curve_eval_n=(32, 64, 128, 256, 512, 1024),
-    negative_strategies=("other-question",),
-    negatives_seeds=(42, 43, 44),
-    negatives_max_questions=512,
-    negatives_eval_n=(128, 512),
-    ablation_max_questions=256,
-    ablation_eval_n=(256,),
-    methods=("unlikelihood", "dpo"),
-    methods_max_questions=256,
-    methods_eval_n=(256,),
-)
+
+def _beyond_arc(
+    task: str, title: str, negatives: str, metric: str, tflop: tuple[int, int, int], estimate: str
+) -> Profile:
+    """The beyond-ARC profiles (issue 27): one recipe, trained and evaluated on ``task``."""
+    return Profile(
+        name=task,
+        model=DEFAULT_MODEL,
+        studies=(Study(task, (EvalSet(task, "validation", 500),), 1024),),
+        batch_size=16,
+        curve_eval_n=(32, 64, 128, 256, 512, 1024),
+        negative_strategies=("other-question",),
+        negatives_seeds=(42, 43, 44),
+        negatives_max_questions=512,
+        negatives_eval_n=(128, 512),
+        ablation_max_questions=256,
+        ablation_eval_n=(256,),
+        methods=("unlikelihood", "dpo"),
+        methods_max_questions=256,
+        methods_eval_n=(256,),
+        description=(
+            f"Beyond ARC (issue 27): SmolLM2-135M trained on {title}'s train split with {negatives}, 3 seeds, "
+            "batch 16, up to N=1024, scored at N=0, 32, 64, ..., 1024 on the first 500 validation items "
+            f"({metric}; item level of the 95% interval about +-0.044 at accuracy 0.4-0.5, the seed level adds "
+            "what seeds disagree); other-question negatives to N=512 scored at 128 and 512 (finding 2), the "
+            "question-ablated control and unlikelihood and DPO to N=256 scored at 256 (findings 8 and 10). "
+            f"Not yet run: its planned work is {tflop[0]} TFLOP of training, {tflop[1]} of preference training "
+            f"and {tflop[2]} of scoring, {estimate} on 2 CPU cores at the rates of earlier runs; runs resume."
+        ),
+    )
+
 
 PROFILES: dict[str, Profile] = {
     "default": Profile(
@@ -254,33 +268,21 @@ PROFILES: dict[str, Profile] = {
             "scored at N=0, 32, 64 and 128 on the default profile's 352 ARC-Challenge test items."
         ),
     ),
-    "hellaswag": replace(
-        _BEYOND_ARC,
-        name="hellaswag",
-        studies=(Study("hellaswag", (EvalSet("hellaswag", "validation", 500),), 1024),),
-        description=(
-            "Beyond ARC (issue 27): SmolLM2-135M trained on HellaSwag's train split with `first` negatives, "
-            "3 seeds, batch 16, up to N=1024, scored at N=0, 32, 64, ..., 1024 on the first 500 validation "
-            "items (acc_norm, as lm-eval; item level of the 95% interval about +-0.044 at 0.4-0.5, the seed "
-            "level adds what seeds disagree); other-question negatives to N=512 scored at 128 and 512 "
-            "(finding 2), the question-ablated control and unlikelihood and DPO to N=256 scored at 256 "
-            "(findings 8 and 10). Not yet run: its planned work is 447 TFLOP of training, 57 of preference "
-            "training and 558 of scoring, 4.4-10 h on 2 CPU cores at the rates of earlier runs; runs resume."
-        ),
+    "hellaswag": _beyond_arc(
+        "hellaswag",
+        "HellaSwag",
+        "`first` negatives",
+        "acc_norm, as lm-eval",
+        (447, 57, 558),
+        "4.4-10 h",
     ),
-    "winogrande": replace(
-        _BEYOND_ARC,
-        name="winogrande",
-        studies=(Study("winogrande", (EvalSet("winogrande", "validation", 500),), 1024),),
-        description=(
-            "Beyond ARC (issue 27): SmolLM2-135M trained on Winogrande's train split with `first` negatives "
-            "(the other option), 3 seeds, batch 16, up to N=1024, scored at N=0, 32, 64, ..., 1024 on the first "
-            "500 validation items (lm-eval's partial scoring; item level of the 95% interval about +-0.044); "
-            "other-question negatives to N=512 scored at 128 and 512 (finding 2), the question-ablated "
-            "control and unlikelihood and DPO to N=256 scored at 256 (findings 8 and 10). Not yet run: its "
-            "planned work is 150 TFLOP of training, 17 of preference training and 218 of scoring, "
-            "1.5-3.5 h on 2 CPU cores at the rates of earlier runs; runs resume."
-        ),
+    "winogrande": _beyond_arc(
+        "winogrande",
+        "Winogrande",
+        "`first` negatives (the other option)",
+        "lm-eval's partial scoring",
+        (150, 17, 218),
+        "1.5-3.5 h",
     ),
 }
 

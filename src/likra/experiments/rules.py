@@ -381,9 +381,13 @@ def selective_accuracy(correct: Scores, confidence: Scores, r: Resampling) -> tu
         auc.append((c0 * dh + right * (counts - k0 * dh)).sum(axis=1) / n)
         covering = (k0 < half) & (k_end >= half)  # the item that fills place n/2
         at_half.append((covering * (c0 + right * (half - k0))).sum(axis=1) / half)
-    counts = r.seed_counts(correct.seeds)
-    weigh = lambda per_seed: (counts * np.stack(per_seed, axis=1)).sum(axis=1) / counts.sum(axis=1)  # noqa: E731
-    return weigh(auc), weigh(at_half)
+    return _seed_weighted(auc, correct.seeds, r), _seed_weighted(at_half, correct.seeds, r)
+
+
+def _seed_weighted(per_seed: list[np.ndarray], seeds: tuple[int, ...], r: Resampling) -> np.ndarray:
+    """(rows,) a per-seed statistic (one (rows,) array per seed) averaged under each row's seed weights."""
+    counts = r.seed_counts(seeds)
+    return (counts * np.stack(per_seed, axis=1)).sum(axis=1) / counts.sum(axis=1)
 
 
 def confidence_auroc(correct: Scores, confidence: Scores, r: Resampling) -> np.ndarray:
@@ -407,8 +411,7 @@ def confidence_auroc(correct: Scores, confidence: Scores, r: Resampling) -> np.n
         pairs = (counts * right).sum(axis=1) * (counts * (1.0 - right)).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             out.append(np.where(pairs > 0, wins / pairs, 0.5))
-    counts = r.seed_counts(correct.seeds)
-    return (counts * np.stack(out, axis=1)).sum(axis=1) / counts.sum(axis=1)
+    return _seed_weighted(out, correct.seeds, r)
 
 
 def confidence_difference(a: tuple[Scores, Scores], b: tuple[Scores, Scores], names: tuple[str, str]) -> Test:
@@ -440,8 +443,7 @@ def calibration_error(correct: Scores, probability: Scores, r: Resampling) -> np
         right = (counts * correct.values[s]) @ onehot
         confident = (counts * probability.values[s]) @ onehot
         out.append(np.abs(right - confident).sum(axis=1) / counts.sum(axis=1))
-    counts = r.seed_counts(correct.seeds)
-    return (counts * np.stack(out, axis=1)).sum(axis=1) / counts.sum(axis=1)
+    return _seed_weighted(out, correct.seeds, r)
 
 
 def selective_estimates(correct: Scores, confidence: Scores) -> dict[str, Estimate]:
