@@ -262,6 +262,20 @@ def test_damaged_resume_state_trains_again_from_step_0(
     assert (run / "resume" / "state.json").read_text() == (made["run"] / "resume" / "state.json").read_text()
 
 
+def test_planner_counts_a_damaged_resume_state_as_no_steps_done(made, tmp_path: Path) -> None:
+    """The experiment planner prices the work left from the resume state; a damaged one is what
+    the training loop repairs (trains again from step 0), so the planner counts 0, not a refusal."""
+    from likra.experiments.work import steps_done
+    from likra.layout import RunLayout
+
+    run = copy(made, tmp_path)
+    assert steps_done(RunLayout(run)) == 2
+    truncate(run / "resume" / "state.json", 3)
+    assert steps_done(RunLayout(run)) == 0
+    (run / "resume" / "state.json").write_text('{"step": "two"}')
+    assert steps_done(RunLayout(run)) == 0
+
+
 # --- 2. operating-system errors: one line naming the path, exit 74 -------------------------------
 
 

@@ -283,6 +283,10 @@ def test_preference_run_resumes_past_incomplete_trainer_checkpoints(tmp_path, ti
     (state / "checkpoint-3").mkdir()  # killed while writing trainer_state.json, which comes last
     shutil.copy(state / "checkpoint-2" / "adapter_model.safetensors", state / "checkpoint-3")
     (state / "checkpoint-3" / "trainer_state.json").write_text('{"global_step": 3, "log_hi')
+    for step, damaged in ((5, "optimizer.pt"), (6, "adapter_model.safetensors")):  # every file there, one cut short
+        shutil.copytree(state / "checkpoint-2", state / f"checkpoint-{step}")
+        path = state / f"checkpoint-{step}" / damaged
+        path.write_bytes(path.read_bytes()[: path.stat().st_size - 64])
     assert preference.resume_checkpoint(state) == str(state / "checkpoint-2")
     logged = (run / "train_log.jsonl").read_text().splitlines()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -237,9 +238,11 @@ def harness_main(args: list[str]) -> None:
 
     args = _keyed_cache_args(list(args))
     setup_logging()
-    sys.argv = ["lm-eval", *args]
-    cli = HarnessCLI()
-    cli.execute(cli.parse_args())
+    with tempfile.TemporaryDirectory(prefix="likra-lm-eval-tasks-") as folder:
+        args = _offline_task_args(args, Path(folder))
+        sys.argv = ["lm-eval", *args]
+        cli = HarnessCLI()
+        cli.execute(cli.parse_args())
 
 
 def _option(args: list[str], name: str) -> tuple[int, str] | None:
@@ -250,6 +253,40 @@ def _option(args: list[str], name: str) -> tuple[int, str] | None:
         if arg.startswith(name + "="):
             return i, arg.split("=", 1)[1]
     return None
+
+
+def _offline_task_args(args: list[str], folder: Path) -> list[str]:
+    """Serve the packaged tasks among ``--tasks`` from ``folder`` (see :mod:`likra.harness_tasks`)."""
+    from likra.harness_tasks import plan_offline, quiet_overrides, write_offline_tasks
+
+    tasks = _option(args, "--tasks")
+    if tasks is None:
+        return args
+    plan = plan_offline([name.strip() for name in tasks[1].split(",") if name.strip()])
+    if not plan.served:
+        return args
+    fewshot = _option(args, "--num_fewshot")
+    try:
+        num_fewshot = int(fewshot[1]) if fewshot else None
+    except ValueError:
+        raise LikraError(f"--num_fewshot must be a whole number, got {fewshot[1]!r}", field="num_fewshot") from None
+    write_offline_tasks(plan, folder, num_fewshot)
+    include = _option(args, "--include_path")
+    if include is not None:
+        # lm-eval takes one include path: the user's tasks are reached through a link in ours.
+        (folder / "user-tasks").symlink_to(Path(include[1]).resolve(), target_is_directory=True)
+        args[include[0]] = str(folder) if args[include[0]] == include[1] else f"--include_path={folder}"
+    else:
+        args += ["--include_path", str(folder)]
+    quiet_overrides()
+    shown = ", ".join(plan.served) if len(plan.served) <= 4 else f"{len(plan.served)} tasks"
+    print(f"likra harness: {shown} from likra's packaged data (no download)", file=sys.stderr)
+    for name in plan.passed_on:
+        print(
+            f"likra harness: '{name}' is not packaged with likra; lm-eval resolves it (a Hub task needs the network)",
+            file=sys.stderr,
+        )
+    return args
 
 
 def _keyed_cache_args(args: list[str]) -> list[str]:

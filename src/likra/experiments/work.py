@@ -16,6 +16,7 @@ from typing import Any
 from likra.data.pairs import NEEDS_BASE_SCORES
 from likra.data.selection import eval_items
 from likra.data.transforms import unconditional
+from likra.errors import LikraError
 from likra.experiments.profiles import Profile
 from likra.experiments.specs import RunSpec, curve_sizes, train_settings, training_questions
 from likra.io import read_json
@@ -160,7 +161,10 @@ def steps_done(run: RunLayout) -> int:
 
     state = run.resume / RESUME_STATE
     if state.exists():
-        return int(read_json(state)["step"])
+        try:
+            return int(read_json(state)["step"])
+        except (LikraError, OSError, KeyError, TypeError, ValueError):
+            return 0  # damaged: the training loop warns and trains this run again from step 0
     last = resume_checkpoint(run.trainer_state)
     return int(Path(last).name.rsplit("-", 1)[1]) if last else 0
 

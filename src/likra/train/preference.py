@@ -25,6 +25,7 @@ import math
 import re
 import shutil
 import time
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -180,10 +181,21 @@ def resume_checkpoint(state_dir: Path, remove_incomplete: bool = False) -> str |
 
 
 def _complete_trainer_checkpoint(folder: Path) -> bool:
+    """Every file there and whole: checked by structure only (nothing is unpickled here)."""
+    from safetensors import SafetensorError, safe_open
+
     try:
         json.loads((folder / "trainer_state.json").read_text())
-        return all((folder / name).stat().st_size > 0 for name in TRAINER_CHECKPOINT_FILES)
-    except (OSError, ValueError):  # missing, or trainer_state.json cut off mid-write
+        if not all((folder / name).stat().st_size > 0 for name in TRAINER_CHECKPOINT_FILES):
+            return False
+        # torch.save writes a zip archive, whose directory is at the end: a cut file has none.
+        for name in ("optimizer.pt", "scheduler.pt"):
+            with zipfile.ZipFile(folder / name):
+                pass
+        with safe_open(str(folder / ADAPTER_WEIGHTS), "pt"):  # its header covers the whole file
+            pass
+        return True
+    except (OSError, ValueError, zipfile.BadZipFile, SafetensorError):  # missing, or cut off mid-write
         return False
 
 
