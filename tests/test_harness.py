@@ -21,6 +21,7 @@ from likra.io import read_jsonl
 from likra.metrics import MODES
 
 TASK = "likra_arc_fixture"
+GEN_TASK = "likra_arc_generate"
 MODES_CHECKED = ("base", "sft", "likra", "neg-only")
 
 
@@ -56,15 +57,32 @@ def harness_setup(tmp_path_factory, tiny_model_dir):
         "  - metric: acc\n"
         "  - metric: acc_norm\n"
     )
+    # The same questions as a generation task: answer in a few tokens, stop at a new line.
+    (tasks / f"{GEN_TASK}.yaml").write_text(
+        f"task: {GEN_TASK}\n"
+        "dataset_path: json\n"
+        "dataset_kwargs:\n"
+        f"  data_files:\n    test: {tasks / 'docs.json'}\n"
+        "test_split: test\n"
+        "output_type: generate_until\n"
+        'doc_to_text: "{{query}}"\n'
+        'doc_to_target: "{{choices[gold]}}"\n'
+        "generation_kwargs:\n"
+        '  until: ["\\n"]\n'
+        "  max_gen_toks: 5\n"
+        "  do_sample: false\n"
+        "metric_list:\n"
+        "  - metric: exact_match\n"
+    )
     return run, metrics, scores, tasks
 
 
-def _lm_eval(lm, tasks: Path, **kwargs) -> dict:
+def _lm_eval(lm, tasks: Path, task: str = TASK, **kwargs) -> dict:
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
     return simple_evaluate(
-        model=lm, tasks=[TASK], task_manager=TaskManager(include_path=str(tasks)), log_samples=True, **kwargs
+        model=lm, tasks=[task], task_manager=TaskManager(include_path=str(tasks)), log_samples=True, **kwargs
     )
 
 
@@ -123,17 +141,47 @@ def test_request_cache_is_keyed_on_mode_and_checkpoint(harness_setup, tmp_path, 
     assert len(list(tmp_path.glob("cache-likra-*.db"))) == 2
 
 
-def test_generation_and_rolling_requests_get_a_clear_error(harness_setup):
-    from lm_eval.api.instance import Instance
-
+@pytest.mark.parametrize(("mode", "decoding"), [("likra", "contrastive"), ("sft", "pos"), ("base", "base")])
+def test_generation_tasks_decode_as_likra_generate_does(harness_setup, mode, decoding, monkeypatch):
+    """lm-eval's generate_until requests, answered in the mode's decoding, give exactly the text
+    ``likra.generate`` gives for the same prompts (greedy, 5 tokens, stop at a new line)."""
+    from likra.generate.decoding import GenerateSettings
+    from likra.generate.run import Generator
     from likra.harness import LikraLM
 
-    lm = LikraLM(run=str(harness_setup[0]), mode="likra")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    run, _, _, tasks = harness_setup
+    lm = LikraLM(run=str(run), mode=mode)
+    assert json.loads(lm.likra.decoding)["mode"] == decoding
+    out = _lm_eval(lm, tasks, task=GEN_TASK)
+    samples = sorted(out["samples"][GEN_TASK], key=lambda s: s["doc_id"])
+    prompts = [s["arguments"][0][0] for s in samples]
+    generator = Generator.load(run, dtype="fp32")
+    settings = GenerateSettings(mode=decoding, max_new_tokens=5, stop=("\n",))
+    expected = [g.text for g in generator.generate(prompts, settings)]
+    assert [s["resps"][0][0] for s in samples] == expected
+    assert len(expected) == 24 and any(expected)
+
+
+def test_modes_that_generate_nothing_and_rolling_requests_get_a_clear_error(harness_setup, tiny_model_dir):
+    from lm_eval.api.instance import Instance
+
+    from likra.harness import LikraLM, resolve_model
+
+    lm = LikraLM(run=str(harness_setup[0]), mode="neg-only")
     request = Instance(request_type="generate_until", doc={}, arguments=("Q", {"until": ["\n"]}), idx=0)
-    with pytest.raises(LikraError, match="cannot generate"):
+    with pytest.raises(LikraError, match="mode neg-only ranks given answers .* give model_arg gen_mode"):
         lm.generate_until([request])
     with pytest.raises(LikraError, match="loglikelihood_rolling"):
         lm.loglikelihood_rolling([request])
+    assert json.loads(resolve_model(run=str(harness_setup[0]), mode="neg-only", gen_mode="experts").decoding) == {
+        "beta": 1.0,
+        "mode": "experts",
+    }
+    with pytest.raises(LikraError, match="gen_mode contrastive needs a run"):
+        resolve_model(pretrained=str(tiny_model_dir), mode="base", gen_mode="contrastive")
+    with pytest.raises(LikraError, match="k a whole number"):
+        resolve_model(run=str(harness_setup[0]), k="four")
 
 
 def test_bad_model_args_are_named(harness_setup, tiny_model_dir):

@@ -19,7 +19,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
 from likra.errors import LikraError, unknown_name
+from likra.generate.decoding import GenerateSettings, needed_adapters
 from likra.layout import RunLayout
 from likra.lm.packing import BATCH_TOKENS
 from likra.metrics import MODE_NEEDS, MODES, weighted
@@ -36,6 +37,7 @@ from likra.score.evaluate import choose_checkpoints, lora_settings, match_adapte
 # The columns each mode needs; answer-prior needs unconditional scores lm-eval does not ask for.
 MODE_VARIANTS = {m: needs for m, needs in MODE_NEEDS.items() if m != "answer-prior"} | {"weighted": ("pos", "neg")}
 # lm-eval's dtype names, accepted beside likra's own.
+DEFAULT_DECODING = GenerateSettings()
 DTYPE_ALIASES = {"float32": "fp32", "bfloat16": "bf16", "auto": "auto", "fp32": "fp32", "bf16": "bf16"}
 
 
@@ -50,6 +52,7 @@ class HarnessModel:
     w_pos: float
     w_neg: float
     dtype: str
+    decoding: str = ""  # generation requests: the decoding mode and its knobs, as JSON ("" = none)
 
     @property
     def key(self) -> str:
@@ -66,8 +69,64 @@ def resolve_model(
     w_pos: float | str = 1.0,
     w_neg: float | str = 1.0,
     dtype: str = "auto",
+    gen_mode: str | None = None,
+    alpha: float | str = DEFAULT_DECODING.alpha,
+    beta: float | str = DEFAULT_DECODING.beta,
+    k: int | str = DEFAULT_DECODING.k,
 ) -> HarnessModel:
     """Check and resolve the model_args (the checkpoint ``final`` becomes its N-... name)."""
+    model = _resolve_scoring(run, pretrained, checkpoint, mode, w_pos, w_neg, dtype)
+    return replace(model, decoding=_decoding(model, run, gen_mode, alpha, beta, k))
+
+
+def default_generation(mode: str) -> str | None:
+    """The decoding that generates with what scoring ``mode`` ranks by; None where nothing does
+    (neg-only and pos-base compare with the base model, a ``-ratio`` with the reference)."""
+    from likra.generate.decoding import MODES as DECODINGS
+
+    if mode in ("likra", "weighted"):
+        return "contrastive"
+    if mode == "sft":
+        return "pos"
+    return mode if mode in DECODINGS and mode != "neg" else None
+
+
+def _decoding(model: HarnessModel, run: str | None, gen_mode: str | None, alpha, beta, k) -> str:
+    chosen = gen_mode or default_generation(model.mode)
+    if chosen is None:
+        return ""
+    weight = model.w_neg / model.w_pos if model.mode == "weighted" and model.w_pos > 0 else 1.0
+    try:
+        settings = GenerateSettings(mode=chosen, alpha=float(alpha), beta=float(beta), k=int(k), weight=weight)
+    except ValueError:
+        raise LikraError(
+            f"alpha and beta must be numbers and k a whole number, got {alpha!r}, {beta!r}, {k!r}"
+        ) from None
+    if run is None and chosen != "base":
+        raise LikraError(f"gen_mode {chosen} needs a run's heads: give run=<run directory>", field="gen_mode")
+    if run is not None:
+        heads = run_heads(read_run_config(Path(run)))
+        missing = [a for a in needed_adapters(chosen) if a not in heads]
+        if missing:
+            raise LikraError(
+                f"gen_mode {chosen} needs the {', '.join(missing)} adapter; this run has {', '.join(heads)}",
+                field="gen_mode",
+            )
+    shown = settings.describe()
+    return json.dumps(
+        {key: shown[key] for key in ("mode", "alpha", "weight", "beta", "k") if key in shown}, sort_keys=True
+    )
+
+
+def _resolve_scoring(
+    run: str | None,
+    pretrained: str | None,
+    checkpoint: str,
+    mode: str,
+    w_pos: float | str,
+    w_neg: float | str,
+    dtype: str,
+) -> HarnessModel:
     if mode not in MODE_VARIANTS:
         raise unknown_name("mode", mode, list(MODE_VARIANTS))
     if str(dtype) not in DTYPE_ALIASES:
@@ -125,7 +184,9 @@ class LikraLM(HFLM):
     """lm-eval model ``likra``: model_args run, checkpoint (final, N-64, ...), mode (base, sft,
     likra, neg-only, pos-base, weighted with w_pos/w_neg; for a dpo/kto/unlikelihood run, the
     method's name and ``<method>-ratio``), dtype (fp32, bf16, auto), pretrained
-    (a bare base model, mode base), batch_tokens (the packed scorer's batch size)."""
+    (a bare base model, mode base), batch_tokens (the packed scorer's batch size); for generation
+    tasks gen_mode (contrastive, experts, rerank, pos, base, a method's adapter; default from
+    mode) with alpha, beta and k (docs/generation.md)."""
 
     def __init__(
         self,
@@ -140,17 +201,22 @@ class LikraLM(HFLM):
         batch_size: int | str | None = 1,
         max_batch_size: int | None = 64,
         batch_tokens: int | str = BATCH_TOKENS,
+        gen_mode: str | None = None,
+        alpha: float | str = DEFAULT_DECODING.alpha,
+        beta: float | str = DEFAULT_DECODING.beta,
+        k: int | str = DEFAULT_DECODING.k,
     ) -> None:
         from likra.model.load import load_base, pick_device
 
-        self.likra = resolve_model(run, pretrained, checkpoint, mode, w_pos, w_neg, dtype)
+        self.likra = resolve_model(run, pretrained, checkpoint, mode, w_pos, w_neg, dtype, gen_mode, alpha, beta, k)
         self.batch_tokens = int(batch_tokens)
         device = _available(device)
         # Scoring precision, as `likra eval` resolves it ("auto" is fp32: a likelihood ratio needs it).
         scoring_dtype = resolve_score_dtype(pick_device(device), self.likra.dtype)
         self.base = load_base(self.likra.model, device=device, dtype=dtype_name(scoring_dtype))
         self.scoring_model = self.base.model
-        if self.likra.run is not None and any(v != "base" for v in MODE_VARIANTS[mode]):
+        wanted = set(MODE_VARIANTS[mode]) | set(self._decoding_adapters())
+        if self.likra.run is not None and wanted - {"base"}:
             self.scoring_model = self._attach_heads()
         super().__init__(
             pretrained=self.base.model,
@@ -171,7 +237,11 @@ class LikraLM(HFLM):
         for head in heads:
             load_head_weights(peft_model, run.head(self.likra.checkpoint, head), head)
         match_adapter_dtype(peft_model, self.base.dtype)
+        peft_model.eval()  # no dropout; peft's mixed-adapter batches (generation) need it too
         return peft_model
+
+    def _decoding_adapters(self) -> tuple[str, ...]:
+        return needed_adapters(json.loads(self.likra.decoding)["mode"]) if self.likra.decoding else ()
 
     def score(self, log: dict[str, float]) -> float:
         """One continuation's score in this mode, from its log-likelihood under each variant."""
@@ -212,10 +282,52 @@ class LikraLM(HFLM):
         )
 
     def generate_until(self, requests: Sequence[Any], disable_tqdm: bool = False) -> list[str]:
-        raise LikraError(
-            "the likra model cannot generate text (a two-head ratio has no generation, as the paper notes); "
-            "use multiple-choice tasks, or model hf on the base model for generation tasks"
+        """Each (context, gen_kwargs) decoded with both heads in this model's decoding (model_arg
+        ``gen_mode``; by default likra and weighted decode contrastively, sft with the positive
+        head, base with the base model, a DPO/KTO/unlikelihood run with its adapter). lm-eval's
+        ``until``, ``max_gen_toks``, ``do_sample``, ``temperature`` and ``top_p`` are honoured;
+        the context is left-truncated as lm-eval's HFLM does."""
+        from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs
+
+        from likra.generate.run import Generator, Target
+
+        if not self.likra.decoding:
+            raise LikraError(
+                f"mode {self.likra.mode} ranks given answers against the base model or a reference and "
+                "generates nothing; give model_arg gen_mode (contrastive, experts, rerank, pos or base)",
+                field="gen_mode",
+            )
+        decoding = json.loads(self.likra.decoding)
+        config = read_run_config(Path(self.likra.run)) if self.likra.run else None
+        target = Target(
+            model=self.likra.model,
+            run=self.likra.run,
+            checkpoint=self.likra.checkpoint,
+            heads=run_heads(config) if config else (),
+            run_config=config,
         )
+        generator = Generator(target, self.base, self.scoring_model)
+        groups: dict[str, list[int]] = {}  # one decoding per distinct gen_kwargs, as lm-eval batches
+        for index, request in enumerate(requests):
+            groups.setdefault(json.dumps(request.args[1], sort_keys=True, default=str), []).append(index)
+        texts = [""] * len(requests)
+        for indices in groups.values():
+            kwargs = normalize_gen_kwargs(dict(requests[indices[0]].args[1]), self.max_gen_toks)
+            sample = bool(kwargs.get("do_sample")) and float(kwargs.get("temperature") or 0) > 0
+            settings = GenerateSettings(
+                **decoding,
+                max_new_tokens=int(kwargs["max_gen_toks"]),
+                sample=sample,
+                temperature=float(kwargs["temperature"]) if sample else 1.0,
+                top_p=float(kwargs.get("top_p") or 1.0) if sample else 1.0,
+                seed=int(kwargs.get("seed") or 0),
+                stop=tuple(s for s in handle_stop_sequences(kwargs.get("until"), eos=None) if s),
+            )
+            contexts = [requests[i].args[0] for i in indices]
+            for index, generation in zip(indices, generator.generate(contexts, settings, truncate=True)):
+                texts[index] = generation.text
+                self.cache_hook.add_partial("generate_until", requests[index].args, generation.text)
+        return texts
 
     def set_cache_hook(self, cache_hook: Any) -> None:
         """Refuse an lm-eval request cache that is not keyed on this model, mode and checkpoint:
@@ -298,7 +410,9 @@ def _keyed_cache_args(args: list[str]) -> list[str]:
     model_args = _option(args, "--model_args")
     settings = simple_parse_args_string(model_args[1]) if model_args else {}
     known = {
-        k: v for k, v in settings.items() if k in ("run", "pretrained", "checkpoint", "mode", "w_pos", "w_neg", "dtype")
+        k: v
+        for k, v in settings.items()
+        if k in ("run", "pretrained", "checkpoint", "mode", "w_pos", "w_neg", "dtype", "gen_mode", "alpha", "beta", "k")
     }
     keyed = cache_path(cache[1], resolve_model(**known))
     index, _ = cache

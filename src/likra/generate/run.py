@@ -150,11 +150,16 @@ class Generator:
             self.model.unload()
             self.model = self.loaded.model
 
-    def encode(self, prompts: Sequence[str], max_new_tokens: int) -> list[list[int]]:
-        """Token ids of each prompt (the tokenizer's special tokens, as lm-eval encodes a context)."""
+    def encode(self, prompts: Sequence[str], max_new_tokens: int, truncate: bool = False) -> list[list[int]]:
+        """Token ids of each prompt (the tokenizer's special tokens, as lm-eval encodes a context).
+
+        A prompt too long for the model with ``max_new_tokens`` more is an error, or with
+        ``truncate`` loses its first tokens (lm-eval's left truncation of a context)."""
         encoded = self.tokenizer(list(prompts))["input_ids"] if prompts else []
         encoded = [ids or [prefix_token_id(self.tokenizer)] for ids in encoded]
         limit = self.loaded.max_length
+        if truncate and max_new_tokens < limit:
+            encoded = [ids[-(limit - max_new_tokens) :] for ids in encoded]
         for number, ids in enumerate(encoded, start=1):
             if len(ids) + max_new_tokens > limit:
                 raise LikraError(
@@ -181,17 +186,19 @@ class Generator:
         batch_size: int = DEFAULT_BATCH,
         strategy: str = DEFAULT_STRATEGY,
         stop_at_eos: bool = True,
+        truncate: bool = False,
         progress: Any = None,
     ) -> list[Generation]:
         """One ``Generation`` per prompt, in order. Prompts run in batches of similar length;
         ``stop_at_eos=False`` always generates ``max_new_tokens`` (for speed measurements);
+        ``truncate`` left-truncates a prompt too long for the model (see ``encode``);
         ``progress`` is called with the number of prompts done after each batch."""
         self.target.check_mode(settings.mode)
         if strategy not in STRATEGIES:
             raise LikraError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}", field="strategy")
         if batch_size < 1:
             raise LikraError(f"batch_size must be >= 1, got {batch_size}", field="batch_size")
-        encoded = self.encode(prompts, settings.max_new_tokens)
+        encoded = self.encode(prompts, settings.max_new_tokens, truncate)
         stops = StopRules(self.eos_ids() if stop_at_eos else frozenset(), settings.stop, settings.max_new_tokens)
         generator = torch.Generator(device=self.device).manual_seed(settings.seed)
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
