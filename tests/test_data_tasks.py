@@ -161,8 +161,10 @@ def test_data_modules_import_first(module: str) -> None:
     import subprocess
     import sys
 
-    code = f"import likra.data.{module}; from likra.data.registry import get_task; get_task('arc')"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    code = f"import likra.data.{module}; from likra.data.registry import get_task; print(get_task('arc').name)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "arc"
 
 
 def test_loader_modules_do_not_import_the_registry() -> None:

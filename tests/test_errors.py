@@ -478,7 +478,7 @@ def test_training_diverges(cli: Callable, tmp_path: Path, tiny_model_dir: Path) 
             "lower learning rate",
         ),
     )
-    assert message
+    assert message.startswith(f"error: {run}"), message  # the message names the run it is about
     stage = json.loads((run / "manifest.json").read_text())["stages"]["train"]
     assert stage["status"] == "failed" and stage["failed_step"] == 2
     assert stage["last_good_checkpoint"] == "N-2"

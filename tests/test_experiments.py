@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from fixtures import load_fixture, write_task_file
+from helpers import tiny_profile
 from likra.api import reproduce
 from likra.data.selection import load_items
 from likra.errors import LikraError
-from likra.experiments.profiles import get_profile, load_profile, tiny_profile
+from likra.experiments.profiles import get_profile, load_profile
 from likra.experiments.specs import curve_sizes
 
 
@@ -328,8 +329,8 @@ def test_overall_progress_planned_exactly_the_work_done(experiment):
 def test_work_plan_prices_a_question_ablated_run_by_its_tokens(experiment, tiny_base):
     """A run without the question trains the same number of examples as the main run, but far
     fewer tokens: the plan must say so (it is what kept the ETA right on the pool's controls)."""
+    from likra.experiments.planner import WorkPlan
     from likra.experiments.specs import RunSpec
-    from likra.experiments.work import WorkPlan
     from likra.layout import ExperimentLayout
     from likra.lm.tokenize import encode_requests
     from likra.train.loop import STEP_OVERHEAD_TOKENS

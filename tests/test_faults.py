@@ -265,7 +265,7 @@ def test_damaged_resume_state_trains_again_from_step_0(
 def test_planner_counts_a_damaged_resume_state_as_no_steps_done(made, tmp_path: Path) -> None:
     """The experiment planner prices the work left from the resume state; a damaged one is what
     the training loop repairs (trains again from step 0), so the planner counts 0, not a refusal."""
-    from likra.experiments.work import steps_done
+    from likra.experiments.planner import steps_done
     from likra.layout import RunLayout
 
     run = copy(made, tmp_path)

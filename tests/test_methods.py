@@ -15,13 +15,14 @@ import shutil
 import pytest
 import torch
 
+from helpers import head_state
 from likra.data.pairs import Example
 from likra.errors import LikraError
 from likra.io import read_json, read_jsonl
 from likra.lm.packing import Group, build_batch, plan_rows
 from likra.lm.tokenize import encode_requests
 from likra.metrics import all_metrics
-from likra.model.heads import METHODS, attach_heads, head_state, load_head_weights, method_heads
+from likra.model.heads import METHODS, attach_heads, load_head_weights, method_heads
 from likra.model.load import load_base
 from likra.score.evaluate import evaluate
 from likra.train import loop
@@ -242,7 +243,7 @@ def test_preference_methods_resume_from_trl_state(method, tmp_path, tiny_model_d
         preference._CheckpointWriter.on_step_end = original
     assert (broken / "trainer-state").is_dir()
     # The experiment's plan counts the two steps done (its ETA does not start the run over).
-    from likra.experiments.work import steps_done as _steps_done
+    from likra.experiments.planner import steps_done as _steps_done
     from likra.layout import RunLayout
 
     assert _steps_done(RunLayout(broken)) == 2

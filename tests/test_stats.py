@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import difference_estimate
 from likra.experiments.stats import (
     Estimate,
     Resampling,
-    difference_estimate,
     estimate_statistic,
     interval,
     mean_estimate,

@@ -16,13 +16,14 @@ import pytest
 import torch
 
 from fixtures import load_fixture
+from helpers import head_state
 from likra.data.pairs import build_pairs
 from likra.data.selection import load_items, training_items
 from likra.errors import LikraError
 from likra.io import read_json, read_jsonl
 from likra.layout import eval_folder_name
 from likra.metrics import MODES, all_metrics
-from likra.model.heads import HEADS, attach_heads, head_state, load_head_weights, save_heads
+from likra.model.heads import HEADS, attach_heads, load_head_weights, save_heads
 from likra.model.load import load_base
 from likra.rundir import read_manifest
 from likra.score.evaluate import evaluate

@@ -83,17 +83,6 @@ def shard(items: Sequence[T]) -> list[T]:
     return list(items[rank() :: world()])
 
 
-def gather_shards(local: list[T]) -> list[T]:
-    """Every process's ``shard`` results, back in the original order, on every process."""
-    dist = _dist()
-    if not dist:
-        return local
-    parts: list[list[T]] = [[] for _ in range(dist.get_world_size())]
-    dist.all_gather_object(parts, local)
-    total = sum(len(p) for p in parts)
-    return [parts[i % len(parts)][i // len(parts)] for i in range(total)]
-
-
 def agree(value: T) -> T:
     """The main process's ``value``, on every process."""
     dist = _dist()

@@ -322,23 +322,6 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
-def tiny_profile(model: str, train_task: str, eval_task: str) -> Profile:
-    """Seconds-long plumbing check on a tiny model and small JSONL/fixture tasks (tests)."""
-    return Profile(
-        name="tiny",
-        model=model,
-        studies=(Study(train_task, (EvalSet(eval_task, "test"),), 16),),
-        seeds=(1, 2),
-        batch_size=4,
-        negative_strategies=("other-question", "hardest"),
-        negatives_seeds=(1, 2),
-        negatives_max_questions=8,
-        methods=("unlikelihood", "dpo"),
-        methods_max_questions=8,
-        description="plumbing test",
-    )
-
-
 def get_profile(name: str, **overrides) -> Profile:
     if name not in PROFILES:
         raise unknown_name("profile", name, list(PROFILES))

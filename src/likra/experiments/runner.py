@@ -15,9 +15,9 @@ from likra import job_progress
 from likra.data.pairs import NEEDS_BASE_SCORES
 from likra.data.selection import eval_items, load_items
 from likra.data.transforms import unconditional
+from likra.experiments.planner import WorkPlan
 from likra.experiments.profiles import EvalSet, Profile
 from likra.experiments.specs import RunSpec, run_specs, train_settings, training_questions
-from likra.experiments.work import WorkPlan
 from likra.io import atomic_write_jsonl
 from likra.layout import ExperimentLayout, eval_folder_name
 from likra.lm.allocator import release_freed_memory

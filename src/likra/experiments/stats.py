@@ -191,12 +191,3 @@ def mean_estimate(correct: np.ndarray, seeds: Sequence[int], samples: int | None
     """Mean of a (seeds, items) matrix with its two-level interval."""
     correct = np.atleast_2d(correct)
     return estimate_statistic(lambda r: r.mean(correct, seeds), correct.shape[1], seeds, samples)
-
-
-def difference_estimate(
-    a: np.ndarray, b: np.ndarray, seeds_a: Sequence[int], seeds_b: Sequence[int] | None = None
-) -> Estimate:
-    """mean(a) - mean(b), paired by item (and by seed when the seed sets are the same)."""
-    a, b = np.atleast_2d(a), np.atleast_2d(b)
-    seeds_b = seeds_a if seeds_b is None else seeds_b
-    return estimate_statistic(lambda r: r.mean(a, seeds_a) - r.mean(b, seeds_b), a.shape[1], seeds_a)

@@ -141,10 +141,3 @@ def load_head_weights(peft_model: Any, folder: str | Path, name: str) -> None:
             f"(made for a different model?), e.g. {missing[:1]}",
             file=weights,
         )
-
-
-def head_state(peft_model: Any, name: str) -> dict:
-    """A copy of one head's trainable weights (for tests and comparisons)."""
-    from peft import get_peft_model_state_dict
-
-    return {k: v.detach().clone() for k, v in get_peft_model_state_dict(peft_model, adapter_name=name).items()}

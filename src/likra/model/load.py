@@ -44,10 +44,10 @@ def pick_device(device: str | None = None) -> torch.device:
 def pick_dtype(device: torch.device, dtype: str | None = None) -> torch.dtype:
     """The model dtype for ``dtype`` ("auto", "fp32", "bf16", or the long names) on ``device``.
 
-    ``None`` (load_base's default) keeps the historical choice: fp32 on CPU, and on CUDA what
-    "auto" picks (bf16 where supported). Only an explicit "auto" or "bf16" gives bf16 on a CPU
-    (with native bf16, see ``likra.model.precision``); whether CPU should default to bf16 is
-    pending the measurements in ``benchmarks/bf16_agreement.py``.
+    ``None`` (load_base's default) is fp32 on CPU and, on CUDA, what "auto" picks. Only an explicit
+    "auto" or "bf16" gives bf16 on a CPU (training, where the CPU has fast native bf16; see
+    ``likra.model.precision``); scoring resolves "auto" to fp32 everywhere before it gets here,
+    because a likelihood ratio needs it (docs/method.md, "Why a likelihood ratio needs fp32").
     """
     if dtype is None and device.type == "cpu":
         return torch.float32

@@ -173,7 +173,7 @@ STEP_OVERHEAD_TOKENS = 128
 
 
 def head_step_gflop(flops: ModelFlops, input_tokens: int, answer_tokens: int) -> float:
-    """The job-progress units of one head's optimiser step (``likra.train.work``)."""
+    """The job-progress units of one head's optimiser step (``likra.train.step_cost``)."""
     return flops.training_gflop(input_tokens + STEP_OVERHEAD_TOKENS, answer_tokens)
 
 
@@ -495,7 +495,8 @@ def _stop_if_diverged(run_dir: Path, results: dict[str, dict], step: int, checkp
         f"{', '.join(str(results[h]['loss']) for h in bad)}"
         + "".join(f" ({h} gradient norm {results[h]['grad_norm']})" for h in bad if "grad_norm" in results[h])
         + ". The run is marked failed; "
-        f"the last good checkpoint is {last or '(none yet)'}. Try a lower learning rate."
+        f"the last good checkpoint is {last or '(none yet)'}. Try a lower learning rate.",
+        file=run_dir,
     )
 
 

@@ -51,7 +51,7 @@ from likra.train.loop import (
     resume_note,
     set_activation_checkpointing,
 )
-from likra.train.work import step_gflop
+from likra.train.step_cost import step_gflop
 
 
 @dataclass(frozen=True)
@@ -307,7 +307,7 @@ class _CheckpointWriter(_callback_base()):
         work: Sequence[float] = (),
     ):
         self.layout, self.method, self.settings = layout, method, settings
-        self.work = list(work)  # useful GFLOP of each step of an epoch (likra.train.work)
+        self.work = list(work)  # useful GFLOP of each step of an epoch (likra.train.step_cost)
         self.questions = len(pairs)
         self.rows_per_question, self.total_steps = rows_per_question, total_steps
         self.done = set(complete_checkpoints(layout.root, method))  # complete ones are never rewritten
@@ -374,7 +374,8 @@ class _CheckpointWriter(_callback_base()):
             control.should_training_stop = True
             raise LikraError(
                 f"training diverged at step {step}: {self.method} loss is {row[f'{self.method}_loss']}. "
-                "Try a lower learning rate."
+                "Try a lower learning rate.",
+                file=self.layout.root,
             )
         if self.bar is not None:
             postfix = {"loss": f"{row[f'{self.method}_loss']:.3f}", "ex_s": row["examples_per_s"]}

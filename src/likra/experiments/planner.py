@@ -34,7 +34,7 @@ from likra.model.heads import DEFAULT_METHOD, method_heads
 from likra.rundir import read_manifest
 from likra.score.scorer import pass_size
 from likra.train.run import training_pairs
-from likra.train.work import step_gflop, work_kind
+from likra.train.step_cost import step_gflop, work_kind
 
 
 @dataclass
