@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
-from likra.generate import GenerateSettings, Generator, Target
-from likra.generate.run import resolve_target, task_prompts
+from likra.generation import GenerateSettings, Generator, Target
+from likra.generation.run import resolve_target, task_prompts
 from likra.model.heads import HEADS, attach_heads
 from likra.model.load import load_base
 from likra.model.resolve import DEFAULT_MODEL

@@ -22,8 +22,8 @@ from likra.layout import RunLayout, eval_folder_name
 from likra.model.heads import METHODS
 from likra.model.load import load_base
 from likra.score.evaluate import evaluate
-from likra.train.loop import TrainSettings
-from likra.train.run import train
+from likra.training.loop import TrainSettings
+from likra.training.run import train
 
 MODES = {
     "likra": ("sft", "likra", "neg-only", "pos-base"),

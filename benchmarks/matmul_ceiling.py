@@ -52,7 +52,7 @@ from likra.lm.tokenize import encode_requests
 from likra.model.heads import LoraSettings, attach_heads
 from likra.model.load import load_base
 from likra.score.scorer import encode_and_group, score_items
-from likra.train.loop import HeadTrainer, LossTerm, TrainSettings, set_activation_checkpointing
+from likra.training.loop import HeadTrainer, LossTerm, TrainSettings, set_activation_checkpointing
 
 try:  # run as a script, this folder is on sys.path; imported from the repo root, it is a package
     from matmul_rate import cpu_facts, matmul_rate, torch_facts

@@ -134,7 +134,7 @@ def plot(reports: list[tuple[str, Path]], shots: dict[str, Path], path: Path) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from likra.report.plots import COLORS
+    from likra.reporting.plots import COLORS
 
     panels = len(reports) + 1
     fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4.2), dpi=120, sharey=False)

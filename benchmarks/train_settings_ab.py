@@ -28,12 +28,12 @@ import torch
 from peft.helpers import disable_input_dtype_casting
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-import likra.train.loop as training_loop
+import likra.training.loop as training_loop
 from likra.data.pairs import build_pairs
 from likra.data.selection import load_items, training_items
 from likra.model.heads import LoraSettings, attach_heads
 from likra.model.load import load_base
-from likra.train.loop import HeadTrainer, LossTerm, TrainSettings, set_activation_checkpointing
+from likra.training.loop import HeadTrainer, LossTerm, TrainSettings, set_activation_checkpointing
 
 FLAGS = {"base", "nockpt", "row128", "math", "ac", "trim"}
 

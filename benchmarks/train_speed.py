@@ -28,7 +28,7 @@ seconds per optimiser step (median over steps, from each run's train_log), the o
 (adapter, dataset, TRL's reference log-probabilities for DPO/KTO) and the whole ``likra train``
 call, each as a ratio to likra's two heads; DPO and KTO also once more on TRL's own CPU path for
 the LM head (every position projected, not only the completions: see
-``likra.train.preference.compact_lm_head``). Writes ``benchmarks/results/method_speed_<dtype>.json``.
+``likra.training.preference.compact_lm_head``). Writes ``benchmarks/results/method_speed_<dtype>.json``.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from likra.lm.tokenize import encode_requests
 from likra.model.heads import PREFERENCE_METHODS, LoraSettings, attach_heads, lora_config
 from likra.model.load import load_base
 from likra.model.precision import DTYPE_CHOICES, dtype_name
-from likra.train.loop import HeadTrainer, LossTerm, TrainSettings, set_activation_checkpointing
+from likra.training.loop import HeadTrainer, LossTerm, TrainSettings, set_activation_checkpointing
 
 try:  # run as a script, this folder is on sys.path; imported from the repo root, it is a package
     from matmul_rate import matmul_rate
@@ -134,8 +134,8 @@ def method_steps(base, method: str, questions: int, batch_size: int, seed: int, 
     import statistics
 
     from likra.io import read_jsonl
-    from likra.train.presets import default_lr
-    from likra.train.run import train
+    from likra.training.presets import default_lr
+    from likra.training.run import train
 
     settings = TrainSettings(lr=default_lr(method), batch_size=batch_size, seed=seed)
     started = time.perf_counter()
@@ -157,7 +157,7 @@ def method_steps(base, method: str, questions: int, batch_size: int, seed: int, 
 @contextlib.contextmanager
 def trls_own_lm_head() -> Iterator[None]:
     """Train DPO/KTO without likra's compact LM head, i.e. on TRL's own CPU path."""
-    from likra.train import preference
+    from likra.training import preference
 
     compact = preference.compact_lm_head
     preference.compact_lm_head = contextlib.nullcontext
@@ -182,7 +182,7 @@ def compare_methods(args) -> None:
             print(json.dumps({"method": method, **{k: v for k, v in runs[method].items() if k != "step_seconds"}}))
         for method in [m for m in methods if m in PREFERENCE_METHODS]:
             # The same run with TRL's own LM-head path on CPU (every position projected): what
-            # likra.train.preference.compact_lm_head saves, in the same process.
+            # likra.training.preference.compact_lm_head saves, in the same process.
             name = f"{method} (TRL all-position head)"
             with trls_own_lm_head():
                 runs[name] = method_steps(base, method, questions, args.batch_size, args.seed, Path(tmp) / name)

@@ -19,8 +19,8 @@ from fixtures import load_fixture, write_task_file
 from likra.io import read_json, read_jsonl
 from likra.score.evaluate import evaluate
 from likra.score.inputs import items_digest, model_digest
-from likra.train.loop import TrainSettings
-from likra.train.run import train
+from likra.training.loop import TrainSettings
+from likra.training.run import train
 
 QUIET = {"progress": False, "split": "test"}
 

@@ -45,8 +45,8 @@ def test_cuda_defaults_to_bf16_and_scores_match_fp32(model_dir, items):
 
 def test_cuda_train_and_eval_end_to_end(model_dir, items, tmp_path):
     from likra.score.evaluate import evaluate
-    from likra.train.loop import TrainSettings
-    from likra.train.run import train
+    from likra.training.loop import TrainSettings
+    from likra.training.run import train
 
     data = tmp_path / "train.jsonl"
     data.write_text(

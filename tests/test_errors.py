@@ -48,8 +48,8 @@ def assert_no_results(run_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
     """A finished run of the tiny model: 2 training questions, one checkpoint (N-2)."""
-    from likra.train.loop import TrainSettings
-    from likra.train.run import train
+    from likra.training.loop import TrainSettings
+    from likra.training.run import train
 
     run = tmp_path_factory.mktemp("errors") / "run"
     train(

@@ -161,7 +161,7 @@ def test_curve_sizes():
 def test_report_titles_do_not_repeat_the_split():
     """test.jsonl evaluated on split test is titled ``test``; its key (files, folders, CSV) stays."""
     from likra.layout import eval_set_key, eval_set_title
-    from likra.report.markdown import eval_title
+    from likra.reporting.markdown import eval_title
 
     assert eval_set_key("data/test.jsonl", "test", None) == "test-test"  # stored data keeps this name
     assert eval_set_title("data/test.jsonl", "test", None) == "test"
@@ -205,7 +205,7 @@ def test_method_learning_rates_can_be_replaced_per_experiment(tmp_path):
     """--method-lr: a rate swept on another model replaces a method's default, and survives the
     profile's round trip through profile.json (a resumed experiment must compare equal)."""
     from likra.experiments.profiles import method_lr, parse_method_lrs, save_profile
-    from likra.train.presets import default_lr
+    from likra.training.presets import default_lr
 
     assert parse_method_lrs("unlikelihood=3e-3, dpo=0.001") == (("dpo", 0.001), ("unlikelihood", 0.003))
     profile = get_profile("default", method_lrs=parse_method_lrs("dpo=3e-3"))
@@ -333,8 +333,8 @@ def test_work_plan_prices_a_question_ablated_run_by_its_tokens(experiment, tiny_
     from likra.experiments.specs import RunSpec
     from likra.layout import ExperimentLayout
     from likra.lm.tokenize import encode_requests
-    from likra.train.loop import STEP_OVERHEAD_TOKENS
-    from likra.train.run import training_pairs
+    from likra.training.loop import STEP_OVERHEAD_TOKENS
+    from likra.training.run import training_pairs
 
     exp, profile, _, _ = experiment
     study = profile.studies[0]
@@ -530,7 +530,7 @@ def test_a_noisy_main_curve_opens_the_findings_with_an_underpowered_line(experim
 
 def test_the_underpowered_line_depends_on_the_widest_half_width_only():
     from likra.experiments.stats import Estimate
-    from likra.report.markdown import POWERED_HALF_WIDTH, power_note
+    from likra.reporting.markdown import POWERED_HALF_WIDTH, power_note
 
     narrow = {"sft": Estimate(0.30, 0.26, 0.34), "likra": Estimate(0.37, 0.30, 0.44)}  # ±0.04, ±0.07
     assert power_note(256, narrow) == []

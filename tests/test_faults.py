@@ -55,8 +55,8 @@ def made(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dict
     one-seed experiment of the same data, with their task files and model."""
     from likra.api import curve
     from likra.score.evaluate import evaluate
-    from likra.train.loop import TrainSettings
-    from likra.train.run import train
+    from likra.training.loop import TrainSettings
+    from likra.training.run import train
 
     root = tmp_path_factory.mktemp("faults")
     items = load_fixture("arc_easy_test") + load_fixture("arc_challenge_test")

@@ -1,4 +1,4 @@
-"""Generation with both heads (likra.generate): every mode against an independent reference.
+"""Generation with both heads (likra.generation): every mode against an independent reference.
 
 On the tiny random model with random LoRA heads (B drawn, so pos, neg and base all differ):
 pos greedy is transformers' own ``generate`` token for token; the cached, left-padded, batched
@@ -18,10 +18,10 @@ import pytest
 import torch
 
 from likra.errors import LikraError
-from likra.generate import MODES, GenerateSettings, Generator, Target, generate
-from likra.generate.decoding import choose, top_p_filter
-from likra.generate.loop import STRATEGIES
-from likra.generate.rerank import likra_per_char
+from likra.generation import MODES, GenerateSettings, Generator, Target, generate
+from likra.generation.decoding import choose, top_p_filter
+from likra.generation.loop import STRATEGIES
+from likra.generation.rerank import likra_per_char
 from likra.model.heads import HEADS, attach_heads
 from likra.score.scorer import variant_contexts
 
@@ -256,8 +256,8 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> 
     ones, so that the modes differ."""
     from likra.model.heads import save_heads
     from likra.model.load import load_base
-    from likra.train.loop import TrainSettings
-    from likra.train.run import train
+    from likra.training.loop import TrainSettings
+    from likra.training.run import train
 
     run_dir = tmp_path_factory.mktemp("generate") / "run"
     train(

@@ -144,9 +144,9 @@ def test_request_cache_is_keyed_on_mode_and_checkpoint(harness_setup, tmp_path, 
 @pytest.mark.parametrize(("mode", "decoding"), [("likra", "contrastive"), ("sft", "pos"), ("base", "base")])
 def test_generation_tasks_decode_as_likra_generate_does(harness_setup, mode, decoding, monkeypatch):
     """lm-eval's generate_until requests, answered in the mode's decoding, give exactly the text
-    ``likra.generate`` gives for the same prompts (greedy, 5 tokens, stop at a new line)."""
-    from likra.generate.decoding import GenerateSettings
-    from likra.generate.run import Generator
+    ``likra.generation`` gives for the same prompts (greedy, 5 tokens, stop at a new line)."""
+    from likra.generation.decoding import GenerateSettings
+    from likra.generation.run import Generator
     from likra.harness import LikraLM
 
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

@@ -25,10 +25,10 @@ from likra.metrics import all_metrics
 from likra.model.heads import METHODS, attach_heads, load_head_weights, method_heads
 from likra.model.load import load_base
 from likra.score.evaluate import evaluate
-from likra.train import loop
-from likra.train.loop import LossTerm, TrainSettings, complete_checkpoints, unlikelihood_token_loss
-from likra.train.preference import PreferenceSettings, preference_rows
-from likra.train.presets import default_lr
+from likra.training import loop
+from likra.training.loop import LossTerm, TrainSettings, complete_checkpoints, unlikelihood_token_loss
+from likra.training.preference import PreferenceSettings, preference_rows
+from likra.training.presets import default_lr
 from test_training import QUESTIONS, SETTINGS, arc_jsonl, run_tiny, trained_pairs  # noqa: F401
 
 EXPECTED_CHECKPOINTS = ["N-4", "N-8", "N-16", "N-20"]
@@ -219,7 +219,7 @@ def test_preference_methods_resume_from_trl_state(method, tmp_path, tiny_model_d
     uninterrupted run's as closely as TRL's own resume allows (measured: within 1e-6 here)."""
     from transformers import TrainerCallback
 
-    from likra.train import preference
+    from likra.training import preference
 
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     run_tiny(whole, tiny_model_dir, arc_jsonl, method=method)
@@ -262,7 +262,7 @@ def test_preference_run_resumes_past_incomplete_trainer_checkpoints(tmp_path, ti
     """A kill while transformers saves ``trainer-state/checkpoint-K/`` leaves it empty or
     half-written; the re-run skips and removes it and resumes from the newest complete one (or
     starts over) instead of failing with "Can't find a valid checkpoint"."""
-    from likra.train import preference
+    from likra.training import preference
 
     run = tmp_path / "run"
     original = preference._CheckpointWriter.on_step_end
@@ -395,7 +395,7 @@ def test_compact_lm_head_trains_as_trls_all_positions_path(method, tmp_path, tin
     import trl.trainer.utils as trl_utils
     from safetensors.torch import load_file
 
-    from likra.train import preference
+    from likra.training import preference
 
     original = trl_utils._use_triton
     assert original(torch.device("cpu")) is False  # TRL's own choice on this machine: every position

@@ -116,7 +116,7 @@ def test_ranked_strategies_check_the_scores() -> None:
 
 
 def test_train_refuses_ranked_strategy_without_scores_before_loading(tmp_path) -> None:
-    from likra.train.run import train
+    from likra.training.run import train
 
     with pytest.raises(LikraError, match="base scores"):
         train(tmp_path / "run", model="does-not-exist", strategy="hardest", progress=False)

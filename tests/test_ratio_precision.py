@@ -21,8 +21,8 @@ from likra.io import read_jsonl
 from likra.metrics import mode_score, predictions
 from likra.model import precision
 from likra.score.evaluate import evaluate
-from likra.train.loop import TrainSettings
-from likra.train.run import train
+from likra.training.loop import TrainSettings
+from likra.training.run import train
 
 RATIO_MODES = ("likra", "neg-only", "pos-base")
 EVAL = {"task": "arc_challenge", "split": "test", "limit": 40, "progress": False}

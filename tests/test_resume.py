@@ -95,8 +95,8 @@ def head_tensors(folder: Path) -> dict:
 
 
 def test_training_killed_at_several_points_resumes_to_the_same_adapters(tmp_path: Path, tiny_model_dir: Path) -> None:
-    from likra.train.loop import TrainSettings
-    from likra.train.run import train
+    from likra.training.loop import TrainSettings
+    from likra.training.run import train
 
     # The uninterrupted reference, same seed and settings (in-process: no second start-up).
     reference = tmp_path / "reference"
@@ -217,8 +217,8 @@ def _lock_is_free(run: Path) -> bool:
 @pytest.fixture
 def trained_run(tmp_path: Path, tiny_model_dir: Path) -> Path:
     """A finished run with checkpoints N-2, N-4 (4 questions, batch 2)."""
-    from likra.train.loop import TrainSettings
-    from likra.train.run import train
+    from likra.training.loop import TrainSettings
+    from likra.training.run import train
 
     run = tmp_path / "trained"
     train(
@@ -412,7 +412,7 @@ def test_base_scores_are_recorded_by_content_and_old_path_records_still_resume(t
     """hardest/easiest runs record their ranking scores as a sha256 (a moved experiment resumes);
     a run made before, which recorded the path, keeps that record while the content is the same."""
     from likra.errors import LikraError
-    from likra.train.run import _base_scores_record
+    from likra.training.run import _base_scores_record
 
     scores = tmp_path / "base.jsonl"
     scores.write_text('{"id": "q1", "choices": [{"base": -1.0}, {"base": -2.0}]}\n')

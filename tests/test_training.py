@@ -28,9 +28,9 @@ from likra.model.load import load_base
 from likra.rundir import read_manifest
 from likra.score.evaluate import evaluate
 from likra.score.scorer import score_items, score_requests
-from likra.train import loop
-from likra.train.loop import TrainSettings, complete_checkpoints
-from likra.train.run import train
+from likra.training import loop
+from likra.training.loop import TrainSettings, complete_checkpoints
+from likra.training.run import train
 
 BATCH = 4
 QUESTIONS = 20  # 5 steps: checkpoints after steps 1, 2, 4 and the last (N-4, N-8, N-16, N-20)
@@ -197,7 +197,7 @@ def test_rerun_of_completed_run_returns_without_loading(tiny_run, tiny_model_dir
         raise AssertionError("a completed run must not load the model or train")
 
     monkeypatch.setattr("likra.model.load.load_base", refuse)
-    monkeypatch.setattr("likra.train.run.train_heads", refuse)
+    monkeypatch.setattr("likra.training.run.train_heads", refuse)
     assert run_tiny(tiny_run, tiny_model_dir, arc_jsonl) == ["N-4", "N-8", "N-16", "N-20"]
 
 

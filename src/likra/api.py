@@ -1,8 +1,22 @@
 """The Python API: one function per ``likra`` command, with the same names and options.
 
-``train`` and ``evaluate`` work on one run directory; ``reproduce`` and ``curve`` run a whole
-experiment (training, scoring, report); ``report`` rebuilds an experiment's report from its
-directory alone.
+=====================  ======================================================================
+command                function
+=====================  ======================================================================
+``likra data list``    ``tasks()``: every packaged task with its splits and item counts
+``likra data show``    ``items(task, split)``: the items exactly as they are scored
+``likra train``        ``train(run_dir, ...)``
+``likra eval``         ``evaluate(run_dir, ...)``
+``likra generate``     ``generate(run_or_model, prompts, ...)``
+``likra reproduce``    ``reproduce(exp_dir, profile)`` (a profile name or a ``Profile``)
+``likra curve``        ``curve(exp_dir, train_task, eval_sets, ...)``
+``likra negatives``    ``negatives(exp_dir, ...)``
+``likra likelihoods``  ``likelihoods(exp_dir)``
+``likra report``       ``report(exp_dir)``
+``likra harness``      ``likra.harness.LikraLM``: the lm-eval model, for ``lm_eval.simple_evaluate``
+=====================  ======================================================================
+
+``import likra`` exposes each of them (loaded on first use, so importing likra stays cheap).
 """
 
 from __future__ import annotations
@@ -13,28 +27,92 @@ from pathlib import Path
 from typing import Any
 
 from likra.errors import DamagedFileError, warn
-from likra.experiments.profiles import EvalSet, Profile, check_profile, curve_profile, load_profile, save_profile
+from likra.experiments.profiles import (
+    EvalSet,
+    Profile,
+    check_profile,
+    curve_profile,
+    get_profile,
+    load_profile,
+    save_profile,
+)
 from likra.experiments.runner import check_inputs, run_experiment
+from likra.generation.run import generate
 from likra.layout import is_score_table
 from likra.model.load import chosen_dtype, pick_device
 from likra.model.precision import compute_description, dtype_name, resolve_score_dtype
-from likra.report.build import build_report
+from likra.reporting.build import build_report
 from likra.rundir import locked, read_manifest, update_manifest
 from likra.score.evaluate import LazyModel, evaluate
-from likra.train.run import train
+from likra.training.run import train
 
-__all__ = ["train", "evaluate", "reproduce", "curve", "report"]
+__all__ = [
+    "tasks",
+    "items",
+    "train",
+    "evaluate",
+    "generate",
+    "reproduce",
+    "curve",
+    "negatives",
+    "likelihoods",
+    "report",
+]
+
+NEGATIVE_STRATEGIES = ("first", "random", "hardest", "easiest", "other-question", "all")
+
+
+def tasks() -> list[dict[str, Any]]:
+    """Every packaged task with its splits and item counts, unlabelled splits and description
+    (``likra data list``)."""
+    from likra.data.registry import all_tasks
+
+    return [
+        {
+            "name": name,
+            "splits": {split: len(task.load(split)) for split in task.splits},
+            "unlabelled_splits": list(task.unlabelled_splits),
+            "fewshot_split": task.fewshot_split,
+            "description": task.description,
+        }
+        for name, task in all_tasks().items()
+    ]
+
+
+def items(task: str, split: str | None = None, limit: int | None = None, shots: int = 0, seed: int = 1234) -> list:
+    """The first ``limit`` items of a task's split (or a .jsonl file) exactly as they are scored,
+    with ``shots`` demonstrations prepended (``likra data show``); ``split`` defaults to
+    validation where there is one."""
+    from likra.data.fewshot import add_fewshot, fewshot_pool
+    from likra.data.jsonl import resolve_items
+
+    chosen = resolve_items(task, split or default_split(task))
+    chosen = chosen if limit is None else chosen[: max(limit, 0)]
+    return add_fewshot(chosen, fewshot_pool(task), shots, seed=seed) if shots else chosen
+
+
+def default_split(task_or_path: str) -> str:
+    """The split ``likra data show`` reads when none is given: validation if the task has one."""
+    from likra.data.jsonl import looks_like_path
+    from likra.data.registry import get_task
+
+    if looks_like_path(task_or_path):
+        return "-"  # a .jsonl file has no splits
+    splits = list(get_task(task_or_path).splits)
+    return "validation" if "validation" in splits else splits[0]
 
 
 def reproduce(
     exp_dir: str | Path,
-    profile: Profile,
+    profile: Profile | str = "default",
     device: str | None = None,
     progress: bool = True,
     log=print,
     loaded: Any = None,
 ) -> Path:
-    """Run every training and evaluation of ``profile`` (skipping finished work), then report."""
+    """Run every training and evaluation of ``profile`` (a name such as ``quick`` or a
+    ``Profile``), skipping finished work, then write the report; its path."""
+    profile = get_profile(profile) if isinstance(profile, str) else profile
     exp_dir = Path(exp_dir)  # made by ``locked``, which removes it again if the start fails
     # Record the precisions actually used ("auto" resolved here), so a resume cannot mix two.
     used = loaded.dtype if loaded is not None else chosen_dtype(device, profile.dtype)
@@ -95,6 +173,31 @@ def curve(
     sets = tuple(s if isinstance(s, EvalSet) else EvalSet.parse(s) for s in eval_sets)
     profile = curve_profile(train_task, sets, max_questions, list(strategies), **profile_options)
     return reproduce(exp_dir, profile, device=device, progress=progress)
+
+
+def negatives(
+    exp_dir: str | Path,
+    train_task: str = "arc",
+    eval_sets: list[str] | tuple[EvalSet, ...] = ("arc_challenge:test",),
+    max_questions: int | None = None,
+    strategies: tuple[str, ...] | list[str] = NEGATIVE_STRATEGIES,
+    device: str | None = None,
+    progress: bool = True,
+    **profile_options: Any,
+) -> Path:
+    """The learning curve of each negative strategy (``likra negatives``): near-miss vs
+    implausible negatives, measured on the same seeds."""
+    options = {"points": "checkpoints", "ablation": False} | profile_options
+    return curve(exp_dir, train_task, list(eval_sets), max_questions, strategies, device, progress, **options)
+
+
+def likelihoods(exp_dir: str | Path) -> list[dict[str, Any]]:
+    """How the gold, the most plausible wrong and the other wrong answers move under base, pos and
+    neg with N (``likra likelihoods``): one row per N, each value an ``Estimate``."""
+    from likra.experiments.analysis import likelihood_table, load_results, main_key
+
+    profile = load_profile(Path(exp_dir))
+    return likelihood_table(load_results(Path(exp_dir), profile), main_key(profile))
 
 
 REPORT_BUSY = (

@@ -27,7 +27,7 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
 from likra.errors import LikraError, unknown_name
-from likra.generate.decoding import GenerateSettings, needed_adapters
+from likra.generation.decoding import GenerateSettings, needed_adapters
 from likra.layout import RunLayout
 from likra.lm.packing import BATCH_TOKENS
 from likra.metrics import MODE_NEEDS, MODES, weighted
@@ -82,7 +82,7 @@ def resolve_model(
 def default_generation(mode: str) -> str | None:
     """The decoding that generates with what scoring ``mode`` ranks by; None where nothing does
     (neg-only and pos-base compare with the base model, a ``-ratio`` with the reference)."""
-    from likra.generate.decoding import MODES as DECODINGS
+    from likra.generation.decoding import MODES as DECODINGS
 
     if mode in ("likra", "weighted"):
         return "contrastive"
@@ -289,7 +289,7 @@ class LikraLM(HFLM):
         the context is left-truncated as lm-eval's HFLM does."""
         from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs
 
-        from likra.generate.run import Generator, Target
+        from likra.generation.run import Generator, Target
 
         if not self.likra.decoding:
             raise LikraError(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import typer
 
@@ -12,30 +11,14 @@ from likra.data.items import Item
 app = typer.Typer(help="Benchmarks and data sets.", no_args_is_help=True)
 
 
-def list_tasks() -> list[dict[str, Any]]:
-    """Every registered task with its splits, item counts, unlabelled splits and description."""
-    from likra.data.registry import all_tasks
-
-    rows = []
-    for name, task in all_tasks().items():
-        rows.append(
-            {
-                "name": name,
-                "splits": {split: len(task.load(split)) for split in task.splits},
-                "unlabelled_splits": list(task.unlabelled_splits),
-                "fewshot_split": task.fewshot_split,
-                "description": task.description,
-            }
-        )
-    return rows
-
-
 @app.command("list")
 def list_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List every task, its splits with item counts, and which splits are unlabelled."""
-    rows = list_tasks()
+    from likra.api import tasks
+
+    rows = tasks()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -46,16 +29,6 @@ def list_command(
             splits += " (unlabelled: " + ", ".join(r["unlabelled_splits"]) + ")"
         typer.echo(f"{r['name']:<{width}}  {splits}")
         typer.echo(f"{'':<{width}}  {r['description']}")
-
-
-def _default_split(task_or_path: str) -> str:
-    from likra.data.jsonl import looks_like_path
-    from likra.data.registry import get_task
-
-    if looks_like_path(task_or_path):
-        return "-"  # a .jsonl file has no splits
-    splits = list(get_task(task_or_path).splits)
-    return "validation" if "validation" in splits else splits[0]
 
 
 def format_item(item: Item) -> str:
@@ -90,15 +63,12 @@ def show_command(
     seed: int = typer.Option(1234, "--seed", help="Seed for drawing demonstrations."),
 ) -> None:
     """Print the first N items of a split exactly as they will be scored."""
-    from likra.data.fewshot import add_fewshot, fewshot_pool
-    from likra.data.jsonl import resolve_items
+    from likra.api import default_split, items
 
-    split = split or _default_split(task)
-    items = resolve_items(task, split)
-    shown = items[: max(n, 0)]
-    if shots:
-        shown = add_fewshot(shown, fewshot_pool(task), shots, seed=seed)
-    typer.echo(f"{task} [{split}]: {len(items)} items, showing {len(shown)}")
+    split = split or default_split(task)
+    total = len(items(task, split))
+    shown = items(task, split, limit=n, shots=shots, seed=seed)
+    typer.echo(f"{task} [{split}]: {total} items, showing {len(shown)}")
     for item in shown:
         typer.echo("")
         typer.echo(format_item(item))

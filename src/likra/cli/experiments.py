@@ -10,7 +10,7 @@ import typer
 
 from likra.model.precision import DEFAULT_DTYPE, check_dtype_choice
 from likra.model.resolve import DEFAULT_MODEL
-from likra.train.loop import TrainSettings
+from likra.training.loop import TrainSettings
 
 TRAIN = TrainSettings()  # defaults are defined once, in the settings class
 EXP_DIR = typer.Argument(help="Experiment directory (re-run to resume; a finished one only rebuilds the report).")
@@ -194,11 +194,9 @@ def likelihoods_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
 ) -> None:
     """How gold, most plausible wrong and other wrong answers move under base/pos/neg with N."""
-    from likra.experiments.analysis import likelihood_table, load_results, main_key
-    from likra.experiments.profiles import load_profile
+    from likra.api import likelihoods
 
-    profile = load_profile(exp_dir)
-    table = likelihood_table(load_results(exp_dir, profile), main_key(profile))
+    table = likelihoods(exp_dir)
     if as_json:
         typer.echo(json.dumps([{k: (v if k == "N" else v.to_dict()) for k, v in r.items()} for r in table], indent=2))
         return
@@ -215,7 +213,7 @@ def report_command(exp_dir: Annotated[Path, EXP_DIR]) -> None:
 
 
 def _print_findings(exp_dir: Path) -> None:
-    from likra.report.build import findings_json
+    from likra.reporting.build import findings_json
 
     for f in findings_json(exp_dir):
         typer.echo(f"  [{f['verdict']:>13}] {f['finding']}. {f['claim']}\n                  {f['evidence']}")

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from likra.generate.decoding import MODES, GenerateSettings
-from likra.generate.run import DEFAULT_BATCH, TASK_STOP
+from likra.generation.decoding import MODES, GenerateSettings
+from likra.generation.run import DEFAULT_BATCH, TASK_STOP
 from likra.model.precision import DEFAULT_DTYPE, check_dtype_choice
 
 DEFAULTS = GenerateSettings()  # the defaults, defined once in the settings class
@@ -80,7 +80,7 @@ def generate_command(
     """Generate text with both heads: contrastive, product of experts, rerank, or one head alone."""
     from tqdm.auto import tqdm
 
-    from likra.generate.run import generate
+    from likra.generation.run import generate
 
     decoding = dict(
         max_new_tokens=max_new_tokens,

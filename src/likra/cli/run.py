@@ -12,9 +12,9 @@ from likra.errors import LikraError, unknown_name
 from likra.model.heads import DEFAULT_METHOD, METHODS, PREFERENCE_METHODS, LoraSettings
 from likra.model.precision import DEFAULT_DTYPE, check_dtype_choice
 from likra.model.resolve import DEFAULT_MODEL
-from likra.train.loop import TrainSettings
-from likra.train.preference import PreferenceSettings
-from likra.train.presets import PRESETS, default_lr
+from likra.training.loop import TrainSettings
+from likra.training.preference import PreferenceSettings
+from likra.training.presets import PRESETS, default_lr
 
 LORA, TRAIN = LoraSettings(), TrainSettings()  # the defaults, defined once in the settings classes
 

@@ -33,8 +33,8 @@ from likra.lm.flops import ModelFlops
 from likra.model.heads import DEFAULT_METHOD, method_heads
 from likra.rundir import read_manifest
 from likra.score.scorer import pass_size
-from likra.train.run import training_pairs
-from likra.train.step_cost import step_gflop, work_kind
+from likra.training.run import training_pairs
+from likra.training.step_cost import step_gflop, work_kind
 
 
 @dataclass
@@ -157,7 +157,7 @@ def planned_checkpoints(spec: RunSpec, profile: Profile) -> list[str]:
 def steps_done(run: RunLayout) -> int:
     """The optimiser steps an interrupted run resumes after: likra's resume state, or for DPO/KTO
     the newest of transformers' ``checkpoint-<step>`` folders."""
-    from likra.train.preference import resume_checkpoint  # what train_preference resumes from
+    from likra.training.preference import resume_checkpoint  # what train_preference resumes from
 
     state = run.resume / RESUME_STATE
     if state.exists():

@@ -21,8 +21,8 @@ from likra.layout import PROFILE, eval_set_key
 from likra.model.heads import DEFAULT_METHOD, method_heads
 from likra.model.precision import DEFAULT_DTYPE
 from likra.model.resolve import DEFAULT_MODEL
-from likra.train.loop import TrainSettings
-from likra.train.presets import default_lr
+from likra.training.loop import TrainSettings
+from likra.training.presets import default_lr
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from likra.model.heads import method_heads
 from likra.rundir import record_runs
 from likra.score.evaluate import LazyModel, choose_checkpoints, evaluate_run
 from likra.score.scorer import score_items
-from likra.train.run import train
+from likra.training.run import train
 
 
 def check_inputs(profile: Profile) -> None:

@@ -9,7 +9,7 @@ from likra.data.selection import load_items, training_items
 from likra.experiments.profiles import EvalSet, Profile, Study, method_lr
 from likra.layout import UNTRAINED, ExperimentLayout, checkpoint_name, curve_group, eval_folder_name, run_name
 from likra.model.heads import DEFAULT_METHOD
-from likra.train.loop import TrainSettings
+from likra.training.loop import TrainSettings
 
 
 @dataclass(frozen=True)

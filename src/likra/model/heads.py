@@ -21,7 +21,7 @@ ADAPTER_CONFIG = "adapter_config.json"
 # (heads) each of its checkpoints holds. sft's one head is likra's pos head, so the sft modes
 # apply unchanged; the single-model methods save one adapter named after the method.
 METHODS = ("likra", "sft", "unlikelihood", "dpo", "kto")
-PREFERENCE_METHODS = ("dpo", "kto")  # trained by TRL's trainers (likra.train.preference)
+PREFERENCE_METHODS = ("dpo", "kto")  # trained by TRL's trainers (likra.training.preference)
 DEFAULT_METHOD = "likra"
 
 

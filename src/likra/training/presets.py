@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from likra.errors import unknown_name
 from likra.model.heads import LoraSettings
-from likra.train.loop import TrainSettings
+from likra.training.loop import TrainSettings
 
 # Chosen on ARC-Challenge *validation* at N = 128 (batch 16, seed 42); the numbers are in
 # benchmarks/results/lr_sweep*.json. likra's (and its pos head, sft's) is the original sweep's.

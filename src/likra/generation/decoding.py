@@ -10,7 +10,7 @@ top-p filtering. The sources (docs/generation.md):
   (the adaptive plausibility constraint), score them by ``log p_pos - w * log p_neg``;
 - ``experts`` (DExperts, Liu et al., ACL 2021): ``z_base + beta * (z_pos - z_neg)``;
 - ``rerank``: k candidates from the positive head (this module's rule for each of them), ranked
-  afterwards by the likra score per character (``likra.generate.rerank``).
+  afterwards by the likra score per character (``likra.generation.rerank``).
 """
 
 from __future__ import annotations

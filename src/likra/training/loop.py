@@ -12,7 +12,7 @@ no padding is computed.
 The same loop trains the single-adapter methods that need no preference trainer: ``sft`` (the
 pos head alone) and ``unlikelihood`` (CE on the gold answer + alpha * -log(1 - p) on the
 negative's tokens, each averaged over its own answer tokens). DPO and KTO are trained by TRL
-(``likra.train.preference``).
+(``likra.training.preference``).
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ STEP_OVERHEAD_TOKENS = 128
 
 
 def head_step_gflop(flops: ModelFlops, input_tokens: int, answer_tokens: int) -> float:
-    """The job-progress units of one head's optimiser step (``likra.train.step_cost``)."""
+    """The job-progress units of one head's optimiser step (``likra.training.step_cost``)."""
     return flops.training_gflop(input_tokens + STEP_OVERHEAD_TOKENS, answer_tokens)
 
 

@@ -25,8 +25,8 @@ from likra.model.load import chosen_dtype
 from likra.model.precision import DEFAULT_DTYPE, dtype_name
 from likra.model.resolve import DEFAULT_MODEL, check_model_name, sha256_file
 from likra.rundir import check_config, locked, read_manifest, warn_incomplete_checkpoints
-from likra.train.loop import TrainSettings, complete_checkpoints, set_activation_checkpointing, train_heads
-from likra.train.preference import PreferenceSettings, preference_rows, train_preference
+from likra.training.loop import TrainSettings, complete_checkpoints, set_activation_checkpointing, train_heads
+from likra.training.preference import PreferenceSettings, preference_rows, train_preference
 
 
 def base_scores_from_file(path: str | Path) -> dict[str, list[float]]:

@@ -1,4 +1,4 @@
-"""Generate from a run's heads (or a bare model): what ``likra generate`` and ``likra.generate.generate`` do.
+"""Generate from a run's heads (or a bare model): what ``likra generate`` and ``likra.generation.generate`` do.
 
 ``Generator`` loads the base model once, attaches the run's adapters of one checkpoint and
 decodes batches of prompts in any mode the adapters allow; ``generate`` is the one-call form
@@ -16,9 +16,9 @@ from typing import Any
 import torch
 
 from likra.errors import LikraError
-from likra.generate.decoding import MODES, GenerateSettings, choose, needed_adapters
-from likra.generate.loop import STRATEGIES, Decoded, StopRules, VariantForward, decode
-from likra.generate.rerank import best, likra_per_char
+from likra.generation.decoding import MODES, GenerateSettings, choose, needed_adapters
+from likra.generation.loop import STRATEGIES, Decoded, StopRules, VariantForward, decode
+from likra.generation.rerank import best, likra_per_char
 from likra.io import atomic_write_jsonl
 from likra.layout import UNTRAINED, RunLayout
 from likra.lm.tokenize import prefix_token_id

@@ -8,7 +8,7 @@ from pathlib import Path
 from likra.experiments.analysis import load_results
 from likra.experiments.profiles import Profile, load_profile
 from likra.layout import ExperimentLayout
-from likra.report.markdown import write_report
+from likra.reporting.markdown import write_report
 from likra.rundir import read_manifest
 
 FINDINGS = "findings.json"

@@ -15,7 +15,7 @@ from likra.data.pairs import Example, QuestionExamples
 from likra.lm.flops import ModelFlops
 from likra.lm.tokenize import encode_requests
 from likra.model.heads import PREFERENCE_METHODS, method_heads
-from likra.train.loop import STEP_OVERHEAD_TOKENS, head_losses
+from likra.training.loop import STEP_OVERHEAD_TOKENS, head_losses
 
 
 def question_sequences(method: str, question: QuestionExamples) -> list[Example]:
@@ -36,7 +36,7 @@ def step_gflop(
     flops: ModelFlops,
 ) -> list[float]:
     """Useful training GFLOP of each step of one epoch (step k trains questions [bk, bk+b)), plus
-    each head's fixed cost per step (``likra.train.loop.head_step_gflop``).
+    each head's fixed cost per step (``likra.training.loop.head_step_gflop``).
 
     A sequence runs its context and answer but the last answer token as input, and the LM head
     at its answer tokens, exactly as the training loop packs it."""

@@ -43,7 +43,7 @@ from likra.lm.allocator import release_freed_memory
 from likra.lm.flops import ModelFlops
 from likra.model.heads import ADAPTER_WEIGHTS, PREFERENCE_METHODS, LoraSettings, lora_config
 from likra.rundir import update_manifest
-from likra.train.loop import (
+from likra.training.loop import (
     TrainSettings,
     complete_checkpoints,
     finish_training,
@@ -51,7 +51,7 @@ from likra.train.loop import (
     resume_note,
     set_activation_checkpointing,
 )
-from likra.train.step_cost import step_gflop
+from likra.training.step_cost import step_gflop
 
 
 @dataclass(frozen=True)
@@ -307,7 +307,7 @@ class _CheckpointWriter(_callback_base()):
         work: Sequence[float] = (),
     ):
         self.layout, self.method, self.settings = layout, method, settings
-        self.work = list(work)  # useful GFLOP of each step of an epoch (likra.train.step_cost)
+        self.work = list(work)  # useful GFLOP of each step of an epoch (likra.training.step_cost)
         self.questions = len(pairs)
         self.rows_per_question, self.total_steps = rows_per_question, total_steps
         self.done = set(complete_checkpoints(layout.root, method))  # complete ones are never rewritten

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from likra.generate.decoding import RERANK_SCORED
+from likra.generation.decoding import RERANK_SCORED
 
 
 def n_chars(text: str) -> int:

@@ -20,7 +20,7 @@ from likra.experiments.stats import Estimate
 from likra.io import atomic_write_json, atomic_write_text
 from likra.layout import ABLATED_SUFFIX, curve_group, eval_set_title, task_label
 from likra.metrics import MODES, predictions
-from likra.report.plots import learning_curves, weighting_plot
+from likra.reporting.plots import learning_curves, weighting_plot
 
 # Read off the reference's figures (ARC-Challenge test, acc_norm, most likely Mistral-7B, 5-shot).
 PAPER_ARC_C = [

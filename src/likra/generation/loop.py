@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from likra.generate.decoding import Logits
+from likra.generation.decoding import Logits
 from likra.score.scorer import variant_contexts
 
 STRATEGIES = ("separate", "batched")
