@@ -53,9 +53,10 @@ def test_an_unmeasured_kind_is_priced_by_its_prior(clock):
 
 
 def test_eta_is_exact_when_costs_are_constant(clock):
-    """With constant per-kind costs the predicted total equals the true total after one of each."""
+    """With constant per-kind costs the predicted total equals the true total once every kind has
+    reported twice; the first reports also pay a set-up (5 s, 20 s), which is never priced."""
     tracker = JobProgress(planned={"train": 20, "score": 200})
-    schedule = [("score", 50, 10.0), ("train", 5, 40.0)] * 4
+    schedule = [("score", 50, 15.0), ("train", 5, 60.0)] + [("score", 50, 10.0), ("train", 5, 40.0)] * 3
     predictions = []
     for kind, units, seconds in schedule:
         clock.now += seconds
@@ -63,7 +64,9 @@ def test_eta_is_exact_when_costs_are_constant(clock):
         eta = tracker.eta_seconds()
         predictions.append(None if eta is None else clock.now + eta)
     assert predictions[:2] == [None, None]  # until the job's first kind (score) reports again
-    assert all(p == pytest.approx(200.0) for p in predictions[2:])
+    # train's one report (12 s per unit, set-up included) is priced at its prior (0.2 x 3) until it reports again
+    assert predictions[2] == pytest.approx(85 + 100 * 0.2 + 15 * 0.2 * PRIOR_COST["train"])
+    assert all(p == pytest.approx(225.0) for p in predictions[3:])
     assert tracker.eta_seconds() == 0 and tracker.fraction() == 1.0
 
 
@@ -142,7 +145,8 @@ def test_a_kinds_first_interval_pays_its_set_up_and_is_left_out_of_its_price(clo
     assert tracker.cost("preference") == pytest.approx(0.1 * PRIOR_COST["preference"] / PRIOR_COST["score"])
     clock.now += 8.0 + 10 * 1.0
     tracker.record("preference", 10.0)
-    assert tracker.cost("preference") == pytest.approx(1.8)  # its only report: set-up included
+    # Its only report paid the set-up (1.8 s per unit): the lower prior prices it until it reports again.
+    assert tracker.cost("preference") == pytest.approx(0.1 * PRIOR_COST["preference"] / PRIOR_COST["score"])
     clock.now += 10 * 1.0
     tracker.record("preference", 10.0)
     assert tracker.cost("preference") == pytest.approx(1.0)

@@ -14,8 +14,8 @@ Costs paid once are not priced as work. Each kind's first report also pays for w
 it: for the job's first, the job's start-up (a scoring model loaded on first use, tokenising, the
 first forward pass's warm-up), which can be most of a short job's first interval; for a later
 kind, its first stage's set-up. So once a kind has reported again, its price is measured over its
-later reports only (its first interval still counts as time spent), and the ETA is withheld
-until the job's first kind has reported again.
+later reports only (its first interval still counts as time spent); until then it is priced by
+its prior, and the ETA is withheld until the job's first kind has reported again.
 """
 
 from __future__ import annotations
@@ -53,11 +53,21 @@ class JobProgress:
     _last_log: float = 0.0
 
     def cost(self, kind: str) -> float | None:
-        """Seconds per unit of ``kind``: measured, else the prior relative to a measured kind."""
-        if self.done.get(kind):
+        """Seconds per unit of ``kind``: measured over its reports after the first. A kind with one
+        report is priced by the lower of that report and its prior relative to a kind measured
+        without set-up: the one report paid its set-up (a DPO trainer's first step cost 4x its
+        later ones), so it can only overstate. A kind not yet reported is priced by its prior."""
+        if self.reported_again(kind):
             return self.measured(kind)
-        for other, units in self.done.items():
-            if units and other in PRIOR_COST and kind in PRIOR_COST:
+        prior = self._prior(kind, lambda other: self.reported_again(other))
+        if self.done.get(kind):
+            return min(self.measured(kind), prior) if prior is not None else self.measured(kind)
+        return prior if prior is not None else self._prior(kind, lambda other: bool(self.done.get(other)))
+
+    def _prior(self, kind: str, usable) -> float | None:
+        """``kind``'s prior cost relative to the first usable measured kind."""
+        for other in self.done:
+            if other != kind and usable(other) and other in PRIOR_COST and kind in PRIOR_COST:
                 return self.measured(other) * PRIOR_COST[kind] / PRIOR_COST[other]
         return None
 
