@@ -10,6 +10,8 @@ those N are decided there, not the findings that need the whole curve).
         --report "Gemma-3-270M base=docs/results/gemma3-270m" \\
         --shots "SmolLM2-135M-Instruct=benchmarks/results/shots_comparison.json" \\
         --shots "Gemma-3-270M base=benchmarks/results/shots_comparison_gemma3.json" \\
+        --report "SmolLM2-135M-Instruct, whole pool=docs/results/pool-smollm2" \\
+        --report "SmolLM2-135M-Instruct, Winogrande, N ≤ 1,024=docs/results/winogrande" \\
         --plot docs/results/scaling.png --out benchmarks/results/scaling_table.json
 
 Prints the table in markdown; the plot draws each setting's main learning curve (acc_norm, 95%
@@ -128,6 +130,12 @@ def main_curve(folder: Path) -> dict[str, list[tuple[int, float, float, float]]]
     return {mode: sorted(p) for mode, p in curves.items()}
 
 
+def _evaluated(folder: Path) -> str:
+    """The main curve's evaluation set as a report's curves.csv names it (arc_challenge-test-limit352)."""
+    with open(folder / "curves.csv", newline="") as handle:
+        return next(csv.DictReader(handle))["eval"]
+
+
 def plot(reports: list[tuple[str, Path]], shots: dict[str, Path], path: Path) -> None:
     import matplotlib
 
@@ -169,17 +177,17 @@ def plot(reports: list[tuple[str, Path]], shots: dict[str, Path], path: Path) ->
         ax.set_title(f"{label} (N = 0 drawn at {ZERO_AT})", fontsize=9)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("training questions N")
+        ax.set_ylabel(f"{_evaluated(folder)} acc_norm", fontsize=8)
         ax.grid(alpha=0.3)
     ax = axes[-1]
     for mode, curve in PAPER_CURVE.items():
         ax.plot(
             [max(n, 32) for n in curve], list(curve.values()), "-", marker="o", ms=3, color=COLORS[mode], label=mode
         )
-    ax.set_title("paper, 7B, 5-shot, read off its figure (N = 0 drawn at 32)", fontsize=9)
+    ax.set_title("paper, 7B, 5-shot, ARC-Challenge, read off (N = 0 at 32)", fontsize=9)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("training questions N")
     ax.grid(alpha=0.3)
-    axes[0].set_ylabel("ARC-Challenge test acc_norm")
     axes[0].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,7 @@ def reproduce_command(
             help="quick (a whole small experiment in under 3 min on 2 CPU cores; underpowered verdicts), "
             "default (the README's results; 15-35 min on 2 CPU cores with fast bf16 training, up to "
             "1 h 45 min in fp32), methods (finding 10: likra, unlikelihood, DPO, KTO), pool (the whole ARC pool, "
-            "3 seeds, ~2.5 h), hellaswag or winogrande (beyond ARC, 3 seeds, hours) or full (paper size)."
+            "3 seeds, ~2.5 h), winogrande (beyond ARC, 3 seeds, 1 h), hellaswag (the same, ~3 h) or full (paper size)."
         ),
     ] = "default",
     model: Annotated[Optional[str], typer.Option(help="Override the profile's model.")] = None,
