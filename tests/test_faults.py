@@ -262,6 +262,27 @@ def test_damaged_resume_state_trains_again_from_step_0(
     assert (run / "resume" / "state.json").read_text() == (made["run"] / "resume" / "state.json").read_text()
 
 
+def test_a_short_unconditional_table_is_scored_again_when_the_experiment_resumes(
+    cli: Callable, made, tmp_path: Path
+) -> None:
+    """Valid JSON but fewer rows than items (a disk that filled up between lines): the resumed
+    experiment scores it again instead of reporting from it."""
+    exp = copy(made, tmp_path, "exp")
+    path = next(exp.glob("base/*/uncond.jsonl"))
+    good = path.read_text()
+    path.write_text(good.splitlines(keepends=True)[0])
+    manifest = json.loads((exp / "manifest.json").read_text())
+    manifest["stages"]["experiment"]["status"] = "running"  # as after a kill
+    (exp / "manifest.json").write_text(json.dumps(manifest))
+    code, _, err = cli(*curve_args(made, exp))
+    assert code == 0, err
+    rows = len(good.splitlines())
+    assert one_line(err, "warning") == (
+        f"warning: {path}: damaged score table (1 rows for {rows} items); scoring the unconditional scores again"
+    )
+    assert path.read_text() == good
+
+
 def test_planner_counts_a_damaged_resume_state_as_no_steps_done(made, tmp_path: Path) -> None:
     """The experiment planner prices the work left from the resume state; a damaged one is what
     the training loop repairs (trains again from step 0), so the planner counts 0, not a refusal."""

@@ -23,7 +23,7 @@ from likra.layout import ExperimentLayout, eval_folder_name
 from likra.lm.allocator import release_freed_memory
 from likra.model.heads import method_heads
 from likra.rundir import record_runs
-from likra.score.evaluate import LazyModel, choose_checkpoints, evaluate_run
+from likra.score.evaluate import LazyModel, cached_table, choose_checkpoints, evaluate_run
 from likra.score.scorer import score_items
 from likra.training.run import train
 
@@ -127,10 +127,12 @@ def evaluate_spec(
 def training_base_scores(layout: ExperimentLayout, spec: RunSpec, scoring: LazyModel) -> Path:
     """Base scores of the questions a run trains on (what hardest/easiest rank by)."""
     path = layout.training_base_scores(spec.study.train_task, spec.seed, spec.max_questions)
-    if not path.exists():
+    questions = training_questions(spec)
+    # A cache is used only whole and for these questions (a torn or short one is scored again).
+    if cached_table(path, questions, "the training questions' base scores") is None:
         base = scoring.get()
         rows, _ = score_items(
-            base.model, base.tokenizer, training_questions(spec), ("base",), max_length=base.max_length, progress=False
+            base.model, base.tokenizer, questions, ("base",), max_length=base.max_length, progress=False
         )
         atomic_write_jsonl(path, rows)
     return path
@@ -139,9 +141,9 @@ def training_base_scores(layout: ExperimentLayout, spec: RunSpec, scoring: LazyM
 def unconditional_scores(layout: ExperimentLayout, profile: Profile, eval_set: EvalSet, scoring: LazyModel) -> Path:
     """log P_base(answer | "Answer:") for every choice: the calibration control's denominator."""
     path = layout.unconditional_scores(eval_folder_name(eval_set.task, eval_set.split, profile.shots, eval_set.limit))
-    if not path.exists():
+    items = [unconditional(i) for i in eval_items(eval_set.task, eval_set.split, eval_set.limit, 0)]
+    if cached_table(path, items, "the unconditional scores") is None:
         base = scoring.get()
-        items = [unconditional(i) for i in eval_items(eval_set.task, eval_set.split, eval_set.limit, 0)]
         rows, _ = score_items(base.model, base.tokenizer, items, ("base",), max_length=base.max_length, progress=False)
         atomic_write_jsonl(path, rows)
     return path

@@ -190,7 +190,7 @@ def evaluate_run(
             if (
                 cached is not None
                 and cached.get("inputs") == inputs
-                and _cached_table(out / SCORES, items, name) is not None
+                and cached_table(out / SCORES, items, name) is not None
             ):
                 results.append(cached)
                 continue
@@ -242,7 +242,7 @@ def score_base(
     inputs = inputs if inputs is not None else model.inputs(items, batch_tokens)
     stats_path = path.parent / BASE_STATS
     if path.exists() and (_read_metrics(stats_path) or {}).get("inputs") == inputs:
-        rows = _cached_table(path, items, "base scores")
+        rows = cached_table(path, items, "base scores")
         if rows is not None:
             return rows
     loaded = model.get()
@@ -344,7 +344,7 @@ def adapter_digest(head_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def _cached_table(path: Path, items: Sequence[Item], what: str) -> list[dict] | None:
+def cached_table(path: Path, items: Sequence[Item], what: str) -> list[dict] | None:
     """The rows of a cached score table of ``items`` (one row per item, in order), or None with a
     one-line warning when the file is torn, empty, short or for other items: the caller then
     computes ``what`` again. A missing file is None without a warning."""
