@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from likra.layout import RunLayout, eval_folder_name
-from likra.model.heads import METHODS
+from likra.methods import METHODS
 from likra.model.load import load_base
 from likra.score.evaluate import evaluate
 from likra.training.loop import TrainSettings

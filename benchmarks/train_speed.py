@@ -48,7 +48,8 @@ from likra.data.pairs import build_pairs
 from likra.data.selection import load_items, training_items
 from likra.lm.flops import non_embedding_params, training_flops
 from likra.lm.tokenize import encode_requests
-from likra.model.heads import PREFERENCE_METHODS, LoraSettings, attach_heads, lora_config
+from likra.methods import PREFERENCE_METHODS
+from likra.model.heads import LoraSettings, attach_heads, lora_config
 from likra.model.load import load_base
 from likra.model.precision import DTYPE_CHOICES, dtype_name
 from likra.training.loop import HeadTrainer, LossTerm, TrainSettings, set_activation_checkpointing

@@ -13,6 +13,7 @@ from pathlib import Path
 RANKS = {
     "distributed": 0,
     "errors": 1,
+    "methods": 1.5,
     "layout": 2,
     "metrics": 2,
     "io": 3,

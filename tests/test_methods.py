@@ -21,8 +21,9 @@ from likra.errors import LikraError
 from likra.io import read_json, read_jsonl
 from likra.lm.packing import Group, build_batch, plan_rows
 from likra.lm.tokenize import encode_requests
+from likra.methods import METHODS, method_heads
 from likra.metrics import all_metrics
-from likra.model.heads import METHODS, attach_heads, load_head_weights, method_heads
+from likra.model.heads import attach_heads, load_head_weights
 from likra.model.load import load_base
 from likra.score.evaluate import evaluate
 from likra.training import loop
@@ -57,6 +58,28 @@ def test_every_method_has_its_heads():
         assert method_heads(method) == (method,)
     with pytest.raises(LikraError, match="unknown training method"):
         method_heads("ppo")
+
+
+def test_a_new_method_is_one_table_entry_plus_its_loss(tmp_path, tiny_model_dir, arc_jsonl, monkeypatch):  # noqa: F811
+    """What docs/design.md promises: a method is an entry in likra.methods plus its loss; training,
+    checkpoints, scoring and its modes follow. (At import the modes are derived from the table; a
+    method added at run time derives them with add_method_modes.)"""
+    from likra import methods, metrics
+    from likra.training import loop
+
+    entry = methods.Method("gold-only", ("gold-only",), methods.LOOP, 1e-3, ("gold-only", "gold-only-ratio"))
+    monkeypatch.setitem(methods.METHODS, entry.name, entry)
+    monkeypatch.setitem(loop.HEAD_LOSSES, entry.name, lambda pos, neg, alpha: {"gold-only": [loop.LossTerm(pos)]})
+    for table in (metrics.MODES, metrics.MODE_NEEDS):
+        monkeypatch.setattr(metrics, "MODES" if table is metrics.MODES else "MODE_NEEDS", dict(table))
+    metrics.add_method_modes(entry)
+
+    run = tmp_path / "gold-only"
+    assert run_tiny(run, tiny_model_dir, arc_jsonl, method="gold-only") == EXPECTED_CHECKPOINTS
+    assert json.loads((run / "config.json").read_text())["method"] == "gold-only"
+    results = evaluate(run, task=str(arc_jsonl), split="train", checkpoints=["N-0", "N-20"], progress=False)
+    assert {"base", "gold-only", "gold-only-ratio"} <= set(results[-1]["modes"])
+    assert results[0]["modes"]["gold-only"]["acc"] == results[0]["modes"]["base"]["acc"]  # B = 0 untrained
 
 
 def test_unlikelihood_token_loss_is_minus_log_one_minus_p():

@@ -42,13 +42,13 @@ class LikraError(Exception):
         super().__init__(f"{where}: {message}" if where else message)
 
 
-def unknown_name(kind: str, name: str, valid: list[str] | tuple[str, ...]) -> LikraError:
+def unknown_name(kind: str, name: str, valid: list[str] | tuple[str, ...], field: str | None = None) -> LikraError:
     """An error for an unknown task/split/mode/strategy name that suggests the closest valid one."""
     close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     names = sorted(valid)
     shown = ", ".join(names[:15]) + (f", ... ({len(names) - 15} more)" if len(names) > 15 else "")
-    return LikraError(f"unknown {kind} '{name}'.{hint} Valid: {shown}.")
+    return LikraError(f"unknown {kind} '{name}'.{hint} Valid: {shown}.", field=field)
 
 
 class DamagedFileError(LikraError):

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from likra.errors import LikraError
+from likra.methods import DEFAULT_METHOD
 
 CONFIG = "config.json"
 MANIFEST = "manifest.json"
@@ -120,7 +121,7 @@ def curve_group(strategy: str, ablated: bool = False, method: str = "likra") -> 
 
 
 def _method_part(method: str) -> str:
-    return "" if method == "likra" else f"-{method}"
+    return "" if method == DEFAULT_METHOD else f"-{method}"
 
 
 def is_score_table(path: Path) -> bool:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from likra.errors import LikraError, unknown_name
+from likra.methods import METHODS, Method
 
 Score = Callable[[Mapping[str, float]], float]
 
@@ -42,13 +43,20 @@ MODE_NEEDS = {
 # the same k-shot context as the main score); hence its own name.
 MODES["answer-prior"] = lambda c: c["base"] - c["base_uncond"]
 
-# Single-adapter methods (likra.model.heads.METHODS): the adapter's log-likelihood, and its
-# ratio to the base model (for DPO, its implicit reward up to beta). sft's are sft and pos-base.
-for _method in ("unlikelihood", "dpo", "kto"):
-    MODES[_method] = lambda c, m=_method: c[m]
-    MODES[f"{_method}-ratio"] = lambda c, m=_method: c[m] - c["base"]
-    MODE_NEEDS[_method] = (_method,)
-    MODE_NEEDS[f"{_method}-ratio"] = (_method, "base")
+
+def add_method_modes(method: Method) -> None:
+    """A single-adapter method's modes (likra.methods): the adapter's log-likelihood, and its
+    ratio to the base model (for DPO, its implicit reward up to beta). sft's are sft and pos-base."""
+    if method.single_adapter:
+        name = method.name
+        MODES[name] = lambda c: c[name]
+        MODES[f"{name}-ratio"] = lambda c: c[name] - c["base"]
+        MODE_NEEDS[name] = (name,)
+        MODE_NEEDS[f"{name}-ratio"] = (name, "base")
+
+
+for _method in METHODS.values():
+    add_method_modes(_method)
 
 
 def weighted(w_pos: float, w_neg: float) -> Score:

@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from likra.errors import LikraError, unknown_name
-from likra.model.heads import DEFAULT_METHOD, METHODS, PREFERENCE_METHODS, LoraSettings
+from likra.methods import DEFAULT_METHOD, METHODS, PREFERENCE_METHODS
+from likra.model.heads import LoraSettings
 from likra.model.precision import DEFAULT_DTYPE, check_dtype_choice
 from likra.model.resolve import DEFAULT_MODEL
 from likra.training.loop import TrainSettings

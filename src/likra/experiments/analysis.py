@@ -20,8 +20,8 @@ from likra.experiments.rules import Curve, Scores
 from likra.experiments.stats import Estimate, mean_estimate
 from likra.io import read_json, read_jsonl
 from likra.layout import METRICS, SCORES, ExperimentLayout, checkpoint_questions, is_checkpoint_name
+from likra.methods import DEFAULT_METHOD
 from likra.metrics import MODES, predictions, weighted, weighted_neg_only
-from likra.model.heads import DEFAULT_METHOD
 from likra.rundir import read_manifest
 
 Score = Callable[[Mapping[str, float]], float]

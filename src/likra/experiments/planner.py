@@ -30,7 +30,7 @@ from likra.layout import (
     eval_folder_name,
 )
 from likra.lm.flops import ModelFlops
-from likra.model.heads import DEFAULT_METHOD, method_heads
+from likra.methods import DEFAULT_METHOD, method_heads
 from likra.rundir import read_manifest
 from likra.score.scorer import pass_size
 from likra.training.run import training_pairs

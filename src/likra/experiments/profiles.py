@@ -18,7 +18,7 @@ from likra.data.pairs import STRATEGIES
 from likra.errors import LikraError, unknown_name
 from likra.io import atomic_write_json, read_json
 from likra.layout import PROFILE, eval_set_key
-from likra.model.heads import DEFAULT_METHOD, method_heads
+from likra.methods import DEFAULT_METHOD, get_method, method_heads
 from likra.model.precision import DEFAULT_DTYPE
 from likra.model.resolve import DEFAULT_MODEL
 from likra.training.loop import TrainSettings
@@ -286,7 +286,7 @@ PROFILES: dict[str, Profile] = {
 def method_lr(profile: Profile, method: str) -> float:
     """The profile's learning rate is likra's (and sft's: its pos head); other methods use their own
     default, chosen by benchmarks/lr_sweep.py."""
-    if method in ("likra", "sft"):
+    if get_method(method).lr_is_likras:
         return profile.lr
     return dict(profile.method_lrs).get(method, default_lr(method))
 
@@ -303,9 +303,8 @@ def parse_method_lrs(text: str) -> tuple[tuple[str, float], ...]:
             lr = math.nan
         if not sep or not (math.isfinite(lr) and lr > 0):
             raise LikraError(f"expected METHOD=LR with a positive LR, got {part!r}", field="method_lr")
-        if method in ("likra", "sft"):
+        if get_method(method).lr_is_likras:  # an unknown method fails here
             raise LikraError(f"{method}'s learning rate is --lr, not --method-lr", field="method_lr")
-        default_lr(method)  # an unknown method fails here
         pairs.append((method, lr))
     return tuple(sorted(dict(pairs).items()))
 

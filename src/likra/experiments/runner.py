@@ -21,7 +21,7 @@ from likra.experiments.specs import RunSpec, run_specs, train_settings, training
 from likra.io import atomic_write_jsonl
 from likra.layout import ExperimentLayout, eval_folder_name
 from likra.lm.allocator import release_freed_memory
-from likra.model.heads import method_heads
+from likra.methods import method_heads
 from likra.rundir import record_runs
 from likra.score.evaluate import LazyModel, cached_table, choose_checkpoints, evaluate_run
 from likra.score.scorer import score_items

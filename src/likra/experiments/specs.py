@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from likra.data.selection import load_items, training_items
 from likra.experiments.profiles import EvalSet, Profile, Study, method_lr
 from likra.layout import UNTRAINED, ExperimentLayout, checkpoint_name, curve_group, eval_folder_name, run_name
-from likra.model.heads import DEFAULT_METHOD
+from likra.methods import DEFAULT_METHOD
 from likra.training.loop import TrainSettings
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from likra.errors import LikraError, unknown_name
-from likra.model.heads import METHODS, method_heads
+from likra.methods import METHODS, method_heads
 
 Logits = Mapping[str, torch.Tensor]  # variant -> [batch, vocab] next-token logits
 Rule = Callable[[Logits, "GenerateSettings"], torch.Tensor]

@@ -17,24 +17,6 @@ HEADS = ("pos", "neg")
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 
-# How each training method learns from the same questions and negatives, and the adapters
-# (heads) each of its checkpoints holds. sft's one head is likra's pos head, so the sft modes
-# apply unchanged; the single-model methods save one adapter named after the method.
-METHODS = ("likra", "sft", "unlikelihood", "dpo", "kto")
-PREFERENCE_METHODS = ("dpo", "kto")  # trained by TRL's trainers (likra.training.preference)
-DEFAULT_METHOD = "likra"
-
-
-def method_heads(method: str) -> tuple[str, ...]:
-    """The adapters a checkpoint of ``method`` holds (the score table's columns)."""
-    if method not in METHODS:
-        raise LikraError(f"unknown training method '{method}'; choose one of {', '.join(METHODS)}", field="method")
-    if method == "likra":
-        return HEADS
-    if method == "sft":
-        return ("pos",)
-    return (method,)
-
 
 @dataclass(frozen=True)
 class LoraSettings:

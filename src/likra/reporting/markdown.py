@@ -19,6 +19,7 @@ from likra.experiments.profiles import Profile, method_lr
 from likra.experiments.stats import Estimate
 from likra.io import atomic_write_json, atomic_write_text
 from likra.layout import ABLATED_SUFFIX, curve_group, eval_set_title, task_label
+from likra.methods import DEFAULT_METHOD, METHODS, get_method
 from likra.metrics import MODES, predictions
 from likra.reporting.plots import learning_curves, weighting_plot
 
@@ -199,7 +200,7 @@ def _curve_sections(results: ExperimentResults, out: Path) -> tuple[list[str], l
     return md, csv_rows
 
 
-METHOD_ORDER = ("sft", "unlikelihood", "dpo", "kto")
+METHOD_ORDER = tuple(m for m in METHODS if m != DEFAULT_METHOD)  # the methods' table order
 
 
 def _methods(results: ExperimentResults, key, out: Path, csv_rows: list[dict]) -> list[str]:
@@ -246,10 +247,12 @@ def _method_columns(results: ExperimentResults, key, others: dict, csv_rows: lis
     main = curve_table(results, key, modes=("base", "sft", "likra"))
     columns: dict[str, dict[int, Estimate]] = {m: {r["N"]: r[m] for r in main} for m in ("base", "sft", "likra")}
     for method in [m for m in METHOD_ORDER if m in others]:
-        modes = ("sft", "pos-base") if method == "sft" else (method, f"{method}-ratio")
+        modes = get_method(method).report_modes
         table = curve_table(results, others[method], modes=modes)
+        # sft's run shares a mode name with the main curve's columns: then say whose they are.
+        clash = any(mode in columns for mode in modes)
         for mode in modes:
-            columns[f"sft run: {mode}" if method == "sft" else mode] = {r["N"]: r[mode] for r in table}
+            columns[f"{method} run: {mode}" if clash else mode] = {r["N"]: r[mode] for r in table}
             csv_rows += [
                 {
                     "train": train_task,

@@ -36,8 +36,9 @@ from likra.layout import (
 )
 from likra.lm.allocator import release_freed_memory
 from likra.lm.packing import BATCH_TOKENS
+from likra.methods import DEFAULT_METHOD, method_heads
 from likra.metrics import all_metrics
-from likra.model.heads import ADAPTER_CONFIG, ADAPTER_WEIGHTS, DEFAULT_METHOD, LoraSettings, method_heads
+from likra.model.heads import ADAPTER_CONFIG, ADAPTER_WEIGHTS, LoraSettings
 from likra.model.load import load_base, pick_device
 from likra.model.precision import DEFAULT_DTYPE, dtype_name, resolve_score_dtype
 from likra.model.resolve import PACKAGED, check_model_name, looks_local, resolve_model_path

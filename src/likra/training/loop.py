@@ -56,14 +56,8 @@ from likra.lm.packing import (
     plan_rows,
 )
 from likra.lm.tokenize import encode_requests
-from likra.model.heads import (
-    ADAPTER_WEIGHTS,
-    DEFAULT_METHOD,
-    check_adapter_folder,
-    load_head_weights,
-    method_heads,
-    save_heads,
-)
+from likra.methods import DEFAULT_METHOD, method_heads
+from likra.model.heads import ADAPTER_WEIGHTS, check_adapter_folder, load_head_weights, save_heads
 from likra.model.resolve import PICKLE_SUFFIXES
 from likra.rundir import update_manifest
 
@@ -177,17 +171,25 @@ def head_step_gflop(flops: ModelFlops, input_tokens: int, answer_tokens: int) ->
     return flops.training_gflop(input_tokens + STEP_OVERHEAD_TOKENS, answer_tokens)
 
 
+# What each head of a method trained by this loop learns from a batch's positives and negatives:
+# {head: loss terms}. A method of likra.methods with trainer LOOP has its entry here.
+HeadLosses = Callable[[list[Example], list[Example], float], dict[str, list[LossTerm]]]
+HEAD_LOSSES: dict[str, HeadLosses] = {
+    "likra": lambda positives, negatives, alpha: {"pos": [LossTerm(positives)], "neg": [LossTerm(negatives)]},
+    "sft": lambda positives, negatives, alpha: {"pos": [LossTerm(positives)]},
+    "unlikelihood": lambda positives, negatives, alpha: {
+        "unlikelihood": [LossTerm(positives), LossTerm(negatives, "unlikelihood", alpha)]
+    },
+}
+
+
 def head_losses(method: str, batch: Sequence[QuestionExamples], alpha: float) -> dict[str, list[LossTerm]]:
     """What each head of ``method`` is trained on, for one batch of questions."""
+    if method not in HEAD_LOSSES:
+        raise LikraError(f"method '{method}' is not trained by likra's own loop", field="method")
     positives = [q.positive for q in batch]
     negatives = [n for q in batch for n in q.negatives]
-    if method == "likra":
-        return {"pos": [LossTerm(positives)], "neg": [LossTerm(negatives)]}
-    if method == "sft":
-        return {"pos": [LossTerm(positives)]}
-    if method == "unlikelihood":
-        return {"unlikelihood": [LossTerm(positives), LossTerm(negatives, "unlikelihood", alpha)]}
-    raise LikraError(f"method '{method}' is not trained by likra's own loop", field="method")
+    return HEAD_LOSSES[method](positives, negatives, alpha)
 
 
 class HeadTrainer:

@@ -26,8 +26,8 @@ import re
 import shutil
 import time
 import zipfile
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,14 @@ import torch
 from tqdm.auto import tqdm
 
 from likra import distributed, job_progress
-from likra.data.pairs import QuestionExamples
+from likra.data.pairs import Example, QuestionExamples
 from likra.errors import LikraError
 from likra.io import append_jsonl, atomic_write_folder, atomic_write_json, atomic_write_jsonl, read_log
 from likra.layout import CHECKPOINT_INFO, RunLayout, checkpoint_name
 from likra.lm.allocator import release_freed_memory
 from likra.lm.flops import ModelFlops
-from likra.model.heads import ADAPTER_WEIGHTS, PREFERENCE_METHODS, LoraSettings, lora_config
+from likra.methods import PREFERENCE_METHODS
+from likra.model.heads import ADAPTER_WEIGHTS, LoraSettings, lora_config
 from likra.rundir import update_manifest
 from likra.training.loop import (
     TrainSettings,
@@ -74,6 +75,44 @@ class PreferenceSettings:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class TrlRecipe:
+    """How TRL trains a method: the sequences and dataset rows one question gives, and the
+    trainer and config classes (names in ``trl``) with the config's own options."""
+
+    sequences: Callable[[QuestionExamples], list[Example]]
+    rows: Callable[[QuestionExamples], list[dict]]
+    trainer: str
+    config: str
+    config_options: dict = field(default_factory=dict)
+
+
+def _dpo_rows(q: QuestionExamples) -> list[dict]:
+    return [{"prompt": q.positive.context, "chosen": q.positive.answer, "rejected": n.answer} for n in q.negatives]
+
+
+def _kto_rows(q: QuestionExamples) -> list[dict]:
+    desirable = {"prompt": q.positive.context, "completion": q.positive.answer, "label": True}
+    return [desirable] + [{"prompt": n.context, "completion": n.answer, "label": False} for n in q.negatives]
+
+
+# A method of likra.methods with trainer TRL has its entry here.
+TRL_RECIPES: dict[str, TrlRecipe] = {
+    # A DPO row is a pair: the gold chosen over one negative (both sequences are trained).
+    "dpo": TrlRecipe(
+        sequences=lambda q: [s for n in q.negatives for s in (q.positive, n)],
+        rows=_dpo_rows,
+        trainer="DPOTrainer",
+        config="DPOConfig",
+        config_options={"loss_type": ["sigmoid"]},
+    ),
+    # KTO's rows are unpaired: the gold desirable, each negative undesirable.
+    "kto": TrlRecipe(
+        sequences=lambda q: [q.positive, *q.negatives], rows=_kto_rows, trainer="KTOTrainer", config="KTOConfig"
+    ),
+}
+
+
 def preference_rows(method: str, pairs: Sequence[QuestionExamples]) -> tuple[list[dict], int]:
     """TRL's dataset rows for ``pairs`` (in training order) and the rows each question gives."""
     counts = {len(q.negatives) for q in pairs}
@@ -86,15 +125,9 @@ def preference_rows(method: str, pairs: Sequence[QuestionExamples]) -> tuple[lis
     negatives = counts.pop() if counts else 1
     if negatives == 0:
         raise LikraError(f"{method} needs at least one negative per question", field="negatives")
-    rows: list[dict] = []
-    for q in pairs:
-        prompt, gold = q.positive.context, q.positive.answer
-        if method == "dpo":
-            rows += [{"prompt": prompt, "chosen": gold, "rejected": n.answer} for n in q.negatives]
-        else:
-            rows.append({"prompt": prompt, "completion": gold, "label": True})
-            rows += [{"prompt": n.context, "completion": n.answer, "label": False} for n in q.negatives]
-    return rows, negatives if method == "dpo" else negatives + 1
+    recipe = TRL_RECIPES[method]
+    rows = [row for q in pairs for row in recipe.rows(q)]
+    return rows, len(recipe.rows(pairs[0])) if pairs else 1
 
 
 def train_preference(
@@ -226,9 +259,9 @@ def compact_lm_head() -> Iterator[None]:
 
 
 def _trainer_class(method: str) -> Any:
-    from trl import DPOTrainer, KTOTrainer
+    import trl
 
-    return DPOTrainer if method == "dpo" else KTOTrainer
+    return getattr(trl, TRL_RECIPES[method].trainer)
 
 
 def _trainer_args(
@@ -240,7 +273,7 @@ def _trainer_args(
     max_length: int,
     model: Any,
 ) -> Any:
-    from trl import DPOConfig, KTOConfig
+    import trl
 
     device = next(model.parameters()).device
     common = dict(
@@ -270,9 +303,8 @@ def _trainer_args(
         use_cpu=device.type == "cpu",
         dataloader_num_workers=0,
     )
-    if method == "dpo":
-        return DPOConfig(loss_type=["sigmoid"], **common)
-    return KTOConfig(**common)
+    recipe = TRL_RECIPES[method]
+    return getattr(trl, recipe.config)(**recipe.config_options, **common)
 
 
 def _trim_log(layout: RunLayout, resume_from: str | None) -> None:
@@ -310,6 +342,8 @@ class _CheckpointWriter(_callback_base()):
         self.work = list(work)  # useful GFLOP of each step of an epoch (likra.training.step_cost)
         self.questions = len(pairs)
         self.rows_per_question, self.total_steps = rows_per_question, total_steps
+        # Every question has as many negatives (preference_rows checks it), so as many sequences.
+        self.sequences_per_question = len(TRL_RECIPES[method].sequences(pairs[0])) if pairs else 0
         self.done = set(complete_checkpoints(layout.root, method))  # complete ones are never rewritten
         self.progress = progress and distributed.is_main()
         self.bar: Any = None
@@ -353,8 +387,8 @@ class _CheckpointWriter(_callback_base()):
             return
         step = state.global_step
         seconds = time.perf_counter() - self.step_started
-        # Sequences trained on: a DPO row is two (chosen and rejected), a KTO row one.
-        examples = self._questions_in_step(step) * self.rows_per_question * (2 if self.method == "dpo" else 1)
+        # Sequences trained on (a DPO row is two: chosen and rejected).
+        examples = self._questions_in_step(step) * self.sequences_per_question
         row = {
             "step": step,
             "questions": self.questions_seen(step),

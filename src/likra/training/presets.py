@@ -10,19 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from likra.errors import unknown_name
+from likra.methods import METHODS, get_method
 from likra.model.heads import LoraSettings
 from likra.training.loop import TrainSettings
 
-# Chosen on ARC-Challenge *validation* at N = 128 (batch 16, seed 42); the numbers are in
-# benchmarks/results/lr_sweep*.json. likra's (and its pos head, sft's) is the original sweep's.
-METHOD_LR = {"likra": 1e-3, "sft": 1e-3, "unlikelihood": 1e-2, "dpo": 1e-2, "kto": 1e-2}
+# Each method's default (likra.methods), chosen on ARC-Challenge *validation* at N = 128 (batch 16,
+# seed 42); the numbers are in benchmarks/results/lr_sweep*.json.
+METHOD_LR = {name: method.lr for name, method in METHODS.items()}
 
 
 def default_lr(method: str) -> float:
-    if method not in METHOD_LR:
-        raise unknown_name("method", method, list(METHOD_LR))
-    return METHOD_LR[method]
+    return get_method(method).lr
 
 
 @dataclass(frozen=True)

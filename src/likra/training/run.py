@@ -13,14 +13,8 @@ from likra.data.selection import load_items, training_items
 from likra.errors import LikraError
 from likra.io import atomic_write_json, read_json, read_jsonl
 from likra.layout import RunLayout
-from likra.model.heads import (
-    ADAPTER_WEIGHTS,
-    DEFAULT_METHOD,
-    PREFERENCE_METHODS,
-    LoraSettings,
-    attach_heads,
-    method_heads,
-)
+from likra.methods import DEFAULT_METHOD, METHOD_SETTINGS, PREFERENCE_METHODS, TRL, get_method, method_heads
+from likra.model.heads import ADAPTER_WEIGHTS, LoraSettings, attach_heads
 from likra.model.load import chosen_dtype
 from likra.model.precision import DEFAULT_DTYPE, dtype_name
 from likra.model.resolve import DEFAULT_MODEL, check_model_name, sha256_file
@@ -188,12 +182,13 @@ def _add_method(config: dict, method: str, preference: PreferenceSettings) -> No
     """Record the method and its own settings. Settings a method does not use stay out of its
     config, so runs made before a setting existed still resume: a likra run's config is what it
     always was."""
-    method_heads(method)  # an unknown method fails before anything is loaded
-    if method != "unlikelihood":
-        config["train"].pop("unlikelihood_alpha")
+    entry = get_method(method)  # an unknown method fails before anything is loaded
+    for setting in METHOD_SETTINGS:
+        if setting not in entry.settings:
+            config["train"].pop(setting)
     if method != DEFAULT_METHOD:
         config["method"] = method
-    if method in PREFERENCE_METHODS:
+    if entry.trainer == TRL:
         config["preference"] = preference.to_dict()
 
 

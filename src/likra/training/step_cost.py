@@ -14,16 +14,16 @@ from typing import Any
 from likra.data.pairs import Example, QuestionExamples
 from likra.lm.flops import ModelFlops
 from likra.lm.tokenize import encode_requests
-from likra.model.heads import PREFERENCE_METHODS, method_heads
+from likra.methods import PREFERENCE_METHODS, method_heads
 from likra.training.loop import STEP_OVERHEAD_TOKENS, head_losses
 
 
 def question_sequences(method: str, question: QuestionExamples) -> list[Example]:
     """The sequences one question trains, over all heads (a DPO row is chosen and rejected)."""
-    if method == "dpo":
-        return [s for negative in question.negatives for s in (question.positive, negative)]
-    if method in PREFERENCE_METHODS:  # KTO: the positive and each negative, one row each
-        return [question.positive, *question.negatives]
+    if method in PREFERENCE_METHODS:
+        from likra.training.preference import TRL_RECIPES  # it imports this module
+
+        return TRL_RECIPES[method].sequences(question)
     return [e for terms in head_losses(method, [question], 0.0).values() for term in terms for e in term.examples]
 
 
