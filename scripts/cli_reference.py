@@ -33,7 +33,13 @@ help texts (or the notes in the script) and run `python scripts/cli_reference.py
 
 Every command, its usage, and every argument and option with its type, default and help, read
 from the CLI itself. In a usage line, arguments in `{braces}` are required and those in
-`[brackets]` optional."""
+`[brackets]` optional.
+
+`train`, `eval`, `generate`, `reproduce` and `curve` take `--config FILE` (YAML, or TOML for a
+`.toml` file: option names as keys, with `_` or `-`) and `--print-config`, which prints the options
+the command would run with (presets and `auto` resolved) and exits. Options given on the command
+line override the file, so `likra train A ... --print-config > a.yaml` then `likra train B --config
+a.yaml` makes the same run (its config.json is byte-identical: `tests/test_config_file.py`)."""
 
 NOTES = {
     "likra train": (

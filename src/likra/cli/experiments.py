@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from likra.cli.config_file import CONFIG, PRINT_CONFIG, print_config
 from likra.model.precision import DEFAULT_DTYPE, check_dtype_choice
 from likra.model.resolve import DEFAULT_MODEL
 from likra.training.loop import TrainSettings
@@ -41,6 +42,7 @@ ScoreDtype = Annotated[
 
 
 def reproduce_command(
+    ctx: typer.Context,
     exp_dir: Annotated[Path, EXP_DIR] = Path("runs/reproduce"),
     profile: Annotated[
         str,
@@ -77,8 +79,12 @@ def reproduce_command(
         typer.Option(help="Other methods' learning rates, e.g. dpo=3e-3,unlikelihood=3e-3 (likra's is --lr)."),
     ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    config: Annotated[Optional[Path], CONFIG] = None,
+    print_settings: Annotated[bool, PRINT_CONFIG] = False,
 ) -> None:
     """Run the paper's experiments on a profile and write REPORT.md with plots and findings."""
+    if print_settings:
+        print_config(ctx)
     from likra.api import reproduce
     from likra.experiments.profiles import get_profile, parse_method_lrs, parse_seeds
 
@@ -98,6 +104,7 @@ def reproduce_command(
 
 
 def curve_command(
+    ctx: typer.Context,
     exp_dir: Annotated[Path, EXP_DIR],
     train_task: TrainTask = "arc",
     eval_task: EvalTasks = ["arc_challenge:test"],
@@ -122,10 +129,14 @@ def curve_command(
     dtype: Dtype = DEFAULT_DTYPE,
     score_dtype: ScoreDtype = DEFAULT_DTYPE,
     quiet: Quiet = False,
+    config: Annotated[Optional[Path], CONFIG] = None,
+    print_settings: Annotated[bool, PRINT_CONFIG] = False,
 ) -> None:
     """Learning curves of sft, likra and neg-only over N, several seeds, with 95% bands.
 
     ``--negatives first,other-question,...`` also draws the negative-types comparison."""
+    if print_settings:
+        print_config(ctx)
     from likra.api import curve
     from likra.experiments.profiles import parse_seeds
 
@@ -153,6 +164,7 @@ def curve_command(
 
 
 def negatives_command(
+    ctx: typer.Context,
     exp_dir: Annotated[Path, EXP_DIR],
     train_task: TrainTask = "arc",
     eval_task: EvalTasks = ["arc_challenge:test"],
@@ -171,6 +183,7 @@ def negatives_command(
 ) -> None:
     """The learning curve for each negative strategy: near-miss vs implausible, measured."""
     curve_command(
+        ctx,
         exp_dir,
         train_task=train_task,
         eval_task=eval_task,

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from likra.cli.config_file import CONFIG, PRINT_CONFIG, print_config
 from likra.generation.decoding import MODES, GenerateSettings
 from likra.generation.run import DEFAULT_BATCH, TASK_STOP
 from likra.model.precision import DEFAULT_DTYPE, check_dtype_choice
@@ -24,6 +25,7 @@ def unescape(text: str) -> str:
 
 
 def generate_command(
+    ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="A run directory (its heads), or a model (name/folder): base only.")],
     prompt: Annotated[
         Optional[list[str]],
@@ -76,8 +78,12 @@ def generate_command(
     ] = DEFAULT_DTYPE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    config: Annotated[Optional[Path], CONFIG] = None,
+    print_settings: Annotated[bool, PRINT_CONFIG] = False,
 ) -> None:
     """Generate text with both heads: contrastive, product of experts, rerank, or one head alone."""
+    if print_settings:
+        print_config(ctx)
     from tqdm.auto import tqdm
 
     from likra.generation.run import generate

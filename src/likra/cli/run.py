@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from likra.cli.config_file import CONFIG, PRINT_CONFIG, print_config
 from likra.errors import LikraError, unknown_name
 from likra.methods import DEFAULT_METHOD, METHODS, PREFERENCE_METHODS
 from likra.model.heads import LoraSettings
@@ -23,6 +24,7 @@ RUN_DIR = typer.Argument(help="Run directory (created if absent; re-run to resum
 
 
 def train_command(
+    ctx: typer.Context,
     run_dir: Annotated[Path, RUN_DIR],
     model: Annotated[str, typer.Option(help="Packaged name, model folder, .gguf file or Hub id.")] = DEFAULT_MODEL,
     task: Annotated[
@@ -88,6 +90,8 @@ def train_command(
         ),
     ] = TRAIN.activation_checkpointing,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    config: Annotated[Optional[Path], CONFIG] = None,
+    print_settings: Annotated[bool, PRINT_CONFIG] = False,
 ) -> None:
     """Train the LoRA heads of a method (likra: positive and negative); checkpoints after 1, 2, 4, ... steps."""
     from likra.api import train
@@ -119,6 +123,20 @@ def train_command(
         activation_checkpointing=activation_checkpointing,
     )
     preference = PreferenceSettings(beta=beta, lr_scheduler=chosen.lr_scheduler)
+    if print_settings:
+        from likra.model.load import chosen_dtype
+        from likra.model.precision import dtype_name
+
+        resolved = {
+            "lr": settings.lr,
+            "batch_size": settings.batch_size,
+            "epochs": settings.epochs,
+            "lora_r": lora.r,
+            "lora_alpha": lora.alpha,
+            "lora_targets": ",".join(lora.target_modules),
+            "dtype": dtype_name(chosen_dtype(device, dtype)),
+        }
+        print_config(ctx, resolved)
     checkpoints = train(
         run_dir,
         model=model,
@@ -140,6 +158,7 @@ def train_command(
 
 
 def eval_command(
+    ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="A run directory, or a model (name/folder) for base-only scores.")],
     task: Annotated[str, typer.Option(help="Evaluation task or .jsonl file.")] = "arc_challenge",
     split: Annotated[str, typer.Option(help="Split of the evaluation task (needs public labels).")] = "test",
@@ -160,8 +179,12 @@ def eval_command(
     ] = DEFAULT_DTYPE,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    config: Annotated[Optional[Path], CONFIG] = None,
+    print_settings: Annotated[bool, PRINT_CONFIG] = False,
 ) -> None:
     """Score every choice under base, pos and neg; print acc/acc_norm of every mode."""
+    if print_settings:
+        print_config(ctx)
     from likra.api import evaluate
 
     chosen = checkpoint if checkpoint in ("all", "final") else [c.strip() for c in checkpoint.split(",")]

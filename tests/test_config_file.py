@@ -1,0 +1,89 @@
+"""``--config FILE`` and ``--print-config``: a command's options kept in a file, flags on top.
+
+The round trip must make the same run: ``likra train A --print-config > c.yaml`` then ``likra
+train B --config c.yaml`` gives B a config.json byte-identical to A's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fixtures import load_fixture, write_task_file
+
+# Each command with the arguments it needs (a folder or target that is never touched).
+COMMANDS = {
+    "train": ["train", "RUN"],
+    "eval": ["eval", "RUN"],
+    "generate": ["generate", "RUN", "--prompt", "Q"],
+    "reproduce": ["reproduce", "EXP"],
+    "curve": ["curve", "EXP"],
+}
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("config")
+    return write_task_file(root / "train.jsonl", load_fixture("arc_easy_test")[:8])
+
+
+def _args(command: str, tmp_path: Path) -> list[str]:
+    return [str(tmp_path / a) if a in ("RUN", "EXP") else a for a in COMMANDS[command]]
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_print_config_then_config_prints_the_same_and_runs_nothing(cli: Callable, tmp_path: Path, command: str) -> None:
+    code, printed, err = cli(*_args(command, tmp_path), "--print-config")
+    assert code == 0, err
+    settings = yaml.safe_load(printed)
+    assert isinstance(settings, dict) and "quiet" in settings and "config" not in settings
+    (tmp_path / "c.yaml").write_text(printed)
+    code, again, err = cli(*_args(command, tmp_path), "--config", tmp_path / "c.yaml", "--print-config")
+    assert code == 0, err
+    assert again == printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]  # nothing else was made
+
+
+def test_the_round_trip_makes_the_same_run(cli: Callable, tmp_path: Path, tiny_model_dir: Path, train_file) -> None:
+    options = ["--model", tiny_model_dir, "--task", train_file, "--max-questions", "8", "--batch-size", "4", "--quiet"]
+    code, printed, err = cli("train", tmp_path / "a", *options, "--lora-r", "4", "--print-config")
+    assert code == 0, err
+    settings = yaml.safe_load(printed)
+    assert settings["lora_r"] == 4 and settings["lr"] == 1e-3 and settings["dtype"] in ("fp32", "bf16")
+    (tmp_path / "train.yaml").write_text(printed)
+    assert cli("train", tmp_path / "a", *options, "--lora-r", "4")[0] == 0
+    assert cli("train", tmp_path / "b", "--config", tmp_path / "train.yaml")[0] == 0
+    assert (tmp_path / "b" / "config.json").read_bytes() == (tmp_path / "a" / "config.json").read_bytes()
+
+
+def test_flags_override_the_file_and_toml_works(cli: Callable, tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("lr: 0.25\nmethod: dpo\n")
+    code, printed, _ = cli("train", tmp_path / "r", "--config", tmp_path / "c.yaml", "--lr", "0.5", "--print-config")
+    assert code == 0
+    assert yaml.safe_load(printed)["lr"] == 0.5 and yaml.safe_load(printed)["method"] == "dpo"
+    (tmp_path / "c.toml").write_text('method = "kto"\nbatch-size = 8\n')
+    code, printed, _ = cli("train", tmp_path / "r", "--config", tmp_path / "c.toml", "--print-config")
+    assert code == 0
+    assert yaml.safe_load(printed)["method"] == "kto" and yaml.safe_load(printed)["batch_size"] == 8
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("lr: 0.1\nbogus: 3\n", "c.yaml field 'bogus': not an option of `likra train`; options: model, task,"),
+        ("lr: [\n", "c.yaml: not a valid YAML file (while parsing a flow node"),
+        ("- lr\n", "c.yaml: expected option: value pairs at the top level"),
+    ],
+)
+def test_a_bad_config_file_is_one_line_and_writes_nothing(
+    cli: Callable, tmp_path: Path, text: str, message: str
+) -> None:
+    (tmp_path / "c.yaml").write_text(text)
+    code, _, err = cli("train", tmp_path / "run", "--config", tmp_path / "c.yaml")
+    assert code == 2 and "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and message in lines[0], err
+    assert not (tmp_path / "run").exists()
