@@ -39,7 +39,13 @@ from the CLI itself. In a usage line, arguments in `{braces}` are required and t
 `.toml` file: option names as keys, with `_` or `-`) and `--print-config`, which prints the options
 the command would run with (presets and `auto` resolved) and exits. Options given on the command
 line override the file, so `likra train A ... --print-config > a.yaml` then `likra train B --config
-a.yaml` makes the same run (its config.json is byte-identical: `tests/test_config_file.py`)."""
+a.yaml` makes the same run (its config.json is byte-identical: `tests/test_config_file.py`).
+
+`train` and `eval` take `--report-to tensorboard` (transformers' name; `pip install
+'likra[tensorboard]'`): event files in `RUN/tensorboard/` with every training-log number at its
+step (each head's loss, the learning rate, examples/s; DPO/KTO rows too), each evaluated
+checkpoint's acc and acc_norm per mode at its N, and the run's config as text
+(`tensorboard --logdir RUN/tensorboard`; read back in `tests/test_tracking.py`)."""
 
 NOTES = {
     "likra train": (

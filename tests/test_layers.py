@@ -17,6 +17,7 @@ RANKS = {
     "layout": 2,
     "metrics": 2,
     "io": 3,
+    "tracking": 3,
     "job_progress": 4,
     "model": 4,
     "data": 4,

@@ -89,6 +89,12 @@ def train_command(
             "more with SmolLM2 (the same numbers either way)."
         ),
     ] = TRAIN.activation_checkpointing,
+    report_to: Annotated[
+        str,
+        typer.Option(
+            help="Also log to: none or tensorboard (event files in RUN/tensorboard/; pip install 'likra[tensorboard]')."
+        ),
+    ] = "none",
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     config: Annotated[Optional[Path], CONFIG] = None,
     print_settings: Annotated[bool, PRINT_CONFIG] = False,
@@ -153,6 +159,7 @@ def train_command(
         progress=not quiet,
         method=method,
         preference=preference,
+        report_to=report_to,
     )
     typer.echo(f"checkpoints in {run_dir / 'checkpoints'}: {', '.join(checkpoints)}")
 
@@ -178,6 +185,12 @@ def eval_command(
         ),
     ] = DEFAULT_DTYPE,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
+    report_to: Annotated[
+        str,
+        typer.Option(
+            help="Also log to: none or tensorboard (event files in RUN/tensorboard/; pip install 'likra[tensorboard]')."
+        ),
+    ] = "none",
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     config: Annotated[Optional[Path], CONFIG] = None,
     print_settings: Annotated[bool, PRINT_CONFIG] = False,
@@ -199,6 +212,7 @@ def eval_command(
         device=device,
         progress=not quiet,
         dtype=dtype,
+        report_to=report_to,
     )
     if as_json:
         typer.echo(json.dumps(results if len(results) > 1 else results[0], indent=2))

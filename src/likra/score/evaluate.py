@@ -30,6 +30,7 @@ from likra.layout import (
     SCORES,
     UNTRAINED,
     RunLayout,
+    checkpoint_questions,
     default_eval_root,
     eval_folder_name,
     safe_child,
@@ -44,6 +45,7 @@ from likra.model.precision import DEFAULT_DTYPE, dtype_name, resolve_score_dtype
 from likra.model.resolve import PACKAGED, check_model_name, looks_local, resolve_model_path
 from likra.rundir import locked, update_manifest, warn_incomplete_checkpoints
 from likra.score.inputs import inputs_key, score_inputs, with_adapters
+from likra.tracking import check_report_to, log_scalars, tracking
 
 
 def evaluate(
@@ -59,13 +61,16 @@ def evaluate(
     loaded: Any = None,
     batch_tokens: int = BATCH_TOKENS,
     dtype: str = DEFAULT_DTYPE,
+    report_to: str = "none",
 ) -> list[dict]:
     """Evaluate a run directory (every/selected checkpoint + base) or a bare model (base only).
 
     Returns one metrics dict per checkpoint, in order (``N-0`` = untrained heads). Runs whose
     config says ``question_ablated`` are scored without the question, in a ``-noq`` folder.
     ``dtype`` (auto, fp32, bf16) is the scoring precision; it need not be the training one.
+    ``report_to`` (``tensorboard``) also logs each checkpoint's acc and acc_norm per mode at its N.
     """
+    check_report_to(report_to)
     run_config = read_run_config(Path(target))
     if run_config is None and loaded is None:
         check_eval_target(str(target))  # before any folder is made or any Hub request
@@ -78,7 +83,7 @@ def evaluate(
     chosen = choose_checkpoints(run, checkpoints, run_heads(run_config))
     items = eval_items(task, split, limit, shots, ablate=ablated)
     about = {"task": task, "split": split, "model": run_config["model"], "shots": shots}
-    return evaluate_run(
+    results = evaluate_run(
         run.root,
         items,
         folder,
@@ -89,6 +94,11 @@ def evaluate(
         progress=progress,
         batch_tokens=batch_tokens,
     )
+    with tracking(report_to, run.root):
+        for metrics in results:
+            for mode, values in metrics["modes"].items():
+                log_scalars(f"eval/{folder}/{mode}", checkpoint_questions(metrics["checkpoint"]), values)
+    return results
 
 
 def check_eval_target(target: str) -> None:

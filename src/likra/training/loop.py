@@ -60,6 +60,7 @@ from likra.methods import DEFAULT_METHOD, method_heads
 from likra.model.heads import ADAPTER_WEIGHTS, check_adapter_folder, load_head_weights, save_heads
 from likra.model.resolve import PICKLE_SUFFIXES
 from likra.rundir import update_manifest
+from likra.tracking import log_scalars
 
 
 @dataclass(frozen=True)
@@ -322,6 +323,7 @@ def train_heads(
         )
         _stop_if_diverged(run_dir, results, step, checkpoints, bar)
         append_jsonl(layout.train_log, row)
+        log_scalars("train", step, row | {"lr": settings.lr})  # likra's loop: constant AdamW
         job_progress.advance(
             "train",
             sum(head_step_gflop(flops, r["input_tokens"], r["answer_tokens"]) for r in results.values()),

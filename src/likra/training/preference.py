@@ -44,6 +44,7 @@ from likra.lm.flops import ModelFlops
 from likra.methods import PREFERENCE_METHODS
 from likra.model.heads import ADAPTER_WEIGHTS, LoraSettings, lora_config
 from likra.rundir import update_manifest
+from likra.tracking import log_scalars
 from likra.training.loop import (
     TrainSettings,
     complete_checkpoints,
@@ -402,6 +403,7 @@ class _CheckpointWriter(_callback_base()):
                 row[key.replace("/", "_")] = float(logs[key])
         if distributed.is_main():
             append_jsonl(self.layout.train_log, row)
+            log_scalars("train", step, row | {"lr": logs.get("learning_rate", self.settings.lr)})
         if self.work:
             job_progress.advance("preference", self.work[(step - 1) % len(self.work)])
         if not math.isfinite(row[f"{self.method}_loss"]):

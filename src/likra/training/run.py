@@ -19,6 +19,7 @@ from likra.model.load import chosen_dtype
 from likra.model.precision import DEFAULT_DTYPE, dtype_name
 from likra.model.resolve import DEFAULT_MODEL, check_model_name, sha256_file
 from likra.rundir import check_config, locked, read_manifest, warn_incomplete_checkpoints
+from likra.tracking import check_report_to, tracking
 from likra.training.loop import TrainSettings, complete_checkpoints, set_activation_checkpointing, train_heads
 from likra.training.preference import PreferenceSettings, preference_rows, train_preference
 
@@ -49,6 +50,7 @@ def train(
     dtype: str = DEFAULT_DTYPE,
     method: str = DEFAULT_METHOD,
     preference: PreferenceSettings = PreferenceSettings(),
+    report_to: str = "none",
 ) -> list[str]:
     """Train the heads of ``method``; returns the checkpoint names (``N-32``, ``N-64``, ...).
 
@@ -60,6 +62,7 @@ def train(
     fp32 or bf16 for the frozen base (LoRA weights and optimiser state stay fp32).
     """
     run_dir = Path(run_dir)
+    check_report_to(report_to)
     if strategy in NEEDS_BASE_SCORES and base_scores is None:
         build_pairs([], strategy)  # raises the explanatory error
     if loaded is None and not RunLayout(run_dir).config.exists():
@@ -95,18 +98,19 @@ def train(
             _attach(base.model, lora, settings.seed, (method,)).unload()
             check_config(run_dir, config)
             atomic_write_json(RunLayout(run_dir).train_ids, [str(pair.item_id) for pair in pairs])
-            return train_preference(
-                base.model,
-                base.tokenizer,
-                pairs,
-                run_dir,
-                method,
-                settings,
-                lora,
-                preference,
-                base.max_length,
-                progress,
-            )
+            with tracking(report_to, run_dir, config):
+                return train_preference(
+                    base.model,
+                    base.tokenizer,
+                    pairs,
+                    run_dir,
+                    method,
+                    settings,
+                    lora,
+                    preference,
+                    base.max_length,
+                    progress,
+                )
         peft_model = _attach(base.model, lora, settings.seed, method_heads(method))
         try:
             # A new run's config is written only once its model and heads load, so a typo in
@@ -114,7 +118,10 @@ def train(
             check_config(run_dir, config)
             # Which questions N covers, so a report can measure train/eval overlap from the directory.
             atomic_write_json(RunLayout(run_dir).train_ids, [str(pair.item_id) for pair in pairs])
-            return train_heads(peft_model, base.tokenizer, pairs, run_dir, settings, base.max_length, progress, method)
+            with tracking(report_to, run_dir, config):
+                return train_heads(
+                    peft_model, base.tokenizer, pairs, run_dir, settings, base.max_length, progress, method
+                )
         finally:
             set_activation_checkpointing(peft_model, False)
             peft_model.unload()  # restore the plain base model (it may be reused by the caller)
