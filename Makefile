@@ -11,8 +11,8 @@ reproduce:
 # Install with test dependencies, then lint and format-check (ruff) and run the whole test suite.
 test:
 	bash scripts/setup.sh --test
-	.venv/bin/ruff check src tests benchmarks scripts
-	.venv/bin/ruff format --check src tests benchmarks scripts
+	.venv/bin/ruff check src tests benchmarks scripts docs/notes
+	.venv/bin/ruff format --check src tests benchmarks scripts docs/notes
 	.venv/bin/python -m pytest -q -p no:cacheprovider
 
 setup:

@@ -1,6 +1,6 @@
 """How right the overall ETA of ``likra reproduce`` was: read ``EXP/progress.jsonl`` afterwards.
 
-    python benchmarks/eta_accuracy.py runs/reproduce
+    python scripts/eta_accuracy.py runs/reproduce
 
 For every logged moment, the predicted total time (elapsed + ETA) against the true total (the
 last line's elapsed time: since 2026-12-01 a job writes a line marked ``finished`` as it ends;

@@ -15,8 +15,8 @@ for the whole run would make the share mostly noise. Flags of a setting, comma-j
 - ``math``: PyTorch's plain (math) attention instead of the CPU flash-attention kernel;
 - ``default``: none of these.
 
-    python benchmarks/score_settings_ab.py default row256 row256,bt8192 --limit 300 --rounds 3
-    python benchmarks/score_settings_ab.py default --profile   # where a warm pass spends its time
+    python docs/notes/score_settings_ab.py default row256 row256,bt8192 --limit 300 --rounds 3
+    python docs/notes/score_settings_ab.py default --profile   # where a warm pass spends its time
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ k-shot setting is a ``benchmarks/shots_comparison.py`` result for the same runs 
 trained zero-shot and scored with k demonstrations at a few N, so only the likra - sft gaps at
 those N are decided there, not the findings that need the whole curve).
 
-    python benchmarks/scaling_table.py \\
+    python scripts/scaling_table.py \\
         --report "SmolLM2-135M-Instruct=docs/results/default" \\
         --report "Gemma-3-270M base=docs/results/gemma3-270m" \\
         --shots "SmolLM2-135M-Instruct=benchmarks/results/shots_comparison.json" \\

@@ -13,7 +13,7 @@ round where eager does.
 The projections stay eager (they carry LoRA adapters, whose swapping would make dynamo
 recompile), so nothing here is used by likra itself: it measures whether the option is worth it.
 
-    python benchmarks/compile_elementwise_ab.py --limit 300 --rounds 4 --out benchmarks/results/X.json
+    python docs/notes/compile_elementwise_ab.py --limit 300 --rounds 4 --out benchmarks/results/X.json
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Both give bit-identical log-likelihoods (checked here on every choice). The firs
 ARC-Challenge test items are scored (base model) with each in turn, after one untimed pass each;
 medians of warm passes. Writes ``--out`` as JSON.
 
-    python benchmarks/logit_widening_ab.py --rounds 5 --out benchmarks/results/logit_widening_ab_intel_amx.json
+    python docs/notes/logit_widening_ab.py --rounds 5 --out docs/notes/logit_widening_ab_intel_amx.json
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ back-to-back runs). Prints the median seconds per step of each. Flags of a setti
 - ``trim``: glibc ``malloc_trim`` after each step (what likra does since 2026-11-30);
 - ``base``: none of these (what likra did before that).
 
-    python benchmarks/train_settings_ab.py base row128,math nockpt,row128,math,ac --rounds 3
+    python docs/notes/train_settings_ab.py base row128,math nockpt,row128,math,ac --rounds 3
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Compare the verdicts of two experiment reports (e.g. the default profile in fp32 and in bf16).
 
-    python benchmarks/compare_findings.py docs/results/default runs/reproduce-bf16/report \
-        --labels fp32,bf16 --out benchmarks/results/bf16_verdicts.json --curves-up-to 64
+    python scripts/compare_findings.py docs/results/default runs/reproduce-bf16/report \
+        --labels fp32,bf16 --out docs/notes/bf16_verdicts.json --curves-up-to 64
 
 Each argument is a report folder (or an experiment folder holding ``report/``) with findings.json.
 Prints one row per finding: each side's verdict and deciding evidence, and whether they agree;
