@@ -77,6 +77,13 @@ def generate_command(
         typer.Option(help="Precision: auto (= fp32, as scoring), fp32 or bf16.", callback=check_dtype_choice),
     ] = DEFAULT_DTYPE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+    grade: Annotated[
+        bool,
+        typer.Option(
+            help="With --task: grade each answer against the item's choices (gold, a known wrong choice, "
+            "or other) and print each grade's share with its 95% interval."
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     config: Annotated[Optional[Path], CONFIG] = None,
     print_settings: Annotated[bool, PRINT_CONFIG] = False,
@@ -115,14 +122,29 @@ def generate_command(
             batch_size=batch_size,
             out=out,
             progress=bar.update,
+            grade=grade,
             **decoding,
         )
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     print_rows(rows)
+    if grade:
+        print_grades(rows)
     if out is not None:
         typer.echo(f"rows in {out}")
+
+
+def print_grades(rows: list[dict]) -> None:
+    """Each grade's share of the answers, with its 95% interval."""
+    from likra.generation.grading import GRADES, grade_shares
+
+    shares = grade_shares([row["grade"] for row in rows])
+    names = {"gold": "the gold answer", "wrong": "a known wrong choice", "other": "neither"}
+    typer.echo(f"=== graded {len(rows)} answers ({rows[0]['mode']}) against each item's choices")
+    for name in GRADES:
+        s = shares[name]
+        typer.echo(f"{names[name]:>22}: {s['share']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}] ({s['count']})")
 
 
 def print_rows(rows: list[dict]) -> None:

@@ -17,6 +17,7 @@ import torch
 
 from likra.errors import LikraError
 from likra.generation.decoding import MODES, GenerateSettings, choose, needed_adapters
+from likra.generation.grading import grade as grade_answer
 from likra.generation.loop import STRATEGIES, Decoded, StopRules, VariantForward, decode
 from likra.generation.rerank import best, likra_per_char
 from likra.io import atomic_write_jsonl
@@ -267,8 +268,8 @@ def _generations(decoded: Decoded) -> list[Generation]:
     return [Generation(t, tokens, f) for t, tokens, f in zip(decoded.texts, decoded.tokens, decoded.finish)]
 
 
-def task_prompts(task: str, split: str, limit: int | None) -> tuple[list[str], list[str]]:
-    """(ids, prompts) of a task's items: each question's context as likra scores it, without choices."""
+def task_items(task: str, split: str, limit: int | None) -> list:
+    """A task's items that have one question to generate from (one context for every choice)."""
     from likra.data.selection import eval_items
 
     items = eval_items(task, split, limit, shots=0)
@@ -281,7 +282,7 @@ def task_prompts(task: str, split: str, limit: int | None) -> tuple[list[str], l
                 "question to generate from",
                 field="task",
             )
-    return [item.id for item in items], [item.contexts[0] for item in items]
+    return items
 
 
 def generate(
@@ -299,6 +300,7 @@ def generate(
     out: str | Path | None = None,
     progress: Any = None,
     loaded: Any = None,
+    grade: bool = False,
     **decoding: Any,
 ) -> list[dict]:
     """Generate from ``prompts`` or a task's questions with a run (or a bare model): one row per
@@ -308,15 +310,20 @@ def generate(
     ``mode`` defaults to contrastive for a likra run, the run's adapter for a one-adapter run and
     base for a model; ``decoding`` are ``GenerateSettings`` fields (max_new_tokens, sample,
     temperature, top_p, seed, alpha, weight, beta, k, stop). Task prompts stop at a newline
-    unless ``stop`` is given."""
+    unless ``stop`` is given. ``grade`` (task prompts only) grades each answer against the item's
+    choices (``likra.generation.grading``): each row gains ``grade`` (gold, wrong, other) and
+    ``named`` (the choice it names)."""
     if (prompts is None) == (task is None):
         raise LikraError("give either prompts (--prompt) or a task (--task)", field="prompt")
+    if grade and task is None:
+        raise LikraError("grading needs a task's items (--task): free prompts have no choices", field="grade")
     if task is not None:
         decoding.setdefault("stop", TASK_STOP)
     settings = GenerateSettings(mode=mode or "base", **decoding)  # every option checked before any loading
     if batch_size < 1:
         raise LikraError(f"batch_size must be >= 1, got {batch_size}", field="batch_size")
-    ids, texts = task_prompts(task, split, limit) if task is not None else _prompt_ids(prompts)
+    items = task_items(task, split, limit) if task is not None else None
+    ids, texts = ([i.id for i in items], [i.contexts[0] for i in items]) if items else _prompt_ids(prompts)
     resolved = resolve_target(target, checkpoint)
     settings = replace(settings, mode=mode or resolved.default_mode())
     resolved.check_mode(settings.mode)
@@ -328,6 +335,9 @@ def generate(
             generator.close()
     about = {**settings.describe(), **resolved.describe()}
     rows = [_row(i, p, g, settings.mode, about) for i, p, g in zip(ids, texts, outputs)]
+    if grade:
+        for row, item in zip(rows, items):
+            row["grade"], row["named"] = grade_answer(row["text"], item.choices, item.gold)
     if out is not None:
         atomic_write_jsonl(out, rows)
     return rows
