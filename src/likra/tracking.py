@@ -64,5 +64,4 @@ def log_scalars(prefix: str, step: int, values: Mapping[str, Any]) -> None:
         return
     for name, value in values.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            _writer.add_scalar(f"{prefix}/{name}", value, step)
-    _writer.flush()
+            _writer.add_scalar(f"{prefix}/{name}", value, step)  # the writer flushes every 2 min and on close

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Optional
 
 import typer
 import yaml
@@ -62,7 +62,7 @@ def use_config_file(ctx: typer.Context, param: Any, value: Path | None) -> Path 
     return value
 
 
-CONFIG = typer.Option(
+_CONFIG = typer.Option(
     "--config",
     help="A YAML (or .toml) file of this command's options, as --print-config writes it; options given "
     "on the command line override it.",
@@ -70,9 +70,12 @@ CONFIG = typer.Option(
     is_eager=True,
     dir_okay=False,
 )
-PRINT_CONFIG = typer.Option(
+_PRINT_CONFIG = typer.Option(
     "--print-config", help="Print the options this command would run with (as YAML) and exit without running."
 )
+# The two parameters every command with a config file declares last.
+ConfigFile = Annotated[Optional[Path], _CONFIG]
+PrintConfig = Annotated[bool, _PRINT_CONFIG]
 
 
 def _plain(value: Any) -> Any:

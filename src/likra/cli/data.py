@@ -66,9 +66,9 @@ def show_command(
     from likra.api import default_split, items
 
     split = split or default_split(task)
-    total = len(items(task, split))
-    shown = items(task, split, limit=n, shots=shots, seed=seed)
-    typer.echo(f"{task} [{split}]: {total} items, showing {len(shown)}")
+    everything = items(task, split)
+    shown = items(task, split, limit=n, shots=shots, seed=seed) if shots else everything[: max(n, 0)]
+    typer.echo(f"{task} [{split}]: {len(everything)} items, showing {len(shown)}")
     for item in shown:
         typer.echo("")
         typer.echo(format_item(item))

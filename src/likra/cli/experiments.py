@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from likra.cli.config_file import CONFIG, PRINT_CONFIG, print_config
+from likra.cli.config_file import ConfigFile, PrintConfig, print_config
 from likra.model.precision import DEFAULT_DTYPE, check_dtype_choice
 from likra.model.resolve import DEFAULT_MODEL
 from likra.training.loop import TrainSettings
@@ -50,7 +50,7 @@ def reproduce_command(
             help="quick (a whole small experiment in under 3 min on 2 CPU cores; underpowered verdicts), "
             "default (the README's results; 15-35 min on 2 CPU cores with fast bf16 training, up to "
             "1 h 45 min in fp32), methods (finding 10: likra, unlikelihood, DPO, KTO), pool (the whole ARC pool, "
-            "3 seeds, ~2.5 h), winogrande (beyond ARC, 3 seeds, 1 h), hellaswag (the same, ~3 h) or full (paper size)."
+            "3 seeds, ~2.5 h), winogrande (beyond ARC, 3 seeds, 1 h), hellaswag (the same; about 3 h estimated from Winogrande's rates) or full (paper size)."
         ),
     ] = "default",
     model: Annotated[Optional[str], typer.Option(help="Override the profile's model.")] = None,
@@ -79,8 +79,8 @@ def reproduce_command(
         typer.Option(help="Other methods' learning rates, e.g. dpo=3e-3,unlikelihood=3e-3 (likra's is --lr)."),
     ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
-    config: Annotated[Optional[Path], CONFIG] = None,
-    print_settings: Annotated[bool, PRINT_CONFIG] = False,
+    config: ConfigFile = None,
+    print_settings: PrintConfig = False,
 ) -> None:
     """Run the paper's experiments on a profile and write REPORT.md with plots and findings."""
     if print_settings:
@@ -129,8 +129,8 @@ def curve_command(
     dtype: Dtype = DEFAULT_DTYPE,
     score_dtype: ScoreDtype = DEFAULT_DTYPE,
     quiet: Quiet = False,
-    config: Annotated[Optional[Path], CONFIG] = None,
-    print_settings: Annotated[bool, PRINT_CONFIG] = False,
+    config: ConfigFile = None,
+    print_settings: PrintConfig = False,
 ) -> None:
     """Learning curves of sft, likra and neg-only over N, several seeds, with 95% bands.
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from likra.cli.config_file import CONFIG, PRINT_CONFIG, print_config
+from likra.cli.config_file import ConfigFile, PrintConfig, print_config
 from likra.generation.decoding import MODES, GenerateSettings
 from likra.generation.run import DEFAULT_BATCH, TASK_STOP
 from likra.model.precision import DEFAULT_DTYPE, check_dtype_choice
@@ -85,8 +85,8 @@ def generate_command(
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
-    config: Annotated[Optional[Path], CONFIG] = None,
-    print_settings: Annotated[bool, PRINT_CONFIG] = False,
+    config: ConfigFile = None,
+    print_settings: PrintConfig = False,
 ) -> None:
     """Generate text with both heads: contrastive, product of experts, rerank, or one head alone."""
     if print_settings:

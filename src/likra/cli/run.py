@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from likra.cli.config_file import CONFIG, PRINT_CONFIG, print_config
+from likra.cli.config_file import ConfigFile, PrintConfig, print_config
 from likra.errors import LikraError, unknown_name
 from likra.methods import DEFAULT_METHOD, METHODS, PREFERENCE_METHODS
 from likra.model.heads import LoraSettings
@@ -96,8 +96,8 @@ def train_command(
         ),
     ] = "none",
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
-    config: Annotated[Optional[Path], CONFIG] = None,
-    print_settings: Annotated[bool, PRINT_CONFIG] = False,
+    config: ConfigFile = None,
+    print_settings: PrintConfig = False,
 ) -> None:
     """Train the LoRA heads of a method (likra: positive and negative); checkpoints after 1, 2, 4, ... steps."""
     from likra.api import train
@@ -192,8 +192,8 @@ def eval_command(
         ),
     ] = "none",
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
-    config: Annotated[Optional[Path], CONFIG] = None,
-    print_settings: Annotated[bool, PRINT_CONFIG] = False,
+    config: ConfigFile = None,
+    print_settings: PrintConfig = False,
 ) -> None:
     """Score every choice under base, pos and neg; print acc/acc_norm of every mode."""
     if print_settings:
