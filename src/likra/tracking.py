@@ -21,6 +21,7 @@ from likra import distributed
 from likra.errors import LikraError
 
 REPORT_TO = ("none", "tensorboard")
+REPORT_TO_HELP = "Also log to: none or tensorboard (event files in RUN/tensorboard/; pip install 'likra[tensorboard]')."
 FOLDER = "tensorboard"
 
 _writer: Any = None  # the active SummaryWriter, if any

@@ -14,6 +14,7 @@ from likra.methods import DEFAULT_METHOD, METHODS, PREFERENCE_METHODS
 from likra.model.heads import LoraSettings
 from likra.model.precision import DEFAULT_DTYPE, check_dtype_choice
 from likra.model.resolve import DEFAULT_MODEL
+from likra.tracking import REPORT_TO_HELP
 from likra.training.loop import TrainSettings
 from likra.training.preference import PreferenceSettings
 from likra.training.presets import PRESETS, default_lr
@@ -89,12 +90,7 @@ def train_command(
             "more with SmolLM2 (the same numbers either way)."
         ),
     ] = TRAIN.activation_checkpointing,
-    report_to: Annotated[
-        str,
-        typer.Option(
-            help="Also log to: none or tensorboard (event files in RUN/tensorboard/; pip install 'likra[tensorboard]')."
-        ),
-    ] = "none",
+    report_to: Annotated[str, typer.Option(help=REPORT_TO_HELP)] = "none",
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     config: ConfigFile = None,
     print_settings: PrintConfig = False,
@@ -185,12 +181,7 @@ def eval_command(
         ),
     ] = DEFAULT_DTYPE,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
-    report_to: Annotated[
-        str,
-        typer.Option(
-            help="Also log to: none or tensorboard (event files in RUN/tensorboard/; pip install 'likra[tensorboard]')."
-        ),
-    ] = "none",
+    report_to: Annotated[str, typer.Option(help=REPORT_TO_HELP)] = "none",
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     config: ConfigFile = None,
     print_settings: PrintConfig = False,
