@@ -4,7 +4,7 @@ Scores every choice of a task split (default: the full ARC-Challenge test split,
 with the base model only, once in fp32 and once in bf16, in one process. Reports the per-choice
 |Δ log-likelihood| distribution, how often the argmax (acc and acc_norm) agrees, acc/acc_norm
 with 95% CIs under both dtypes, and the speed of each. Writes
-``benchmarks/results/bf16_agreement.json``.
+``benchmarks/results/bf16_agreement_<machine>_<date>.json`` (``likra.model.precision.result_path``).
 
 Timing is interleaved: the items are cut into chunks and each chunk is scored under both
 dtypes, alternating which goes first, so load from other processes on a shared machine hits
@@ -30,10 +30,11 @@ import torch
 from likra.data.registry import get_task
 from likra.metrics import all_metrics, mode_score, predictions
 from likra.model.load import BaseModel, load_base
-from likra.model.precision import cpu_bf16_support, dtype_name
+from likra.model.precision import cpu_bf16_support, dtype_name, result_path
 from likra.score.scorer import score_items
 
 DTYPES = ("fp32", "bf16")
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _matmul_module():
@@ -148,7 +149,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=4, help="interleaving chunks (>= 1)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--no-matmul", action="store_true", help="skip the raw matmul-rate measurement")
-    parser.add_argument("--out", default="benchmarks/results/bf16_agreement.json")
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/bf16_agreement_<machine>_<date>.json")
     args = parser.parse_args()
 
     loadavg_start = os.getloadavg()
@@ -184,7 +185,7 @@ def main() -> None:
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     print_table(result)
-    out = Path(args.out)
+    out = args.out or result_path("bf16_agreement", RESULTS)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")

@@ -3,7 +3,7 @@
 Both score the base log-likelihood of every choice of the same items, in one process, on the
 one model object likra loaded (lm-eval gets it through ``HFLM(pretrained=model)``). Prints
 choices/s for both, their ratio, the largest per-choice log-likelihood difference and whether
-acc agrees; writes ``benchmarks/results/eval_speed_<dtype>.json``.
+acc agrees; writes ``benchmarks/results/eval_speed_<dtype>_<machine>_<date>.json``.
 
 Both also get an achieved *useful* GFLOP/s (``likra.lm.flops``): likra's unique input
 tokens x 2 x non-embedding parameters, plus the LM head at the scored (continuation) positions,
@@ -32,13 +32,15 @@ import torch
 from likra.data.selection import eval_items
 from likra.lm.flops import forward_flops, non_embedding_params
 from likra.model.load import load_base
-from likra.model.precision import DTYPE_CHOICES, dtype_name
+from likra.model.precision import DTYPE_CHOICES, dtype_name, result_path
 from likra.score.scorer import score_items
 
 try:  # run as a script, this folder is on sys.path; imported from the repo root, it is a package
     from matmul_rate import matmul_rate
 except ImportError:
     from benchmarks.matmul_rate import matmul_rate
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def lm_eval_logliks(lm, requests: list[tuple[str, str]]) -> list[float]:
@@ -61,7 +63,9 @@ def main() -> None:
     parser.add_argument("--batch-tokens", type=int, default=4096, help="likra's token budget per batch")
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default="fp32", choices=DTYPE_CHOICES, help="model dtype (load_base's)")
-    parser.add_argument("--out", default=None, help="default: benchmarks/results/eval_speed_<dtype>.json")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: benchmarks/results/eval_speed_<dtype>_<machine>_<date>.json"
+    )
     args = parser.parse_args()
 
     from lm_eval.models.huggingface import HFLM
@@ -178,7 +182,7 @@ def main() -> None:
         f"speed-up: {result['speedup']:.2f}x   max |Δ loglik| = {diff.max():.2e}   "
         f"argmax agreement = {result['argmax_agreement']:.3f}   acc {result['acc_likra']:.3f} vs {result['acc_lm_eval']:.3f}"
     )
-    out = Path(args.out or f"benchmarks/results/eval_speed_{dtype_name(base.dtype)}.json")
+    out = args.out or result_path(f"eval_speed_{dtype_name(base.dtype)}", RESULTS, device=base.device)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")

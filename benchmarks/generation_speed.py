@@ -33,9 +33,10 @@ from likra.generation import GenerateSettings, Generator, Target
 from likra.generation.run import resolve_target, task_prompts
 from likra.model.heads import HEADS, attach_heads
 from likra.model.load import load_base
+from likra.model.precision import result_path
 from likra.model.resolve import DEFAULT_MODEL
 
-OUT = Path(__file__).resolve().parent / "results" / "generation_speed.json"
+RESULTS = Path(__file__).resolve().parent / "results"
 # (name, mode, strategy); transformers' generate is timed beside them.
 CONFIGS = [
     ("likra pos", "pos", "separate"),
@@ -108,7 +109,9 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--note", default="", help="a note stored with the results (e.g. the machine's load)")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: benchmarks/results/generation_speed_<machine>_<date>.json"
+    )
     args = parser.parse_args()
 
     if args.threads:
@@ -177,9 +180,10 @@ def main() -> None:
         "results": rows,
         "versions": {m: __import__(m).__version__ for m in ("torch", "transformers", "peft")},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out = args.out or result_path("generation_speed", RESULTS, device=generator.device)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ The ``likra`` lm-eval model (``likra.harness.LikraLM``) is run by ``lm_eval.simp
 local lm-eval task (YAML over a JSON file: the first LIMIT ARC-Challenge test items exactly as likra
 formats them); ``likra eval`` scores the same items. Prints lm-eval's acc / acc_norm next to
 likra's for base, sft, likra and neg-only, the largest per-choice score difference and the seconds
-each lm-eval run took; writes ``benchmarks/results/harness_parity.json``.
+each lm-eval run took; writes ``benchmarks/results/harness_parity_<machine>_<date>.json``.
 
     python benchmarks/harness_parity.py runs/reproduce/runs/arc/first-s42 --checkpoint N-256 --limit 200
 """
@@ -23,9 +23,12 @@ from likra.data.selection import eval_items
 from likra.io import read_jsonl
 from likra.layout import CONFIG, RunLayout
 from likra.metrics import MODES
+from likra.model.load import pick_device
+from likra.model.precision import result_path
 
 TASK = "likra_arc_challenge_parity"
 CHECKED = ("base", "sft", "likra", "neg-only")
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def task_folder(root: Path, limit: int) -> Path:
@@ -51,7 +54,9 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--checkpoint", default="final")
     parser.add_argument("--limit", type=int, default=200)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "harness_parity.json")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: benchmarks/results/harness_parity_<machine>_<date>.json"
+    )
     args = parser.parse_args()
 
     from lm_eval import simple_evaluate
@@ -113,9 +118,11 @@ def main() -> None:
             f"| {r['mode']} | {r['lm_eval_acc']:.4f} | {r['lm_eval_acc_norm']:.4f} | {r['likra_eval_acc']:.4f} | "
             f"{r['likra_eval_acc_norm']:.4f} | {r['max_abs_score_difference']:.2e} |"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out = args.out or result_path("harness_parity", RESULTS, device=pick_device(None))
+    out.parent.mkdir(parents=True, exist_ok=True)
     result = {"run": str(args.run), "checkpoint": checkpoint, "limit": args.limit, "rows": rows}
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
     shutil.rmtree(root, ignore_errors=True)
 
 

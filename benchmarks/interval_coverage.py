@@ -7,14 +7,13 @@ paired difference, as the report does (item bootstrap + t-based seed level), and
 did before (one bootstrap over seeds, then items), and counts how often each covers the true
 value.
 
-    python benchmarks/interval_coverage.py --sims 500 --out benchmarks/results/interval_coverage.json
+    python benchmarks/interval_coverage.py --sims 500    # writes results/interval_coverage_<machine>_<date>.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from datetime import date
 from pathlib import Path
@@ -23,8 +22,10 @@ import numpy as np
 
 from likra.experiments.simulate import Truth, simulate
 from likra.experiments.stats import BOOTSTRAP_SAMPLES, Estimate, Resampling, estimate_statistic
+from likra.model.precision import machine_slug, result_path
 
 TRUE = {"a": 0.30, "b": 0.36}
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def seed_bootstrap(statistic, n_items: int, seeds: tuple[int, ...]) -> Estimate:
@@ -66,7 +67,7 @@ def main() -> None:
     parser.add_argument("--sims", type=int, default=500)
     parser.add_argument("--items", type=int, default=352)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/interval_coverage_<machine>_<date>.json")
     args = parser.parse_args()
     seeds = tuple(range(1, args.seeds + 1))
     started = time.perf_counter()
@@ -84,11 +85,13 @@ def main() -> None:
         "true": TRUE,
         "rows": rows,
         "date": date.today().isoformat(),
-        "machine": platform.processor() or platform.machine(),
+        "machine": machine_slug(),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    out = args.out or result_path("interval_coverage", RESULTS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

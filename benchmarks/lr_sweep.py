@@ -2,7 +2,8 @@
 
 Trains method M on the first N questions of the ARC pool (seed 42, `first` negatives) at each
 learning rate and scores ARC-Challenge validation (not test: the sweep must not peek at the
-evaluation set). Prints acc_norm of M's modes per LR and writes JSON. The base model's scores
+evaluation set). Prints acc_norm of M's modes per LR and writes JSON
+(``benchmarks/results/lr_sweep[_M]_<machine>_<date>.json``). The base model's scores
 are computed once and shared by every LR's run.
 
     python benchmarks/lr_sweep.py                                   # likra (two heads)
@@ -21,10 +22,12 @@ from pathlib import Path
 from likra.layout import RunLayout, eval_folder_name
 from likra.methods import METHODS
 from likra.model.load import load_base
+from likra.model.precision import result_path
 from likra.score.evaluate import evaluate
 from likra.training.loop import TrainSettings
 from likra.training.run import train
 
+RESULTS = Path(__file__).resolve().parent / "results"
 MODES = {
     "likra": ("sft", "likra", "neg-only", "pos-base"),
     "sft": ("sft", "pos-base"),
@@ -43,10 +46,13 @@ def main() -> None:
     parser.add_argument("--lrs", default="1e-4,3e-4,1e-3,3e-3,1e-2")
     parser.add_argument("--eval-task", default="arc_challenge")
     parser.add_argument("--eval-split", default="validation")
-    parser.add_argument("--out", default=None, help="default: benchmarks/results/lr_sweep[_METHOD].json")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: benchmarks/results/lr_sweep[_METHOD]_<machine>_<date>.json"
+    )
     args = parser.parse_args()
-    out = Path(args.out or f"benchmarks/results/lr_sweep{'' if args.method == 'likra' else '_' + args.method}.json")
     base = load_base(args.model)
+    what = "lr_sweep" if args.method == "likra" else f"lr_sweep_{args.method}"
+    out = args.out or result_path(what, RESULTS, device=base.device)
     folder = eval_folder_name(args.eval_task, args.eval_split, 0, None)
     results, shared_base = [], None
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,7 @@ divided by the matmul rate (measured right after, same process) bounds what any 
 built on torch's matmul kernels could reach here. The real pass and step are timed too, taking
 turns with the replays, each divided by the rate measured right after it.
 
-    python benchmarks/matmul_ceiling.py --rounds 3 --out benchmarks/results/matmul_ceiling_intel_amx.json
+    python benchmarks/matmul_ceiling.py --rounds 3    # writes results/matmul_ceiling_<machine>_<date>.json
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from likra.lm.packing import (
 from likra.lm.tokenize import encode_requests
 from likra.model.heads import LoraSettings, attach_heads
 from likra.model.load import load_base
+from likra.model.precision import result_path
 from likra.score.scorer import encode_and_group, score_items
 from likra.training.loop import HeadTrainer, LossTerm, TrainSettings, set_activation_checkpointing
 
@@ -58,6 +59,8 @@ try:  # run as a script, this folder is on sys.path; imported from the repo root
     from matmul_rate import cpu_facts, matmul_rate, torch_facts
 except ImportError:
     from benchmarks.matmul_rate import cpu_facts, matmul_rate, torch_facts
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def decoder_weights(model) -> list[torch.Tensor]:
@@ -126,7 +129,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=32, help="ARC training questions in the step")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/matmul_ceiling_<machine>_<date>.json")
     args = parser.parse_args()
 
     base = load_base(args.model, dtype=args.dtype)
@@ -217,10 +220,10 @@ def main() -> None:
             f"{name:36s} {statistics.median(seconds[name]):7.3f} s  {row['useful_gflops_per_s']:7.1f} useful GFLOP/s  "
             f"share {row['median_share_of_matmul_rate']:.1%} (rates {row['matmul_rate_after_each']})"
         )
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.out}")
+    out = args.out or result_path("matmul_ceiling", RESULTS, device=base.device)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Square GEMMs (1024, 2048) show the kernel's peak; the model-shaped cases are SmolLM2-135M's
 MLP projections on a 2048-token batch (hidden 576 <-> intermediate 1536) through
 ``F.linear``, which is what the scorer actually runs. Each case: warm-up, then the median of
-timed repeats. Writes ``benchmarks/results/matmul_rate.json``.
+timed repeats. Writes ``benchmarks/results/matmul_rate_<machine>_<date>.json``.
 
     python benchmarks/matmul_rate.py                 # torch's default thread count
     python benchmarks/matmul_rate.py --threads 1
@@ -120,7 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--out", default="benchmarks/results/matmul_rate.json")
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/matmul_rate_<machine>_<date>.json")
     args = parser.parse_args()
 
     load_start = os.getloadavg()
@@ -151,7 +151,11 @@ def main() -> None:
         f"best: fp32 {best['fp32']:.1f}, bf16 {best['bf16']:.1f} ({result['bf16_over_fp32']}x)  "
         f"load {result['loadavg_start'][0]} -> {result['loadavg_end'][0]}"
     )
-    out = Path(args.out)
+    out = args.out
+    if out is None:  # likra imported here only: matmul_rate() itself needs nothing of it
+        from likra.model.precision import result_path
+
+        out = result_path("matmul_rate", Path(__file__).resolve().parent / "results")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")

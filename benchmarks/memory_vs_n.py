@@ -3,7 +3,7 @@
 Runs ``likra train`` in a child process on the first N questions of a pool and samples the
 child's resident set size (RSS) every ``--every`` seconds, pairing each sample with the number of
 optimiser steps already logged in ``train_log.jsonl``. Prints the peak RSS per doubling of N and
-writes JSON; a flat profile means a long run (the full profile, N = 6615) needs no more memory than
+writes JSON (``benchmarks/results/memory_vs_n_<machine>_<date>.json``); a flat profile means a long run (the full profile, N = 6615) needs no more memory than
 a short one.
 
     python benchmarks/memory_vs_n.py --max-questions 2048 --batch-size 32
@@ -21,6 +21,8 @@ from pathlib import Path
 
 import psutil
 
+from likra.model.precision import result_path
+
 
 def logged_steps(run_dir: Path) -> int:
     log = run_dir / "train_log.jsonl"
@@ -34,7 +36,7 @@ def main() -> None:
     parser.add_argument("--max-questions", type=int, default=2048)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--every", type=float, default=2.0, help="seconds between RSS samples")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "memory_vs_n.json")
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/memory_vs_n_<machine>_<date>.json")
     args = parser.parse_args()
     run_dir = Path(tempfile.mkdtemp(prefix="likra-memory-")) / "run"
     command = [
@@ -75,8 +77,10 @@ def main() -> None:
         "peak_rss_mb_by_n": {str(n): rss for n, rss in sorted(buckets.items())},
         "samples": samples,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    out = args.out or result_path("memory_vs_n", Path(__file__).resolve().parent / "results")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ arithmetic twice), and prints per checkpoint and mode: how often the candidate's
 reference's, acc and acc_norm of both, ties, the reference's median spread of the mode's score
 over an item's choices, and the candidate's median / p99 per-choice |Δ score|.
 
-    python benchmarks/ratio_precision.py RUN [RUN ...] --limit 300 --candidates auto,bf16 \\
-        --out benchmarks/results/ratio_precision.json
+    python benchmarks/ratio_precision.py RUN [RUN ...] --limit 300 --candidates auto,bf16
 
-Writes a JSON with every row and the machine it ran on.
+Writes a JSON with every row and the machine it ran on
+(``benchmarks/results/ratio_precision_<machine>_<date>.json``).
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ from likra.lm import forward
 from likra.lm.packing import BATCH_TOKENS
 from likra.metrics import MODES, predictions, weighted
 from likra.model.heads import attach_heads, load_head_weights
-from likra.model.precision import compute_description, dtype_name, resolve_score_dtype
+from likra.model.precision import SCORING, compute_description, dtype_name, resolve_dtype, result_path
 from likra.score import scorer
 from likra.score.evaluate import LazyModel, lora_settings, match_adapter_dtype, read_run_config
 from likra.score.scorer import score_items
 
+RESULTS = Path(__file__).resolve().parent / "results"
 MODE_SCORES = {
     "likra": MODES["likra"],
     "neg-only": MODES["neg-only"],
@@ -134,7 +135,7 @@ def main() -> None:
     )
     parser.add_argument("--first-run-only", default="", help="candidates scored for the first run only")
     parser.add_argument("--reference-batch-tokens", type=int, default=1024)
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/ratio_precision_<machine>_<date>.json")
     args = parser.parse_args()
     items = eval_items(args.task, args.split, args.limit, 0)
     checkpoints = [c.strip() for c in args.checkpoints.split(",")]
@@ -170,14 +171,15 @@ def main() -> None:
         },
         "computed_on": compute_description("cpu", torch.float32),
         "bf16_kernel": compute_description("cpu", torch.bfloat16),
-        "auto_scores_in": dtype_name(resolve_score_dtype("cpu", "auto")),
+        "auto_scores_in": dtype_name(resolve_dtype("cpu", "auto", SCORING)),
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "rows": rows_out,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.out}")
+    out = args.out or result_path("ratio_precision", RESULTS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

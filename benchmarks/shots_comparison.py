@@ -3,7 +3,8 @@
 The heads are trained on the zero-shot form, as the reference does; each run is then scored with
 ``likra eval --shots K`` (demonstrations drawn as lm-eval draws them). Prints acc_norm per mode at
 each N, 0-shot and K-shot, over the runs' seeds with two-level (seed x item) bootstrap intervals,
-and the K-shot minus 0-shot difference of likra - sft; writes ``benchmarks/results/shots_comparison.json``.
+and the K-shot minus 0-shot difference of likra - sft; writes
+``benchmarks/results/shots_comparison_<machine>_<date>.json``.
 
     python benchmarks/shots_comparison.py EXP/runs/arc/first-s42 EXP/runs/arc/first-s43 EXP/runs/arc/first-s44 \\
         --zero arc_challenge-test-0shot-limit352 --k arc_challenge-test-5shot-lmeval-limit352 --checkpoints N-64,N-256
@@ -21,8 +22,10 @@ from likra.experiments.rules import Scores
 from likra.experiments.stats import estimate_statistic, mean_estimate
 from likra.io import read_json, read_jsonl
 from likra.metrics import MODES, predictions
+from likra.model.precision import result_path
 
 MODES_SHOWN = ("base", "sft", "likra", "neg-only")
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def correctness(runs: list[Path], folder: str, checkpoint: str, mode: str) -> np.ndarray:
@@ -40,7 +43,9 @@ def main() -> None:
     parser.add_argument("--zero", required=True, help="the 0-shot eval folder name")
     parser.add_argument("--k", required=True, help="the k-shot eval folder name")
     parser.add_argument("--checkpoints", default="N-64,N-256")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "shots_comparison.json")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: benchmarks/results/shots_comparison_<machine>_<date>.json"
+    )
     args = parser.parse_args()
     seeds = tuple(int(read_json(run / "config.json")["train"]["seed"]) for run in args.runs)
     result: dict = {
@@ -73,8 +78,10 @@ def main() -> None:
                 diff = estimate_statistic(lambda r, a=likra, b=sft: a.mean(r) - b.mean(r), likra.n_items, seeds)
                 print(f"| {checkpoint} | likra - sft ({folder}) | {diff.fmt()} | |")
                 result["rows"].append({"checkpoint": checkpoint, "likra_minus_sft": folder, "estimate": diff.to_dict()})
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    out = args.out or result_path("shots_comparison", RESULTS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ Prints examples/s and tokens/s (real, non-padding tokens) and the ratio, and che
 two compute the same loss (first step, before any update, within 1e-4; 1e-2 in bf16). likra's
 loop recomputes activations in backward (activation checkpointing, its default); the plain loop
 does not. Writes
-``benchmarks/results/train_speed_<dtype>.json``.
+``benchmarks/results/train_speed_<dtype>_<machine>_<date>.json``.
 
 Both also get an achieved *useful* training GFLOP/s (``likra.lm.flops``): 2 x (the real
 input tokens x 2 x non-embedding parameters, plus the LM head at the answer-token predictors,
@@ -28,7 +28,7 @@ seconds per optimiser step (median over steps, from each run's train_log), the o
 (adapter, dataset, TRL's reference log-probabilities for DPO/KTO) and the whole ``likra train``
 call, each as a ratio to likra's two heads; DPO and KTO also once more on TRL's own CPU path for
 the LM head (every position projected, not only the completions: see
-``likra.training.preference.compact_lm_head``). Writes ``benchmarks/results/method_speed_<dtype>.json``.
+``likra.training.preference.compact_lm_head``). Writes ``benchmarks/results/method_speed_<dtype>_<machine>_<date>.json``.
 """
 
 from __future__ import annotations
@@ -51,13 +51,15 @@ from likra.lm.tokenize import encode_requests
 from likra.methods import PREFERENCE_METHODS
 from likra.model.heads import LoraSettings, attach_heads, lora_config
 from likra.model.load import load_base
-from likra.model.precision import DTYPE_CHOICES, dtype_name
+from likra.model.precision import DTYPE_CHOICES, dtype_name, result_path
 from likra.training.loop import HeadTrainer, LossTerm, TrainSettings, set_activation_checkpointing
 
 try:  # run as a script, this folder is on sys.path; imported from the repo root, it is a package
     from matmul_rate import matmul_rate
 except ImportError:
     from benchmarks.matmul_rate import matmul_rate
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def sync(device: torch.device) -> None:
@@ -210,7 +212,7 @@ def compare_methods(args) -> None:
             f"{method:32s} {run['median_step_seconds']:8.2f} {run['step_vs_likra']:8.2f} "
             f"{run['setup_seconds']:8.1f} {run['wall_seconds']:8.1f} {run['wall_vs_likra']:8.2f}"
         )
-    out = Path(args.out or f"benchmarks/results/method_speed_{dtype_name(base.dtype)}.json")
+    out = args.out or result_path(f"method_speed_{dtype_name(base.dtype)}", RESULTS, device=base.device)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
@@ -227,7 +229,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default="fp32", choices=DTYPE_CHOICES, help="model dtype (load_base's)")
-    parser.add_argument("--out", default=None, help="default: benchmarks/results/train_speed_<dtype>.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="default: benchmarks/results/{train,method}_speed_<dtype>_<machine>_<date>.json",
+    )
     parser.add_argument("--methods", default=None, help="time these training methods instead (see above)")
     args = parser.parse_args()
     if args.methods:
@@ -314,7 +321,7 @@ def main() -> None:
         f"speed-up: {result['speedup']:.2f}x   first-step loss diff {first_diff:.2e} "
         f"({'OK' if result['losses_agree'] else 'MISMATCH'}), max over steps {result['max_loss_diff']:.2e}"
     )
-    out = Path(args.out or f"benchmarks/results/train_speed_{dtype_name(base.dtype)}.json")
+    out = args.out or result_path(f"train_speed_{dtype}", RESULTS, device=base.device)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")

@@ -9,14 +9,13 @@ it counts how often the rule says "holds" on the paper's curve, "does not hold" 
 claim (``REVERSED``: sft and likra swapped; likra straight on log N; neg-only flat), and
 "inconclusive" on noise (every mode at the base model's accuracy).
 
-    python benchmarks/verdict_power.py --draws 100 --out benchmarks/results/verdict_power.json
+    python benchmarks/verdict_power.py --draws 100    # writes results/verdict_power_<machine>_<date>.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from collections import Counter
 from datetime import date
@@ -27,10 +26,12 @@ import numpy as np
 from likra.experiments.findings import critical_phase_tests, negatives_alone_tests
 from likra.experiments.rules import FAILS, HOLDS, INCONCLUSIVE, Scores, combine
 from likra.experiments.simulate import MEASURED_RHO_BY_MODE, PAPER_BASE, PAPER_CURVE, PAPER_ITEMS, Truth, simulate
+from likra.model.precision import machine_slug, result_path
 
 PAPER = PAPER_CURVE
 EARLY_N = 128  # findings.EARLY_PHASE_MAX_N on the paper's grid
 SEEDS = (42, 43, 44)
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def truths() -> dict[str, tuple[dict, float]]:
@@ -114,7 +115,7 @@ def main() -> None:
         help="seed offset SD on top of chance disagreement; 0.005 gives the default run's per-seed spread "
         "(likra 0.012-0.037, neg-only 0.003-0.007, sft 0.002-0.004 at 352 items; more for sft and neg-only)",
     )
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/verdict_power_<machine>_<date>.json")
     args = parser.parse_args()
     started = time.perf_counter()
     result = {
@@ -135,11 +136,13 @@ def main() -> None:
         print(n_items, json.dumps(result["by_items"][str(n_items)]), flush=True)
     result |= {
         "date": date.today().isoformat(),
-        "machine": platform.processor() or platform.machine(),
+        "machine": machine_slug(),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    out = args.out or result_path("verdict_power", RESULTS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

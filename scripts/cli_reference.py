@@ -41,11 +41,15 @@ the command would run with (presets and `auto` resolved) and exits. Options give
 line override the file, so `likra train A ... --print-config > a.yaml` then `likra train B --config
 a.yaml` makes the same run (its config.json is byte-identical: `tests/test_config_file.py`).
 
-`train` and `eval` take `--report-to tensorboard` (transformers' name; `pip install
-'likra[tensorboard]'`): event files in `RUN/tensorboard/` with every training-log number at its
-step (each head's loss, the learning rate, examples/s; DPO/KTO rows too), each evaluated
-checkpoint's acc and acc_norm per mode at its N, and the run's config as text
-(`tensorboard --logdir RUN/tensorboard`; read back in `tests/test_tracking.py`)."""
+`train` and `eval` take `--report-to` with transformers' names, each an extra (`pip install
+'likra[NAME]'`), all written inside the run folder and never sent anywhere: every training-log
+number at its step (each head's loss, the learning rate, tokens/s; DPO/KTO rows too), each
+evaluated checkpoint's acc and acc_norm per mode at its N, and the run's config. `tensorboard`:
+event files in `RUN/tensorboard/` (`tensorboard --logdir RUN/tensorboard`). `wandb`: an offline
+W&B run in `RUN/wandb/`, train and eval as one run (`wandb sync RUN/wandb/offline-run-*` uploads
+it). `mlflow`: MLflow's file store in `RUN/mlruns/`, experiment `likra`, the config as flat params
+(`MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri RUN/mlruns`). Each is read back with
+its own library in `tests/test_tracking.py`."""
 
 NOTES = {
     "likra train": (

@@ -1,12 +1,14 @@
 """Compare the verdicts of two experiment reports (e.g. the default profile in fp32 and in bf16).
 
     python scripts/compare_findings.py docs/results/default runs/reproduce-bf16/report \
-        --labels fp32,bf16 --out docs/notes/bf16_verdicts.json --curves-up-to 64
+        --labels fp32,bf16 --curves-up-to 64 --out
 
 Each argument is a report folder (or an experiment folder holding ``report/``) with findings.json.
 Prints one row per finding: each side's verdict and deciding evidence, and whether they agree;
 with ``--curves-up-to N``, also both reports' curves (curves.csv: acc_norm and its 95% interval
-per negative type, mode and training-set size) up to N, side by side.
+per negative type, mode and training-set size) up to N, side by side. ``--out FILE`` also writes it
+all as JSON; ``--out`` alone writes ``docs/notes/findings_<a>_vs_<b>_<machine>_<date>.json``
+(the labels, this machine and today: ``likra.model.precision.result_path``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 from pathlib import Path
+
+NOTES = Path(__file__).resolve().parents[1] / "docs" / "notes"
 
 
 def load_findings(folder: Path) -> dict[int, dict]:
@@ -52,7 +57,12 @@ def main() -> None:
     parser.add_argument("a", type=Path)
     parser.add_argument("b", type=Path)
     parser.add_argument("--labels", default="a,b")
-    parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--out",
+        nargs="?",
+        const="",
+        help="write the comparison as JSON here; with no file: docs/notes/findings_<a>_vs_<b>_<machine>_<date>.json",
+    )
     parser.add_argument("--curves-up-to", type=int, help="also compare curves.csv up to this N")
     args = parser.parse_args()
     label_a, label_b = args.labels.split(",")
@@ -78,8 +88,9 @@ def main() -> None:
     flipped = [r["finding"] for r in rows if not r["agree"]]
     print(f"verdicts flipped: {flipped or 'none'}")
     curves = compare_curves(args.a, args.b, (label_a, label_b), args.curves_up_to) if args.curves_up_to else None
-    if args.out:
-        args.out.write_text(
+    if args.out is not None:
+        out = Path(args.out) if args.out else default_out(label_a, label_b)
+        out.write_text(
             json.dumps(
                 {
                     "a": str(args.a),
@@ -93,6 +104,15 @@ def main() -> None:
             )
             + "\n"
         )
+        print(f"wrote {out}")
+
+
+def default_out(label_a: str, label_b: str) -> Path:
+    """docs/notes/findings_<a>_vs_<b>_<machine>_<date>.json (likra, and torch, imported only here)."""
+    from likra.model.precision import result_path
+
+    what = "_".join(re.findall(r"[\w-]+", f"findings {label_a} vs {label_b}"))
+    return result_path(what, NOTES)
 
 
 if __name__ == "__main__":

@@ -8,14 +8,16 @@ those N are decided there, not the findings that need the whole curve).
     python scripts/scaling_table.py \\
         --report "SmolLM2-135M-Instruct=docs/results/default" \\
         --report "Gemma-3-270M base=docs/results/gemma3-270m" \\
-        --shots "SmolLM2-135M-Instruct=benchmarks/results/shots_comparison.json" \\
-        --shots "Gemma-3-270M base=benchmarks/results/shots_comparison_gemma3.json" \\
+        --shots "SmolLM2-135M-Instruct=benchmarks/results/shots_comparison_amd-avx512bf16_2026-11-27.json" \\
+        --shots "Gemma-3-270M base=benchmarks/results/shots_comparison_gemma3_intel-amx_2026-11-30.json" \\
         --report "SmolLM2-135M-Instruct, whole pool=docs/results/pool-smollm2" \\
         --report "SmolLM2-135M-Instruct, Winogrande, N ≤ 1,024=docs/results/winogrande" \\
-        --plot docs/results/scaling.png --out benchmarks/results/scaling_table.json
+        --plot docs/results/scaling.png --out
 
 Prints the table in markdown; the plot draws each setting's main learning curve (acc_norm, 95%
 two-level bands) side by side, with the k-shot points over them and the paper's 7B curve last.
+``--out FILE`` also writes the table as JSON; ``--out`` alone writes
+``benchmarks/results/scaling_table_<machine>_<date>.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import csv
 import json
 from pathlib import Path
 
-from compare_findings import load_findings  # benchmarks/: a report folder's findings by number
+from compare_findings import load_findings  # scripts/: a report folder's findings by number
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 # The paper's ARC-Challenge test curve (acc_norm, most likely Mistral-7B-v0.1, 5-shot), read off
 # the reference figures (../shared/docs/reference-method.md); no intervals were published.
@@ -200,7 +204,12 @@ def main() -> None:
     parser.add_argument("--report", action="append", default=[], help="LABEL=report folder (0-shot findings)")
     parser.add_argument("--shots", action="append", default=[], help="LABEL=shots_comparison.json (k-shot gaps)")
     parser.add_argument("--plot", type=Path)
-    parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--out",
+        nargs="?",
+        const="",
+        help="write the table as JSON here; with no file: benchmarks/results/scaling_table_<machine>_<date>.json",
+    )
     args = parser.parse_args()
     reports = [_labelled(r) for r in args.report]
     shots = dict(_labelled(s) for s in args.shots)
@@ -232,8 +241,15 @@ def main() -> None:
         table.append({"finding": None, "claim": row, "cells": dict(zip(names, cells)), "paper": paper})
     if args.plot:
         plot(reports, shots, args.plot)
-    if args.out:
-        args.out.write_text(json.dumps({"columns": names, "rows": table}, indent=2, ensure_ascii=False) + "\n")
+    if args.out is not None:
+        if args.out:
+            out = Path(args.out)
+        else:  # likra (and torch) imported only here
+            from likra.model.precision import result_path
+
+            out = result_path("scaling_table", RESULTS)
+        out.write_text(json.dumps({"columns": names, "rows": table}, indent=2, ensure_ascii=False) + "\n")
+        print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -173,3 +173,68 @@ def test_training_on_edited_data_is_refused_with_both_digests(run_and_task, tmp_
         progress=False,
         dtype="fp32",
     ) == ["N-4", "N-8"]
+
+
+# --- experiments: a complete experiment re-run after its inputs changed ---------------------------
+
+
+def experiment_curve(exp: Path, train_file: Path, eval_file: Path, model: Path) -> Path:
+    from likra.api import curve
+
+    return curve(
+        exp,
+        str(train_file),
+        [f"{eval_file}:test"],
+        max_questions=4,
+        model=str(model),
+        seeds=(42,),
+        batch_size=4,
+        progress=False,
+    )
+
+
+@pytest.fixture
+def experiment_files(tmp_path: Path, tiny_model_dir: Path) -> tuple[Path, Path, Path]:
+    """A complete one-seed curve experiment of the tiny model, with its task files."""
+    items = load_fixture("arc_easy_test") + load_fixture("arc_challenge_test")
+    train_file = write_task_file(tmp_path / "train.jsonl", items[:8])
+    eval_file = write_task_file(tmp_path / "eval.jsonl", items[8:16])
+    exp = tmp_path / "exp"
+    experiment_curve(exp, train_file, eval_file, tiny_model_dir)
+    return exp, train_file, eval_file
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda rows: rows[0].update(answer=(rows[0]["answer"] + 1) % len(rows[0]["choices"])),
+        lambda rows: rows[1]["choices"].__setitem__(0, "A new choice."),
+    ],
+    ids=["one-gold-answer", "one-choice"],
+)
+def test_a_complete_experiment_rerun_after_its_items_changed_gives_a_fresh_ones_numbers(
+    experiment_files, tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture, change
+) -> None:
+    """Was: "experiment already complete: rebuilding the report only", from the old tables (a
+    checked id list let the unconditional scores of an edited choice through as well)."""
+    exp, train_file, eval_file = experiment_files
+    edit_task(eval_file, eval_file, change)
+    capsys.readouterr()
+    experiment_curve(exp, train_file, eval_file, tiny_model_dir)
+    assert "experiment complete, but its inputs changed since it completed (eval " in capsys.readouterr().out
+    fresh = tmp_path / "fresh"
+    experiment_curve(fresh, train_file, eval_file, tiny_model_dir)
+    for name in ("report/curves.csv", "base/eval-test-0shot/uncond.jsonl", "base/eval-test-0shot/base.jsonl"):
+        assert (exp / name).read_text() == (fresh / name).read_text(), name
+    capsys.readouterr()
+    experiment_curve(exp, train_file, eval_file, tiny_model_dir)  # unchanged since: the report only
+    assert "experiment already complete: rebuilding the report only" in capsys.readouterr().out
+
+
+def test_a_complete_experiment_rerun_on_other_training_data_is_refused(experiment_files, tiny_model_dir: Path) -> None:
+    from likra.errors import LikraError
+
+    exp, train_file, eval_file = experiment_files
+    edit_task(train_file, train_file, lambda rows: [r.update(question=r["question"] + " (edited)") for r in rows])
+    with pytest.raises(LikraError, match="this run was trained on data with digest"):
+        experiment_curve(exp, train_file, eval_file, tiny_model_dir)

@@ -6,6 +6,8 @@ train B --config c.yaml`` gives B a config.json byte-identical to A's.
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,6 +59,24 @@ def test_the_round_trip_makes_the_same_run(cli: Callable, tmp_path: Path, tiny_m
     assert cli("train", tmp_path / "a", *options, "--lora-r", "4")[0] == 0
     assert cli("train", tmp_path / "b", "--config", tmp_path / "train.yaml")[0] == 0
     assert (tmp_path / "b" / "config.json").read_bytes() == (tmp_path / "a" / "config.json").read_bytes()
+
+
+def test_the_eval_round_trip_scores_the_same(cli: Callable, tmp_path: Path, tiny_model_dir: Path, train_file) -> None:
+    trained = ["--model", tiny_model_dir, "--task", train_file, "--max-questions", "8", "--batch-size", "4"]
+    assert cli("train", tmp_path / "a", *trained, "--quiet")[0] == 0
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # the same run, not yet evaluated
+    options = ["--task", train_file, "--limit", "6", "--checkpoint", "N-0,N-8"]
+    code, printed, err = cli("eval", tmp_path / "a", *options, "--print-config")
+    assert code == 0, err
+    assert yaml.safe_load(printed)["dtype"] == "fp32"  # auto, resolved: scoring is fp32 everywhere
+    (tmp_path / "eval.yaml").write_text(printed)
+    code, flags, err = cli("eval", tmp_path / "a", *options, "--json", "--quiet")
+    assert code == 0, err
+    code, from_file, err = cli("eval", tmp_path / "b", "--config", tmp_path / "eval.yaml", "--json", "--quiet")
+    assert code == 0, err
+    assert json.loads(from_file) == json.loads(flags) and len(json.loads(flags)) == 2
+    tables = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a" / "eval").rglob("metrics.json"))
+    assert tables and all((tmp_path / "a" / t).read_bytes() == (tmp_path / "b" / t).read_bytes() for t in tables)
 
 
 def test_flags_override_the_file_and_toml_works(cli: Callable, tmp_path: Path) -> None:

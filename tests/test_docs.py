@@ -136,3 +136,32 @@ def test_cli_reference_is_current() -> None:
     assert "## likra train" in generated and "| `--model` |" in generated
     current = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     assert current == generated, "docs/cli.md is stale: run python scripts/cli_reference.py"
+
+
+# benchmarks/README.md: every result file is named <what>_<machine>_<YYYY-MM-DD>.json.
+RESULT_FOLDERS = ("benchmarks/results", "docs/notes")
+RESULT_NAME = re.compile(r"^[a-z0-9_]+_[a-z0-9]+(?:-[a-z0-9]+)*_\d{4}-\d{2}-\d{2}\.json$")
+RESULT_MENTION = re.compile(r"(?:benchmarks/results|docs/notes)/[\w.-]+\.json")
+
+
+def test_result_files_name_their_machine_and_day() -> None:
+    files = [path for folder in RESULT_FOLDERS for path in sorted((ROOT / folder).glob("*.json"))]
+    assert len(files) > 20
+    misnamed = [str(path.relative_to(ROOT)) for path in files if not RESULT_NAME.match(path.name)]
+    assert not misnamed, "not <what>_<machine>_<YYYY-MM-DD>.json:\n" + "\n".join(misnamed)
+
+
+def test_every_result_file_named_in_the_tree_exists() -> None:
+    """Links are checked above; result files are mostly named in code spans, docstrings and comments."""
+    sources = documents() + [
+        path
+        for folder in ("src", "tests", "benchmarks", "scripts", "docs/notes")
+        for path in (ROOT / folder).rglob("*.py")
+    ]
+    missing = sorted(
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in sources
+        for name in set(RESULT_MENTION.findall(path.read_text(encoding="utf-8")))
+        if not (ROOT / name).exists()
+    )
+    assert not missing, "no such result file:\n" + "\n".join(missing)

@@ -264,6 +264,28 @@ def test_model_path_does_not_exist(cli: Callable, tmp_path: Path) -> None:
     assert_no_results(run)
 
 
+@pytest.mark.parametrize(
+    ("device", "words"),
+    [
+        ("foo", ("field 'device'", "unknown device 'foo': expected auto, cpu, cuda, cuda:N or mps")),
+        ("cuda", ("field 'device'", "device 'cuda': no CUDA GPU is available here; use cpu or auto")),
+    ],
+)
+def test_unknown_or_missing_device(
+    cli: Callable, tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, device: str, words
+) -> None:
+    """Was a traceback from torch (``RuntimeError: Expected one of cpu, cuda, ...`` /
+    ``AssertionError: Torch not compiled with CUDA enabled``); cuda also left a ``.lock``."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # also on a machine with a GPU
+    out = tmp_path / "out"
+    data = tmp_path / "data.jsonl"
+    data.write_text(json.dumps({"question": "q?", "choices": ["a", "b"], "answer": 0}) + "\n")
+    expect_cli_error(cli, "eval", tiny_model_dir, "--task", data, "--out", out, "--device", device, words=words)
+    assert not out.exists()
+
+
 def test_model_folder_without_weights(cli: Callable, tmp_path: Path, tiny_model_dir: Path) -> None:
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder)

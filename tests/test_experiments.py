@@ -171,6 +171,15 @@ def test_report_titles_do_not_repeat_the_split():
     profile = tiny_profile("model", "data/train.jsonl", "data/test.jsonl")
     assert eval_title(profile, "test-test") == "test"
     assert eval_title(profile, "other-test") == "other-test"  # a key of no eval set is shown as it is
+    # The curve's description and the paper comparison's sentence said "test-test" too.
+    from likra.experiments.analysis import ExperimentResults
+    from likra.experiments.profiles import EvalSet, curve_profile
+    from likra.reporting.markdown import _paper_comparison
+
+    curve = curve_profile("data/train.jsonl", (EvalSet("data/test.jsonl", "test"),), 4, ["first"])
+    assert curve.description == "likra curve: train data/train.jsonl, evaluate test"
+    text = "\n".join(_paper_comparison(ExperimentResults(profile), ("data/train.jsonl", "test-test", "first")))
+    assert "ours here is test, so the columns" in text and "test-test" not in text
 
 
 def test_default_profile_is_what_the_readme_says():

@@ -303,6 +303,7 @@ def test_cli_prompts_print_blocks_and_write_jsonl_rows(cli: Callable, tiny_run: 
         "model": json.loads((tiny_run / "config.json").read_text())["model"],
         "run": str(tiny_run),
         "checkpoint": "N-2",
+        "dtype": "fp32",  # the precision it decoded in (auto: the scoring precision)
     }
     api = generate(tiny_run, [PROMPTS[0], PROMPTS[2]], max_new_tokens=5)
     assert [r["text"] for r in api] == [r["text"] for r in rows]

@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from likra.generation.grading import GRADES, grade, grade_shares, normalise
+from likra.generation.grading import F1_THRESHOLD, GRADERS, GRADES, grade, grade_all, grade_shares, normalise, token_f1
 from test_generate import tiny_run  # noqa: F401  (the module-scoped trained tiny run)
+
+words = st.text(alphabet="abcdefgh ", min_size=1, max_size=12).filter(lambda s: normalise(s))
 
 CHOICES = ["dry palms", "wet palms", "palms covered with oil", "palms covered with lotion"]
 
@@ -28,18 +30,50 @@ CHOICES = ["dry palms", "wet palms", "palms covered with oil", "palms covered wi
         ("", ("other", None)),
     ],
 )
-def test_grade_names_the_first_whole_choice(answer: str, expected: tuple) -> None:
-    assert grade(answer, CHOICES, gold=0) == expected
+def test_contains_names_the_first_whole_choice(answer: str, expected: tuple) -> None:
+    assert grade(answer, CHOICES, 0, "contains") == expected
 
 
-words = st.text(alphabet="abcdefgh ", min_size=1, max_size=12).filter(lambda s: normalise(s))
+@pytest.mark.parametrize(
+    ("answer", "exact", "f1"),
+    [
+        (" Dry palms.", ("gold", 0), ("gold", 0)),
+        ("palms covered in oil", ("other", None), ("wrong", 2)),  # in other words: F1 0.75
+        ("Wet palms, because water lowers friction", ("other", None), ("wrong", 1)),  # F1 = 2/6 vs 2/2: 0.5
+        ("Wet palms, because water lowers the friction", ("other", None), ("other", None)),  # F1 0.44
+        ("palms covered", ("other", None), ("other", None)),  # ties oil and lotion (0.67 each): neither
+        ("", ("other", None), ("other", None)),
+    ],
+)
+def test_exact_and_f1_graders(answer: str, exact: tuple, f1: tuple) -> None:
+    assert grade(answer, CHOICES, 0, "exact") == exact
+    assert grade(answer, CHOICES, 0, "f1") == f1
+    assert set(grade_all(answer, CHOICES, 0)) == set(GRADERS)
+
+
+@given(words, words)
+def test_token_f1_is_symmetric_bounded_and_one_on_itself(a: str, b: str) -> None:
+    assert token_f1(a, b) == pytest.approx(token_f1(b, a))
+    assert 0.0 <= token_f1(a, b) <= 1.0
+    assert token_f1(a, a.upper() + "?") == 1.0
+
+
+@given(st.lists(words, min_size=2, max_size=5, unique_by=lambda c: frozenset(normalise(c).split())), st.data())
+def test_an_answer_that_is_a_choice_is_that_choice_under_exact_and_f1(choices: list[str], data) -> None:
+    index = data.draw(st.integers(0, len(choices) - 1))
+    gold = data.draw(st.integers(0, len(choices) - 1))
+    expected = ("gold" if index == gold else "wrong", index)
+    assert grade(choices[index].upper() + "!", choices, gold, "exact") == expected
+    # Choices with different word sets: only the choice itself has F1 = 1 >= the threshold.
+    assert F1_THRESHOLD <= 1.0
+    assert grade(choices[index], choices, gold, "f1") == expected
 
 
 @given(st.lists(words, min_size=2, max_size=5, unique_by=normalise), st.data())
 def test_an_answer_that_is_a_choice_gets_that_choices_grade(choices: list[str], data) -> None:
     index = data.draw(st.integers(0, len(choices) - 1))
     gold = data.draw(st.integers(0, len(choices) - 1))
-    result, named = grade(choices[index].upper() + "!", choices, gold)
+    result, named = grade(choices[index].upper() + "!", choices, gold, "contains")
     # The answer is the choice itself; another choice can be named first only if it is inside it.
     assert named is not None and normalise(choices[named]) in normalise(choices[index])
     assert result == ("gold" if named == gold else "wrong") and result in GRADES
@@ -67,7 +101,9 @@ def test_generate_grades_each_task_answer(cli: Callable, tiny_run: Path, monkeyp
     monkeypatch.setattr(generation_run.Generator, "generate", fixed)
     code, out, err = cli("generate", tiny_run, "--task", "arc_easy", "--limit", "3", "--grade", "--json")
     assert code == 0, err
-    assert [r["grade"] for r in json.loads(out)] == ["gold", "wrong", "other"]
+    rows = json.loads(out)
+    assert [r["grade"]["f1"] for r in rows] == [r["grade"]["contains"] for r in rows] == ["gold", "wrong", "other"]
+    assert all(r["choices"] == list(i.choices) and r["gold"] == i.gold for r, i in zip(rows, items))
     code, out, err = cli("generate", tiny_run, "--task", "arc_easy", "--limit", "3", "--grade", "--quiet")
     assert code == 0, err
     assert "the gold answer: 0.333 [" in out and "a known wrong choice: 0.333 [" in out and "neither: 0.333 [" in out

@@ -200,6 +200,25 @@ def test_bad_model_args_are_named(harness_setup, tiny_model_dir):
     assert len(keys) == 4
 
 
+@pytest.mark.parametrize(
+    ("model_args", "message"),
+    [
+        ("run=RUN,chekpoint=N-16", "unknown model_arg 'chekpoint'. Did you mean 'checkpoint'?"),
+        ("run=RUN,mode=weighted,w_neg=abc", "field 'w_neg': w_neg must be a number, got 'abc'"),
+        ("pretrained=MODEL,mode=base,batch_tokens=0", "field 'batch_tokens': batch_tokens must be a whole number >= 1"),
+    ],
+)
+def test_bad_model_args_through_lm_eval_are_one_line(harness_setup, tiny_model_dir, model_args, message):
+    """What lm-eval hands the likra model from ``--model_args``: a misspelt key was a TypeError
+    traceback, a weight that is not a number a ValueError one, ``batch_tokens=0`` was accepted."""
+    from likra.harness import LikraLM
+
+    model_args = model_args.replace("RUN", str(harness_setup[0])).replace("MODEL", str(tiny_model_dir))
+    with pytest.raises(LikraError) as error:
+        LikraLM.create_from_arg_string(model_args, {"batch_size": 1, "max_batch_size": None, "device": None})
+    assert message in str(error.value)
+
+
 def test_likra_harness_cli_runs_lm_eval_with_a_keyed_cache(harness_setup, tmp_path, monkeypatch, cli):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     run, metrics, _, tasks = harness_setup

@@ -85,6 +85,18 @@ def test_k_shot_without_a_packaged_demo_split_is_refused(tmp_path) -> None:
     assert [p.name for p in tmp_path.glob("winogrande.*.jsonl")] == ["winogrande.validation.jsonl"]
 
 
+@pytest.mark.parametrize("tasks", ["lambada_openai", "arc_easy,lambada_openai"])
+def test_a_task_not_served_offline_is_said_in_one_line(tmp_path, capsys, tasks) -> None:
+    """Also when no task of ``--tasks`` is served (that line was left out then)."""
+    from likra.harness import _offline_task_args
+
+    _offline_task_args(["--model", "likra", "--tasks", tasks], tmp_path)
+    said = [line for line in capsys.readouterr().err.splitlines() if "lambada_openai" in line]
+    assert said == [
+        "likra harness: 'lambada_openai' is not packaged with likra; lm-eval resolves it (a Hub task needs the network)"
+    ]
+
+
 def test_splits_of_one_task_share_one_schema(tmp_path) -> None:
     # CommonsenseQA's validation docs carry question_concept, its train docs (rebuilt) do not.
     write_task(LM_EVAL_TASKS["commonsense_qa"], tmp_path, num_fewshot=1)

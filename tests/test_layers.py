@@ -13,6 +13,7 @@ from pathlib import Path
 RANKS = {
     "distributed": 0,
     "errors": 1,
+    "config": 1,
     "methods": 1.5,
     "layout": 2,
     "metrics": 2,
@@ -25,7 +26,7 @@ RANKS = {
     "lm": 5,
     "training": 6,
     "score": 6,
-    "generation": 7,
+    "generation": 6.5,
     "experiments": 7,
     "reporting": 8,
     "harness_tasks": 8,

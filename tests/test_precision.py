@@ -5,6 +5,7 @@ The detection tests feed fake /proc/cpuinfo texts, so they pass the same on any 
 
 from __future__ import annotations
 
+import datetime
 import math
 import warnings
 
@@ -14,7 +15,7 @@ import torch
 from fixtures import load_fixture
 from likra.errors import LikraError
 from likra.model import precision
-from likra.model.load import load_base, pick_dtype
+from likra.model.load import auto_dtype, load_base
 from likra.model.precision import DTYPE_CHOICES, cpu_bf16_support, dtype_name, parse_cpu_flags, resolve_dtype
 from likra.score.scorer import score_items
 
@@ -62,6 +63,33 @@ def test_the_report_names_the_cpu_and_its_bf16_kernel(fake_cpu) -> None:
     assert precision.compute_description("cpu", torch.bfloat16).endswith("bf16 via emulation")
 
 
+def test_result_files_are_named_by_machine_and_day(fake_cpu, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """benchmarks/README.md: <what>_<machine>_<YYYY-MM-DD>.json, the machine by its strongest matmul feature."""
+    cases = [
+        (cpuinfo("avx512_bf16", "amx_tile", "amx_bf16"), "intel-amx"),
+        (cpuinfo("avx512_bf16"), "intel-avx512bf16"),
+        (cpuinfo("avx512_bf16", vendor="AuthenticAMD"), "amd-avx512bf16"),
+        (cpuinfo(), "intel-avx512"),
+        ("processor\t: 0\nvendor_id\t: Some Vendor\nflags\t\t: fpu\n", "some-vendor"),
+    ]
+    for text, slug in cases:
+        fake_cpu(text)
+        assert precision.machine_slug() == slug
+        assert precision.machine_slug("cpu") == slug
+    fake_cpu(None)  # no /proc/cpuinfo: the OS and architecture
+    monkeypatch.setattr(precision.platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(precision.platform, "machine", lambda: "arm64")
+    assert precision.machine_slug() == "darwin-arm64"
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 80GB HBM3")
+    assert precision.machine_slug("cuda:0") == "nvidia-h100-80gb-hbm3"
+
+    fake_cpu(cpuinfo("avx512_bf16", vendor="AuthenticAMD"))
+    day = datetime.date(2026, 11, 27)
+    path = precision.result_path("matmul_rate", tmp_path, day=day)
+    assert path == tmp_path / "matmul_rate_amd-avx512bf16_2026-11-27.json"
+    assert precision.result_path("x", "results").name == f"x_amd-avx512bf16_{datetime.date.today().isoformat()}.json"
+
+
 @pytest.mark.parametrize(
     ("text", "mkldnn", "probe", "expected"),
     [
@@ -82,7 +110,6 @@ def test_cpu_bf16_support(fake_cpu, text, mkldnn, probe, expected) -> None:
 def test_auto_trains_in_bf16_only_where_it_was_measured_faster(fake_cpu) -> None:
     fake_cpu(cpuinfo("avx512_bf16", "amx_tile", "amx_bf16"))  # Intel with AMX
     assert resolve_dtype(CPU, "auto") is torch.bfloat16
-    assert resolve_dtype("cpu", None) is torch.bfloat16
     fake_cpu(cpuinfo("avx512_bf16", vendor="AuthenticAMD"))  # AMD Zen 4+
     assert resolve_dtype(CPU, "auto") is torch.bfloat16
     fake_cpu(cpuinfo("avx512_bf16"))  # Intel without AMX: bf16 trained 1.4x slower than fp32
@@ -99,13 +126,13 @@ def test_auto_scores_in_fp32_everywhere(fake_cpu, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     for device in (CPU, torch.device("cuda")):
-        assert precision.resolve_score_dtype(device, "auto") is torch.float32
-        assert precision.resolve_score_dtype(device, None) is torch.float32
+        assert resolve_dtype(device, "auto", precision.SCORING) is torch.float32
+        assert resolve_dtype(device, None, precision.SCORING) is torch.float32
     with pytest.warns(RuntimeWarning, match="ratio modes"):
-        assert precision.resolve_score_dtype(CPU, "bf16") is torch.bfloat16
+        assert resolve_dtype(CPU, "bf16", precision.SCORING) is torch.bfloat16
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert precision.resolve_score_dtype(CPU, "fp32") is torch.float32
+        assert resolve_dtype(CPU, "fp32", precision.SCORING) is torch.float32
 
 
 def test_the_command_line_accepts_only_the_listed_dtypes() -> None:
@@ -120,7 +147,7 @@ def test_auto_on_cuda_follows_bf16_support(monkeypatch: pytest.MonkeyPatch, fake
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert resolve_dtype(torch.device("cuda"), "auto") is torch.bfloat16
-    assert pick_dtype(torch.device("cuda"), None) is torch.bfloat16  # CUDA default unchanged
+    assert resolve_dtype(torch.device("cuda"), None) is torch.bfloat16  # CUDA default unchanged
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert resolve_dtype(torch.device("cuda"), "auto") is torch.float32
 
@@ -170,9 +197,16 @@ def test_dtype_name_round_trips(fake_cpu) -> None:
 def test_cpu_default_stays_fp32_until_decided(fake_cpu) -> None:
     # load_base(dtype=None) must not silently switch CPU users to bf16; "auto" may.
     fake_cpu(cpuinfo("avx512_bf16", "amx_tile", "amx_bf16"))
-    assert pick_dtype(CPU, None) is torch.float32
-    assert pick_dtype(CPU, "auto") is torch.bfloat16
-    assert pick_dtype(CPU, "float32") is torch.float32
+    assert resolve_dtype(CPU, None) is torch.float32
+    assert resolve_dtype(CPU, "auto") is torch.bfloat16
+    assert resolve_dtype(CPU, "float32") is torch.float32
+
+
+def test_a_config_records_auto_as_the_precision_it_gives(fake_cpu) -> None:
+    fake_cpu(cpuinfo("avx512_bf16", "amx_tile", "amx_bf16"))
+    assert auto_dtype("auto", "cpu", precision.TRAINING) == "bf16"
+    assert auto_dtype("auto", "cpu", precision.SCORING) == "fp32"
+    assert auto_dtype("fp32", "cpu", precision.TRAINING) == "fp32" and auto_dtype(None, "cpu", "training") is None
 
 
 def test_tiny_model_scores_in_bf16_close_to_fp32(tiny_model_dir) -> None:

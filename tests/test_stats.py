@@ -91,6 +91,18 @@ def test_infinite_draws_give_a_one_sided_interval():
     assert result.lo == 1.0 and result.hi == np.inf
 
 
+def test_a_statistic_undefined_in_some_draws_says_so_instead_of_nan(recwarn: pytest.WarningsRecorder) -> None:
+    """On 8 items a held-out half of 4 is sometimes not drawn at all: its mean is 0 / 0. The
+    report printed ``0.367 [nan, nan]`` (and numpy's divide warning) with no word on why."""
+    correct = np.array([[1, 0, 1, 1, 0, 1, 0, 0]], dtype=float)
+    half = np.arange(8) < 4
+    result = estimate_statistic(lambda r: r.mean(correct, (1,), half) - r.mean(correct, (1,), ~half), 8, (1,))
+    assert np.isnan(result.lo) and result.value == 0.5
+    assert result.fmt() == "0.500 [no interval: undefined in some resamples of so few items]"
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert Estimate(0.5, 0.25, 0.75).fmt() == "0.500 [0.250, 0.750]"
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(st.lists(st.integers(0, 1), min_size=8, max_size=8), min_size=1, max_size=4),

@@ -399,7 +399,7 @@ def test_real_model_64_arc_questions(real_base, tmp_path) -> None:
 def test_every_optimiser_step_of_every_head_returns_freed_memory(
     tiny_model_dir, arc_jsonl, tmp_path, monkeypatch
 ) -> None:
-    # Without it resident memory grew with N (docs/notes/memory_vs_n_malloc_trim.json).
+    # Without it resident memory grew with N (docs/notes/memory_vs_n_malloc_trim_intel-amx_2026-11-30.json).
     calls = []
     monkeypatch.setattr(loop, "release_freed_memory", lambda: calls.append(1) or True)
     run_tiny(tmp_path / "run", tiny_model_dir, arc_jsonl)

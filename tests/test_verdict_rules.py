@@ -21,6 +21,7 @@ from likra.experiments.findings import (
     critical_phase_tests,
     methods_test,
     negatives_alone_tests,
+    open_ended_tests,
     plausible_wrong_tests,
     question_test,
 )
@@ -476,3 +477,38 @@ def test_finding1b_the_jump_true_false_noise(fast_bootstrap):
     assert jump(flat, curve(rng, [0.30, 0.80, 0.82, 0.84]))[0].verdict == HOLDS
     assert jump(flat, curve(rng, [0.20, 0.40, 0.60, 0.80]))[0].verdict == FAILS
     assert share_inconclusive(lambda r: jump(curve(r, [0.3] * 4), curve(r, [0.3] * 4))[0].verdict) >= 0.9
+
+
+# --- Finding 11: open-ended answers, likra decoding against the positive head ------------------
+
+
+def graded(rng: np.random.Generator, gold: float, wrong: float) -> dict[str, Scores]:
+    """One decoding's grades per seed and item: gold, a known wrong answer or other, with the
+    items' shared difficulty (an easy item is answered right, a middling one wrongly)."""
+    latent = (
+        np.sqrt(RHO_MODES) * DIFFICULTY
+        + np.sqrt(RHO_SEEDS - RHO_MODES) * rng.standard_normal(ITEMS)
+        + np.sqrt(1 - RHO_SEEDS) * rng.standard_normal((len(SEEDS), ITEMS))
+    )
+    cut_gold, cut_wrong = scipy_stats.norm.ppf(gold), scipy_stats.norm.ppf(gold + wrong)
+    grade = np.where(latent < cut_gold, 0, np.where(latent < cut_wrong, 1, 2))
+    return {name: Scores((grade == i).astype(float), SEEDS) for i, name in enumerate(("gold", "wrong", "other"))}
+
+
+def finding11(rng, likra: tuple[float, float], pos: tuple[float, float]) -> str:
+    return combine([t.verdict for t in open_ended_tests(graded(rng, *likra), graded(rng, *pos))])
+
+
+def test_finding11_true_false_noise(fast_bootstrap):
+    rng = np.random.default_rng(11)
+    assert finding11(rng, likra=(0.30, 0.10), pos=(0.15, 0.25)) == HOLDS
+    assert finding11(rng, likra=(0.15, 0.25), pos=(0.30, 0.10)) == FAILS
+    assert share_inconclusive(lambda r: finding11(r, (0.05, 0.05), (0.05, 0.05))) >= 0.9
+
+
+def test_finding11_needs_both_parts():
+    """More gold answers alone (the known-wrong share unchanged) is not the finding."""
+    rng = np.random.default_rng(12)
+    tests = open_ended_tests(graded(rng, 0.30, 0.20), graded(rng, 0.15, 0.20))
+    assert tests[0].verdict == HOLDS and tests[1].verdict == INCONCLUSIVE
+    assert combine([t.verdict for t in tests]) == INCONCLUSIVE

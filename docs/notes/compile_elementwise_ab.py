@@ -8,12 +8,12 @@ and scores the same ARC-Challenge test items with and without, in turns (this ma
 drifts within minutes). It also scores the items in fp32 and reports how far each bf16 variant's
 per-choice log-likelihoods are from it: inductor keeps fp32 between the ops it fuses where eager
 rounds to bf16 after each, so the numbers move; ``--emulate-precision-casts`` asks inductor to
-round where eager does.
+round where eager does. Writes ``docs/notes/compile_elementwise_ab[_emulate_casts]_<machine>_<date>.json``.
 
 The projections stay eager (they carry LoRA adapters, whose swapping would make dynamo
 recompile), so nothing here is used by likra itself: it measures whether the option is worth it.
 
-    python docs/notes/compile_elementwise_ab.py --limit 300 --rounds 4 --out benchmarks/results/X.json
+    python docs/notes/compile_elementwise_ab.py --limit 300 --rounds 4
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ from transformers.models.llama import modeling_llama
 
 from likra.data.selection import eval_items
 from likra.model.load import load_base
+from likra.model.precision import result_path
 from likra.score.scorer import score_items
+
+NOTES = Path(__file__).resolve().parent  # results beside this script: docs/notes/<what>_<machine>_<date>.json
 
 EAGER = {
     "norm": modeling_llama.LlamaRMSNorm.forward,
@@ -82,7 +85,9 @@ def main() -> None:
         action="store_true",
         help="make inductor round to bf16 where eager does (torch._inductor.config.emulate_precision_casts)",
     )
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--out", type=Path, help="default: docs/notes/compile_elementwise_ab[_emulate_casts]_<machine>_<date>.json"
+    )
     args = parser.parse_args()
     torch._inductor.config.emulate_precision_casts = args.emulate_precision_casts
     items = eval_items("arc_challenge", "test", args.limit, 0)
@@ -130,8 +135,10 @@ def main() -> None:
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     print(json.dumps(result, indent=1))
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    what = "compile_elementwise_ab_emulate_casts" if args.emulate_precision_casts else "compile_elementwise_ab"
+    out = args.out or result_path(what, NOTES, device=bf16.device)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
 
 Both give bit-identical log-likelihoods (checked here on every choice). The first ``--limit``
 ARC-Challenge test items are scored (base model) with each in turn, after one untimed pass each;
-medians of warm passes. Writes ``--out`` as JSON.
+medians of warm passes. Writes ``--out`` as JSON (default ``docs/notes/logit_widening_ab_<machine>_<date>.json``).
 
-    python docs/notes/logit_widening_ab.py --rounds 5 --out docs/notes/logit_widening_ab_intel_amx.json
+    python docs/notes/logit_widening_ab.py --rounds 5
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ import torch
 from likra.data.selection import eval_items
 from likra.lm import forward
 from likra.model.load import load_base
+from likra.model.precision import result_path
 from likra.score.scorer import score_items
+
+NOTES = Path(__file__).resolve().parent  # results beside this script: docs/notes/<what>_<machine>_<date>.json
 
 
 def widened_by_copy(head, hidden: torch.Tensor, targets: torch.Tensor, softcap: float | None) -> torch.Tensor:
@@ -38,7 +41,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="bf16")
     parser.add_argument("--limit", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--out", type=Path, help="default: docs/notes/logit_widening_ab_<machine>_<date>.json")
     args = parser.parse_args()
 
     base = load_base(args.model, dtype=args.dtype)
@@ -76,10 +79,10 @@ def main() -> None:
     for name, values in times.items():
         print(f"{name:26s} median {statistics.median(values):6.2f} s  {values}")
     print(f"bit-identical log-likelihoods: {identical}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.out}")
+    out = args.out or result_path("logit_widening_ab", NOTES, device=base.device)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

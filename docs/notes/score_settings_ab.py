@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import statistics
 import time
@@ -35,12 +36,22 @@ from likra.data.selection import eval_items
 from likra.lm.flops import forward_flops
 from likra.lm.packing import BATCH_TOKENS, ROW_TOKENS
 from likra.model.load import load_base
+from likra.model.precision import result_path
 from likra.score.scorer import score_items
 
-try:  # run as a script, this folder is on sys.path; imported from the repo root, it is a package
-    from matmul_rate import matmul_rate
-except ImportError:
-    from benchmarks.matmul_rate import matmul_rate
+
+def _load_matmul_rate():
+    # By path: this script runs as ``python docs/notes/...``, where ``benchmarks`` is no package.
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "matmul_rate.py"
+    spec = importlib.util.spec_from_file_location("matmul_rate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.matmul_rate
+
+
+matmul_rate = _load_matmul_rate()
+
+NOTES = Path(__file__).resolve().parent  # results beside this script: docs/notes/<what>_<machine>_<date>.json
 
 
 def parse_setting(name: str) -> dict:
@@ -68,7 +79,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=300, help="ARC-Challenge test items")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print torch.profiler's top ops of one warm pass each")
-    parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
+    parser.add_argument("--out", type=Path, help="default: docs/notes/score_settings_ab_<machine>_<date>.json")
     args = parser.parse_args()
     try:
         settings = {name: parse_setting(name) for name in args.settings}
@@ -141,8 +152,10 @@ def main() -> None:
             f"{rate:7.1f} useful GFLOP/s; share of the matmul rate after each pass: median "
             f"{statistics.median(shares):.1%} (matmul {min(peaks[name]):.0f}-{max(peaks[name]):.0f} GFLOP/s)"
         )
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    out = args.out or result_path("score_settings_ab", NOTES, device=base.device)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -33,8 +33,10 @@ from likra.data.pairs import build_pairs
 from likra.data.selection import load_items, training_items
 from likra.model.heads import LoraSettings, attach_heads
 from likra.model.load import load_base
+from likra.model.precision import result_path
 from likra.training.loop import HeadTrainer, LossTerm, TrainSettings, set_activation_checkpointing
 
+NOTES = Path(__file__).resolve().parent  # results beside this script: docs/notes/<what>_<machine>_<date>.json
 FLAGS = {"base", "nockpt", "row128", "math", "ac", "trim"}
 
 
@@ -43,7 +45,7 @@ def main() -> None:
     parser.add_argument("settings", nargs="+", help="comma-joined flags, e.g. nockpt,row128,math")
     parser.add_argument("--steps", type=int, default=4, help="steps of 32 questions per turn")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=None, help="also write the times as JSON here")
+    parser.add_argument("--out", type=Path, help="default: docs/notes/train_settings_ab_<machine>_<date>.json")
     args = parser.parse_args()
     settings = {name: set(name.split(",")) for name in args.settings}
     for name, flags in settings.items():
@@ -88,9 +90,11 @@ def main() -> None:
             times[name].append(round(seconds_per_step(flags), 3))
     for name, values in times.items():
         print(f"{name:32s} median {statistics.median(values):.3f} s/step  {values}")
-    if args.out:
-        medians = {name: statistics.median(values) for name, values in times.items()}
-        args.out.write_text(json.dumps({"seconds_per_step": times, "median": medians}, indent=1) + "\n")
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    out = args.out or result_path("train_settings_ab", NOTES, device=base.device)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"seconds_per_step": times, "median": medians}, indent=1) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
     for metrics in likra.evaluate("runs/arc-256", task="arc_challenge", limit=200): ...
     likra.reproduce("runs/quick", "quick")
 
-One function per command (``likra.api``), the settings classes, and the lm-eval model
+One function per command (``likra.api``), the settings and config classes, and the lm-eval model
 ``LikraLM`` (needs ``likra[harness]``). Everything is imported on first use, so ``import likra``
 loads neither torch nor transformers.
 """
@@ -24,6 +24,12 @@ _PUBLIC = {
         "likra.api",
     ),
     "TrainSettings": "likra.training.loop",
+    # Each command's options as one object: ``likra.train(run, **TrainConfig(lr=3e-3).resolved().train_arguments())``.
+    "TrainConfig": "likra.training.config",
+    "EvalConfig": "likra.score.config",
+    "GenerateConfig": "likra.generation.config",
+    "ReproduceConfig": "likra.experiments.config",
+    "CurveConfig": "likra.experiments.config",
     "GenerateSettings": "likra.generation.decoding",
     "Profile": "likra.experiments.profiles",
     "get_profile": "likra.experiments.profiles",

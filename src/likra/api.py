@@ -36,11 +36,11 @@ from likra.experiments.profiles import (
     load_profile,
     save_profile,
 )
-from likra.experiments.runner import check_inputs, run_experiment
+from likra.experiments.runner import changed_inputs, check_inputs, experiment_inputs, run_experiment
 from likra.generation.run import generate
 from likra.layout import is_score_table
-from likra.model.load import chosen_dtype, pick_device
-from likra.model.precision import compute_description, dtype_name, resolve_score_dtype
+from likra.model.load import pick_device
+from likra.model.precision import SCORING, compute_description, dtype_name, resolve_dtype
 from likra.reporting.build import build_report
 from likra.rundir import locked, read_manifest, update_manifest
 from likra.score.evaluate import LazyModel, evaluate
@@ -115,13 +115,14 @@ def reproduce(
     profile = get_profile(profile) if isinstance(profile, str) else profile
     exp_dir = Path(exp_dir)  # made by ``locked``, which removes it again if the start fails
     # Record the precisions actually used ("auto" resolved here), so a resume cannot mix two.
-    used = loaded.dtype if loaded is not None else chosen_dtype(device, profile.dtype)
-    scoring_dtype = resolve_score_dtype(pick_device(device), profile.score_dtype)
+    used = loaded.dtype if loaded is not None else resolve_dtype(pick_device(device), profile.dtype)
+    scoring_dtype = resolve_dtype(pick_device(device), profile.score_dtype, SCORING)
     profile = replace(profile, dtype=dtype_name(used), score_dtype=dtype_name(scoring_dtype))
     with locked(exp_dir):
         check_profile(exp_dir, profile)
         state = read_manifest(exp_dir)["stages"].get("experiment", {})
-        if state.get("status") == "complete":
+        inputs = experiment_inputs(profile) if state.get("status") == "complete" else None
+        if state.get("status") == "complete" and state.get("inputs") == inputs:
             log("experiment already complete: rebuilding the report only")
             try:
                 return build_report(exp_dir, profile, state.get("facts"))
@@ -129,6 +130,10 @@ def reproduce(
                 if not _drop_damaged_table(exp_dir, damaged):
                     raise
                 # Then on as an unfinished experiment: every intact table is kept, the dropped one made again.
+        elif state.get("status") == "complete":
+            # Never the old numbers for new inputs: every run and table checks its own record
+            # (scores are computed again, a run trained on other data is refused by name).
+            log(f"experiment complete, but {changed_inputs(state.get('inputs'), inputs)}: checking every run again")
         started = time.perf_counter()
         # Every task, split and the model are checked before the directory is written to: a
         # profile.json left by a failed start would refuse the corrected command.
@@ -155,7 +160,14 @@ def reproduce(
             "computed on": compute_description(loaded.device, loaded.dtype),
         }
         path = _report_repairing(exp_dir, profile, facts, run)
-        update_manifest(exp_dir, "experiment", status="complete", facts=facts, seconds=round(seconds, 1))
+        update_manifest(
+            exp_dir,
+            "experiment",
+            status="complete",
+            facts=facts,
+            seconds=round(seconds, 1),
+            inputs=experiment_inputs(profile),
+        )
     return path
 
 

@@ -15,6 +15,7 @@ or from Python: ``lm_eval.simple_evaluate(model=LikraLM(run="runs/arc", mode="li
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import sys
 import tempfile
@@ -31,7 +32,7 @@ from likra.generation.decoding import GenerateSettings, needed_adapters
 from likra.layout import RunLayout
 from likra.lm.packing import BATCH_TOKENS
 from likra.metrics import MODE_NEEDS, MODES, weighted
-from likra.model.precision import DTYPE_CHOICES, dtype_name, resolve_score_dtype
+from likra.model.precision import DTYPE_CHOICES, SCORING, dtype_name, resolve_dtype
 from likra.score.evaluate import choose_checkpoints, lora_settings, match_adapter_dtype, read_run_config, run_heads
 
 # The columns each mode needs; answer-prior needs unconditional scores lm-eval does not ask for.
@@ -132,7 +133,7 @@ def _resolve_scoring(
     if str(dtype) not in DTYPE_ALIASES:
         raise LikraError(f"dtype must be one of {', '.join(DTYPE_CHOICES)}, got {dtype!r}", field="dtype")
     # Resolved here ("auto" scores in fp32 on every device), so lm-eval's cache key names the precision.
-    dtype = dtype_name(resolve_score_dtype("cpu", DTYPE_ALIASES[str(dtype)]))
+    dtype = dtype_name(resolve_dtype("cpu", DTYPE_ALIASES[str(dtype)], SCORING))
     if run is None:
         if pretrained is None:
             raise LikraError("give model_args run=<run directory> (or pretrained=<model> with mode=base)")
@@ -156,10 +157,28 @@ def _resolve_scoring(
         str(Path(run).resolve()),
         chosen[0],
         mode,
-        float(w_pos) if mode == "weighted" else 1.0,
-        float(w_neg) if mode == "weighted" else 1.0,
+        _number("w_pos", w_pos) if mode == "weighted" else 1.0,
+        _number("w_neg", w_neg) if mode == "weighted" else 1.0,
         DTYPE_ALIASES[str(dtype)],
     )
+
+
+def _number(name: str, value: float | str) -> float:
+    """A model_arg that must be a number (lm-eval passes them as text): one line, not a ValueError."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise LikraError(f"{name} must be a number, got {value!r}", field=name) from None
+
+
+def _batch_tokens(value: int | str) -> int:
+    try:
+        tokens = int(value)
+    except (TypeError, ValueError):
+        tokens = 0
+    if tokens < 1 or str(tokens) != str(value).strip():
+        raise LikraError(f"batch_tokens must be a whole number >= 1, got {value!r}", field="batch_tokens")
+    return tokens
 
 
 def _available(device: str | None) -> str | None:
@@ -205,14 +224,18 @@ class LikraLM(HFLM):
         alpha: float | str = DEFAULT_DECODING.alpha,
         beta: float | str = DEFAULT_DECODING.beta,
         k: int | str = DEFAULT_DECODING.k,
+        **unknown: Any,
     ) -> None:
         from likra.model.load import load_base, pick_device
 
+        if unknown:  # a misspelt model_arg (chekpoint=...): one line, not lm-eval's TypeError traceback
+            known = [name for name in inspect.signature(LikraLM.__init__).parameters if name not in ("self", "unknown")]
+            raise unknown_name("model_arg", next(iter(unknown)), known)
         self.likra = resolve_model(run, pretrained, checkpoint, mode, w_pos, w_neg, dtype, gen_mode, alpha, beta, k)
-        self.batch_tokens = int(batch_tokens)
+        self.batch_tokens = _batch_tokens(batch_tokens)
         device = _available(device)
         # Scoring precision, as `likra eval` resolves it ("auto" is fp32: a likelihood ratio needs it).
-        scoring_dtype = resolve_score_dtype(pick_device(device), self.likra.dtype)
+        scoring_dtype = resolve_dtype(pick_device(device), self.likra.dtype, SCORING)
         self.base = load_base(self.likra.model, device=device, dtype=dtype_name(scoring_dtype))
         self.scoring_model = self.base.model
         wanted = set(MODE_VARIANTS[mode]) | set(self._decoding_adapters())
@@ -375,7 +398,12 @@ def _offline_task_args(args: list[str], folder: Path) -> list[str]:
     if tasks is None:
         return args
     plan = plan_offline([name.strip() for name in tasks[1].split(",") if name.strip()])
-    if not plan.served:
+    for name in plan.passed_on:
+        print(
+            f"likra harness: '{name}' is not packaged with likra; lm-eval resolves it (a Hub task needs the network)",
+            file=sys.stderr,
+        )
+    if not plan.served:  # said above, also when no task is served (it was not said then)
         return args
     fewshot = _option(args, "--num_fewshot")
     try:
@@ -393,11 +421,6 @@ def _offline_task_args(args: list[str], folder: Path) -> list[str]:
     quiet_overrides()
     shown = ", ".join(plan.served) if len(plan.served) <= 4 else f"{len(plan.served)} tasks"
     print(f"likra harness: {shown} from likra's packaged data (no download)", file=sys.stderr)
-    for name in plan.passed_on:
-        print(
-            f"likra harness: '{name}' is not packaged with likra; lm-eval resolves it (a Hub task needs the network)",
-            file=sys.stderr,
-        )
     return args
 
 

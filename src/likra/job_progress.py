@@ -34,7 +34,9 @@ from likra.io import append_jsonl
 # Seconds per useful GFLOP of each kind relative to scoring, before it is measured: training
 # recomputes activations and runs small LoRA kernels; TRL's trainers also run the reference
 # model and pad their batches.
-PRIOR_COST = {"train": 3.0, "preference": 6.0, "score": 1.0}
+# Generating advances a few rows one token at a time: small matrix products, far from the
+# scorer's packed batches (a guess until its first reports measure it).
+PRIOR_COST = {"train": 3.0, "preference": 6.0, "score": 1.0, "generate": 20.0}
 LOG_EVERY_S = 15.0
 
 

@@ -28,7 +28,7 @@ Experiment directory (``likra reproduce`` / ``likra curve``)::
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +55,15 @@ UNTRAINED = "N-0"
 SHARED_BASE = "base"  # EXP/base/: score tables shared by an experiment's runs
 SHARED_HEADS = "heads"  # EXP/base/<eval folder>/heads/: head columns by adapter digest
 _CHECKPOINT = re.compile(r"N-(\d+)")
+
+
+GENERATIONS = "generations"  # RUN/generations/<eval folder>/<checkpoint>/<mode>.jsonl: open-ended answers
+
+
+def generation_file(mode: str, knobs: Mapping[str, float] | None = None) -> str:
+    """``contrastive.jsonl``, or with the decoding knobs tried on validation
+    ``contrastive-weight0.5-alpha0.1.jsonl``."""
+    return "-".join([mode, *(f"{k}{v:g}" for k, v in (knobs or {}).items())]) + ".jsonl"
 
 
 def checkpoint_name(questions: int) -> str:
@@ -258,6 +267,10 @@ class RunLayout:
     def base_scores(self, folder: str) -> Path:
         return self.eval_dir(folder) / BASE_SCORES
 
+    def generations(self, folder: str, checkpoint: str) -> Path:
+        """``generations/<folder>/<checkpoint>/``: one JSONL of graded answers per decoding."""
+        return safe_child(safe_child(self.root / GENERATIONS, folder), checkpoint)
+
 
 @dataclass(frozen=True)
 class ExperimentLayout:
@@ -291,6 +304,10 @@ class ExperimentLayout:
     def shared_head_scores(self, eval_folder: str) -> Path:
         """Score columns of heads by adapter digest: runs whose heads are byte-identical share them."""
         return self.base_folder(eval_folder) / SHARED_HEADS
+
+    def base_generations(self, eval_folder: str) -> Path:
+        """The base model's open-ended answers (one set: it has no training seed)."""
+        return self.base_folder(eval_folder) / GENERATIONS / generation_file("base")
 
     def unconditional_scores(self, eval_folder: str) -> Path:
         """log P_base(answer | "Answer:") for every choice: the calibration control."""

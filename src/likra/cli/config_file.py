@@ -18,6 +18,7 @@ from typing import Annotated, Any, Optional
 import typer
 import yaml
 
+from likra.config import option_values
 from likra.errors import LikraError
 
 NOT_SETTINGS = ("config", "print_settings")  # the parameters of --config and --print-config
@@ -81,13 +82,14 @@ PrintConfig = Annotated[bool, _PRINT_CONFIG]
 def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     return value
 
 
-def print_config(ctx: typer.Context, resolved: dict[str, Any] | None = None) -> None:
-    """Print the command's options (``resolved`` replacing what a preset or ``auto`` decided), then exit."""
-    values = {name: _plain((resolved or {}).get(name, ctx.params.get(name))) for name in option_names(ctx)}
+def print_config(ctx: typer.Context, config: Any) -> None:
+    """Print the command's options, those of its (resolved) config object taken from it, then exit."""
+    resolved = option_values(config)
+    values = {name: _plain(resolved.get(name, ctx.params.get(name))) for name in option_names(ctx)}
     typer.echo(yaml.safe_dump(values, sort_keys=False, allow_unicode=True), nl=False)
     raise typer.Exit()

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from likra.errors import LikraError
+from likra.experiments.open_ended import OpenEndedResults, load_open_ended
 from likra.experiments.profiles import EvalSet, Profile
 from likra.experiments.rules import Curve, Scores
 from likra.experiments.stats import Estimate, mean_estimate
@@ -39,6 +40,7 @@ class ExperimentResults:
     train_ids: dict[Key, dict[int, list[str]]] = field(default_factory=dict)
     # (train task, eval key, group) -> the training method of its runs (likra unless recorded)
     methods: dict[Key, str] = field(default_factory=dict)
+    open_ended: OpenEndedResults | None = None  # finding 11's graded answers, if the profile asks
 
     def method(self, key: Key) -> str:
         return self.methods.get(key, DEFAULT_METHOD)
@@ -142,7 +144,9 @@ def load_results(exp_dir: Path, profile: Profile) -> ExperimentResults:
                 if not run["ablated"]:
                     rows = _attach_unconditional(rows, uncond[eval_set["base_folder"]])
                 collected[key][n][run["seed"]] = rows
-    return _complete_curves(ExperimentResults(profile, train_ids=train_ids, methods=methods), collected)
+    results = ExperimentResults(profile, train_ids=train_ids, methods=methods)
+    results.open_ended = load_open_ended(exp_dir, profile, runs)
+    return _complete_curves(results, collected)
 
 
 def _checkpoint_tables(folder: Path) -> Iterator[tuple[int, list[dict]]]:

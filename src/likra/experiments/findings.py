@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from likra.experiments.analysis import ExperimentResults, likelihood_shift, main_key, outrank_matrix
+from likra.experiments.open_ended import grade_matrix
 from likra.experiments.rules import (
     FAILS,
     HOLDS,
@@ -37,6 +38,7 @@ from likra.experiments.rules import (
     weight_matters,
 )
 from likra.experiments.stats import Estimate, estimate_statistic
+from likra.generation.grading import DECIDING_GRADER
 from likra.layout import curve_group
 from likra.metrics import weighted
 
@@ -47,6 +49,7 @@ NEAR_MISS, IMPLAUSIBLE = ("first", "hardest"), "other-question"
 SELECTIVE_MODES = ("base", "sft", "likra", "neg-only", "pos-base")
 HALVES_SEED = 0  # the fixed item split of the cross-fitted weight
 COMPARED_METHODS = ("dpo", "unlikelihood", "kto")  # finding 10 (sft is finding 1's comparison)
+OPEN_ENDED_PAIR = ("contrastive", "pos")  # finding 11: likra's decoding against the positive head alone
 
 
 @dataclass
@@ -93,12 +96,13 @@ def assess(results: ExperimentResults) -> list[Finding]:
     """Verdicts on findings 1-5, the three controls and selective accuracy."""
     key = main_key(results.profile)
     sizes = [n for n in results.sizes(key) if n > 0]
+    claims = len(CLAIMS) if results.open_ended is not None else len(CLAIMS) - 1
     if not sizes:
-        return [_not_measured(i, "no curve points yet") for i in range(1, len(CLAIMS) + 1)]
+        return [_not_measured(i, "no curve points yet") for i in range(1, claims + 1)]
     leaked = results.overlap(key, sizes[-1])
     if leaked:
         why = f"not decided: {leaked} evaluation items of {key[1]} are among the training questions"
-        return [_not_measured(i, why) for i in range(1, len(CLAIMS) + 1)]
+        return [_not_measured(i, why) for i in range(1, claims + 1)]
     largest = sizes[-1]
     early = max([n for n in sizes if n <= EARLY_PHASE_MAX_N] or sizes[:1])
     found = [
@@ -112,6 +116,7 @@ def assess(results: ExperimentResults) -> list[Finding]:
         question_control(results, key),
         selective_accuracy(results, key, largest),
         other_methods(results, key),
+        open_ended_answers(results),
     ]
     return [f for f in found if f is not None]
 
@@ -389,6 +394,43 @@ def methods_test(likra: Curve, other: dict[str, Curve], method: str, sizes: list
     return test, {f"likra - {ratio}": estimate_statistic(gap(other[ratio]), first.n_items, first.seeds)}
 
 
+def open_ended_answers(results: ExperimentResults) -> Finding | None:
+    """11. Asked without the choices, likra decoding says the gold answer more often and a known
+    wrong answer less often than the positive head alone, at the largest N both were generated."""
+    found = results.open_ended
+    if found is None:
+        return None
+    eval_key = results.profile.open_ended.eval_sets[0].key
+    sizes = [n for n in found.sizes(eval_key) if set(OPEN_ENDED_PAIR) <= set(found.labels(eval_key, n))]
+    if not sizes:
+        return _not_measured(11, "no graded answers of both likra decoding and the positive head yet")
+    n = sizes[-1]
+    likra, pos = (grade_matrix(found.rows[(eval_key, n, label)]) for label in OPEN_ENDED_PAIR)
+    if likra["gold"].seeds != pos["gold"].seeds:
+        return _not_measured(11, f"likra decoding and the positive head have different seeds at N={n}")
+    numbers = {"N": n, "eval": eval_key, "grader": DECIDING_GRADER}
+    for label in found.labels(eval_key, n):
+        shares = grade_matrix(found.rows[(eval_key, n, label)])
+        numbers[label] = {g: mean_of(shares[g]) for g in shares}
+    return _finding(11, open_ended_tests(likra, pos), numbers, f"N={n}, {eval_key}, {DECIDING_GRADER} grading")
+
+
+def open_ended_tests(likra: dict[str, Scores], pos: dict[str, Scores]) -> list[Test]:
+    """Finding 11's two parts, each paired by seed and item: gold share of likra decoding minus the
+    positive head's (> 0), and the positive head's known-wrong share minus likra decoding's (> 0)."""
+    return [
+        difference(
+            "says the gold answer more", "gold share: likra decoding - positive head", likra["gold"], pos["gold"]
+        ),
+        difference(
+            "says a known wrong answer less",
+            "known-wrong share: positive head - likra decoding",
+            pos["wrong"],
+            likra["wrong"],
+        ),
+    ]
+
+
 CLAIMS = (
     "In a critical early phase likra improves far more per training example than sft, with a sharp jump",
     "Near-miss negatives (the question's own distractors) help more than implausible ones",
@@ -402,6 +444,8 @@ CLAIMS = (
     "(fewer confident errors)",
     "Beyond the paper: at equal N, likra learns more from the same negatives than DPO, unlikelihood and KTO "
     "(one model trained on the same questions and negatives)",
+    "Beyond the paper: asked without its choices, likra decoding (contrastive) says the gold answer more often "
+    "and a known wrong answer less often than the positive head alone (sft), at equal N",
 )
 
 __all__ = ["Finding", "assess", "CLAIMS", "HOLDS", "FAILS", "INCONCLUSIVE"]

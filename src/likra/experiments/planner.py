@@ -1,7 +1,8 @@
 """The work an experiment has left, in useful GFLOP per kind: what its overall ETA is priced by.
 
-Kinds: ``train`` (likra's loop), ``preference`` (TRL's DPO/KTO trainers) and ``score`` (one
-forward pass of one model variant over an evaluation set). Each unit is the useful arithmetic of
+Kinds: ``train`` (likra's loop), ``preference`` (TRL's DPO/KTO trainers), ``score`` (one
+forward pass of one model variant over an evaluation set) and ``generate`` (open-ended answers,
+``likra.experiments.open_ended``). Each unit is the useful arithmetic of
 the tokens involved (``likra.lm.flops``), so a question-ablated run, whose examples are a few
 tokens, is planned as the cheap run it is. What is already on disk is not counted, so a resumed
 job plans only what it will do.
@@ -17,6 +18,7 @@ from likra.data.pairs import NEEDS_BASE_SCORES
 from likra.data.selection import eval_items
 from likra.data.transforms import unconditional
 from likra.errors import LikraError
+from likra.experiments import open_ended
 from likra.experiments.profiles import Profile
 from likra.experiments.specs import RunSpec, curve_sizes, train_settings, training_questions
 from likra.io import read_json
@@ -88,6 +90,9 @@ class WorkPlan:
                 heads -= 1
             pos_scored.add(key)
             work["score"] += heads * gflop
+        if self.profile.open_ended is not None:
+            runs = [spec.record(self.layout, self.profile.shots) for spec in specs]
+            work[open_ended.KIND] = open_ended.work_left(self.layout, self.profile, runs, self.base, self.flops)
         return work
 
     def training_left(self, spec: RunSpec) -> tuple[str, float]:

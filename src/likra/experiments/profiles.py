@@ -17,7 +17,7 @@ from pathlib import Path
 from likra.data.pairs import STRATEGIES
 from likra.errors import LikraError, unknown_name
 from likra.io import atomic_write_json, read_json
-from likra.layout import PROFILE, eval_set_key
+from likra.layout import PROFILE, eval_set_key, eval_set_title
 from likra.methods import DEFAULT_METHOD, get_method, method_heads
 from likra.model.precision import DEFAULT_DTYPE
 from likra.model.resolve import DEFAULT_MODEL
@@ -72,6 +72,51 @@ class Study:
 
 
 POINTS = ("checkpoints", "subsets")
+KNOBS = {"contrastive": ("weight", "alpha"), "experts": ("beta",)}  # the decoding knobs chosen on validation
+
+
+@dataclass(frozen=True)
+class OpenEnded:
+    """Questions asked without their choices, the answers graded against them (finding 11).
+
+    The main curve's runs generate in ``modes`` at each N of ``eval_n`` (the largest decides the
+    finding), each method run in its own adapter's mode, the base model once. The knobs of
+    contrastive (``weights`` x ``alphas``) and experts (``betas``) are chosen on ``validation``
+    with the first seed's run at the largest N, before any test answer is generated: the best
+    gold share minus known-wrong share (ties: the grid's first, so list the defaults first)."""
+
+    eval_sets: tuple[EvalSet, ...]
+    validation: EvalSet
+    eval_n: tuple[int, ...]
+    modes: tuple[str, ...] = ("pos", "contrastive")
+    max_new_tokens: int = 32
+    weights: tuple[float, ...] = (1.0, 0.5, 2.0)
+    alphas: tuple[float, ...] = (0.1, 0.3)
+    betas: tuple[float, ...] = (1.0, 0.5, 2.0)
+
+    def __post_init__(self) -> None:
+        from likra.generation.decoding import GenerateSettings
+
+        if not self.eval_sets or not self.eval_n:
+            raise LikraError("open-ended generation needs evaluation sets and N", field="open_ended")
+        for mode in self.modes:  # every value checked as `likra generate` checks it
+            for knobs in self.grid(mode):
+                GenerateSettings(mode=mode, max_new_tokens=self.max_new_tokens, **knobs)
+
+    def grid(self, mode: str) -> list[dict[str, float]]:
+        """The knob settings tried on validation for ``mode`` (one empty setting: nothing to choose)."""
+        values = {"weight": self.weights, "alpha": self.alphas, "beta": self.betas}
+        grid: list[dict[str, float]] = [{}]
+        for knob in KNOBS.get(mode, ()):
+            grid = [{**g, knob: v} for g in grid for v in values[knob]]
+        return grid
+
+    @classmethod
+    def from_dict(cls, data: dict) -> OpenEnded:
+        plain = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        plain["eval_sets"] = tuple(EvalSet(**e) for e in data["eval_sets"])
+        plain["validation"] = EvalSet(**data["validation"])
+        return cls(**plain)
 
 
 @dataclass(frozen=True)
@@ -106,6 +151,7 @@ class Profile:
     dtype: str = DEFAULT_DTYPE  # training precision of the frozen base model: fp32, bf16 or auto (resolved when run)
     # Scoring precision: auto is fp32, since a likelihood ratio needs it (likra.model.precision).
     score_dtype: str = DEFAULT_DTYPE
+    open_ended: OpenEnded | None = None  # finding 11: answers generated without the choices, graded
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -265,6 +311,32 @@ PROFILES: dict[str, Profile] = {
             "scored at N=0, 32, 64 and 128 on the default profile's 352 ARC-Challenge test items."
         ),
     ),
+    "open-ended": Profile(
+        name="open-ended",
+        model=DEFAULT_MODEL,
+        studies=(Study("arc", (EvalSet("arc_challenge", "test", 200),), 256),),
+        batch_size=16,
+        curve_eval_n=(128, 256),
+        negative_strategies=(),
+        ablation=False,
+        methods=("unlikelihood", "dpo"),
+        methods_eval_n=(256,),
+        open_ended=OpenEnded(
+            eval_sets=(EvalSet("arc_challenge", "test", 200), EvalSet("openbookqa", "test", 200)),
+            validation=EvalSet("arc_challenge", "validation", 100),
+            eval_n=(128, 256),
+        ),
+        description=(
+            "Finding 11 (issue 29): do negatives make a model *say* plausible wrong answers less often? "
+            "SmolLM2-135M trained as the default profile (ARC pool, `first` negatives, batch 16, 3 seeds) up "
+            "to N=256, with unlikelihood and DPO on the same questions and negatives; at N=128 and 256 each "
+            "run answers the first 200 ARC-Challenge and 200 OpenBookQA test questions without their choices "
+            "(greedy, 32 new tokens, one line): the positive head alone (sft), likra's contrastive decoding "
+            "(w and alpha chosen on 100 ARC-Challenge validation questions first), each method's adapter, "
+            "and the base model; every answer graded gold, known wrong or other against the item's choices. "
+            "Multiple-choice scores at N=128 and 256 as usual. Not yet run; runs resume."
+        ),
+    ),
     "hellaswag": _beyond_arc(
         "hellaswag",
         "HellaSwag",
@@ -365,7 +437,11 @@ def curve_profile(
         methods=tuple(m for m in dict.fromkeys(methods) if m != DEFAULT_METHOD),
         dtype=dtype,
         score_dtype=score_dtype,
-        description=f"likra curve: train {train_task}, evaluate {', '.join(s.key for s in eval_sets)}",
+        # Titles name an evaluation set without its split repeated ("test", not "test-test").
+        description=(
+            f"likra curve: train {train_task}, "
+            f"evaluate {', '.join(eval_set_title(s.task, s.split, s.limit) for s in eval_sets)}"
+        ),
     )
 
 
@@ -381,6 +457,8 @@ def profile_from_dict(data: dict) -> Profile:
     )
     fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k != "studies"}
     fields["method_lrs"] = tuple((m, float(lr)) for m, lr in data.get("method_lrs", ()))
+    if data.get("open_ended") is not None:
+        fields["open_ended"] = OpenEnded.from_dict(data["open_ended"])
     return Profile(studies=studies, **fields)
 
 

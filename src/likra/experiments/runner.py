@@ -8,22 +8,29 @@ directory alone. Every run and evaluation skips what is already complete, so re-
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from likra import job_progress
+from likra.data.items import Item
 from likra.data.pairs import NEEDS_BASE_SCORES
 from likra.data.selection import eval_items, load_items
 from likra.data.transforms import unconditional
+from likra.errors import DamagedFileError
+from likra.experiments.open_ended import run_open_ended
 from likra.experiments.planner import WorkPlan
 from likra.experiments.profiles import EvalSet, Profile
 from likra.experiments.specs import RunSpec, run_specs, train_settings, training_questions
-from likra.io import atomic_write_jsonl
+from likra.io import atomic_write_json, atomic_write_jsonl, read_json
 from likra.layout import ExperimentLayout, eval_folder_name
 from likra.lm.allocator import release_freed_memory
+from likra.lm.packing import BATCH_TOKENS
 from likra.methods import method_heads
+from likra.model.resolve import resolve_model_path
 from likra.rundir import record_runs
 from likra.score.evaluate import LazyModel, cached_table, choose_checkpoints, evaluate_run
+from likra.score.inputs import items_digest, model_digest
 from likra.score.scorer import score_items
 from likra.training.run import train
 
@@ -72,6 +79,8 @@ def run_experiment(
             train_run(layout, profile, spec, base, scoring, progress)
             evaluate_spec(layout, profile, spec, scoring, progress)
             release_run_memory()
+        if profile.open_ended is not None:
+            run_open_ended(layout, profile, [s.record(layout, profile.shots) for s in specs], scoring, log)
     return specs
 
 
@@ -127,14 +136,7 @@ def evaluate_spec(
 def training_base_scores(layout: ExperimentLayout, spec: RunSpec, scoring: LazyModel) -> Path:
     """Base scores of the questions a run trains on (what hardest/easiest rank by)."""
     path = layout.training_base_scores(spec.study.train_task, spec.seed, spec.max_questions)
-    questions = training_questions(spec)
-    # A cache is used only whole and for these questions (a torn or short one is scored again).
-    if cached_table(path, questions, "the training questions' base scores") is None:
-        base = scoring.get()
-        rows, _ = score_items(
-            base.model, base.tokenizer, questions, ("base",), max_length=base.max_length, progress=False
-        )
-        atomic_write_jsonl(path, rows)
+    base_table(path, training_questions(spec), "the training questions' base scores", scoring)
     return path
 
 
@@ -142,8 +144,48 @@ def unconditional_scores(layout: ExperimentLayout, profile: Profile, eval_set: E
     """log P_base(answer | "Answer:") for every choice: the calibration control's denominator."""
     path = layout.unconditional_scores(eval_folder_name(eval_set.task, eval_set.split, profile.shots, eval_set.limit))
     items = [unconditional(i) for i in eval_items(eval_set.task, eval_set.split, eval_set.limit, 0)]
-    if cached_table(path, items, "the unconditional scores") is None:
-        base = scoring.get()
-        rows, _ = score_items(base.model, base.tokenizer, items, ("base",), max_length=base.max_length, progress=False)
-        atomic_write_jsonl(path, rows)
+    base_table(path, items, "the unconditional scores", scoring)
     return path
+
+
+def base_table(path: Path, items: Sequence[Item], what: str, scoring: LazyModel) -> None:
+    """The base model's scores of ``items`` at ``path``, computed unless the table is whole, for
+    these items, and its record (``NAME.inputs.json`` beside it) names the same inputs: the items'
+    content, the model's weights, the precision, the device (``likra.score.inputs``). Checking ids
+    alone reused the scores of an edited choice, or of other weights; a table without a record
+    (an older likra) is scored again."""
+    record = path.with_name(path.name.removesuffix(".jsonl") + ".inputs.json")
+    inputs = scoring.inputs(items, BATCH_TOKENS)
+    try:
+        recorded = read_json(record) if record.exists() else None
+    except DamagedFileError:
+        recorded = None  # a cache record: the table is scored again
+    if recorded == inputs and cached_table(path, items, what) is not None:
+        return
+    base = scoring.get()
+    rows, _ = score_items(base.model, base.tokenizer, items, ("base",), max_length=base.max_length, progress=False)
+    # Rows first, their record second: a kill in between leaves rows that will not be trusted.
+    atomic_write_jsonl(path, rows)
+    atomic_write_json(record, inputs)
+
+
+def experiment_inputs(profile: Profile) -> dict[str, str]:
+    """What an experiment's tables are made from, as digests: every training pool and evaluation
+    set (their content, not their path) and the model's weights. A complete experiment only
+    rebuilds its report while these are as it recorded them (``likra.api.reproduce``)."""
+    found = {"model": model_digest(resolve_model_path(profile.model))}
+    for study in profile.studies:
+        pool = load_items(study.train_task, study.train_split)
+        found[f"train {study.train_task}:{study.train_split}"] = items_digest(pool)
+        for eval_set in study.eval_sets:
+            items = eval_items(eval_set.task, eval_set.split, eval_set.limit, profile.shots)
+            found[f"eval {eval_set.key}"] = items_digest(items)
+    return found
+
+
+def changed_inputs(recorded: dict | None, now: dict[str, str]) -> str:
+    """What differs between a complete experiment's recorded inputs and today's, in words."""
+    if not recorded:
+        return "its inputs were not recorded (an older likra)"
+    changed = [key for key in sorted(set(recorded) | set(now)) if recorded.get(key) != now.get(key)]
+    return "its inputs changed since it completed (" + ", ".join(changed) + ")"

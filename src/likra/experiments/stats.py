@@ -55,6 +55,10 @@ class Estimate:
         return out
 
     def fmt(self, digits: int = 3) -> str:
+        if np.isnan(self.lo) or np.isnan(self.hi):
+            # A statistic undefined in some bootstrap draws (no item of a held-out half drawn, a
+            # ratio of 0 / 0): said in words, not printed as "[nan, nan]".
+            return f"{self.value:.{digits}f} [no interval: undefined in some resamples of so few items]"
         return f"{self.value:.{digits}f} [{self.lo:.{digits}f}, {self.hi:.{digits}f}]"
 
 
@@ -156,11 +160,14 @@ def estimate_statistic(
     """A statistic's observed value, its per-seed values and its 95% two-level interval."""
     seeds = tuple(seeds)
     observed, per_seed, bootstrap = resamplings(n_items, seeds, samples)
-    value = float(statistic(observed)[0])
-    drawn = np.asarray(statistic(bootstrap), dtype=np.float64)
-    if len(seeds) < 2:
-        return interval(value, drawn)
-    return interval(value, drawn, tuple(float(v) for v in statistic(per_seed)))
+    # A draw where the statistic is undefined gives nan or inf, which ``interval`` handles: no
+    # "invalid value encountered in divide" warning on the user's terminal.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = float(statistic(observed)[0])
+        drawn = np.asarray(statistic(bootstrap), dtype=np.float64)
+        if len(seeds) < 2:
+            return interval(value, drawn)
+        return interval(value, drawn, tuple(float(v) for v in statistic(per_seed)))
 
 
 def interval(value: float, drawn: np.ndarray, per_seed: tuple[float, ...] | None = None) -> Estimate:

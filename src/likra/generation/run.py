@@ -17,7 +17,7 @@ import torch
 
 from likra.errors import LikraError
 from likra.generation.decoding import MODES, GenerateSettings, choose, needed_adapters
-from likra.generation.grading import grade as grade_answer
+from likra.generation.grading import grade_all
 from likra.generation.loop import STRATEGIES, Decoded, StopRules, VariantForward, decode
 from likra.generation.rerank import best, likra_per_char
 from likra.io import atomic_write_jsonl
@@ -127,13 +127,13 @@ class Generator:
         it in place (``close`` removes them)."""
         from likra.model.heads import attach_heads, load_head_weights
         from likra.model.load import load_base, pick_device
-        from likra.model.precision import dtype_name, resolve_score_dtype
+        from likra.model.precision import SCORING, dtype_name, resolve_dtype
         from likra.score.evaluate import lora_settings, match_adapter_dtype
 
         if not isinstance(target, Target):
             target = resolve_target(target, checkpoint)
         if loaded is None:
-            precision = dtype_name(resolve_score_dtype(pick_device(device), dtype))
+            precision = dtype_name(resolve_dtype(pick_device(device), dtype, SCORING))
             loaded = load_base(target.model, device=device, dtype=precision)
         if not target.heads:
             return cls(target, loaded, loaded.model)
@@ -311,8 +311,8 @@ def generate(
     base for a model; ``decoding`` are ``GenerateSettings`` fields (max_new_tokens, sample,
     temperature, top_p, seed, alpha, weight, beta, k, stop). Task prompts stop at a newline
     unless ``stop`` is given. ``grade`` (task prompts only) grades each answer against the item's
-    choices (``likra.generation.grading``): each row gains ``grade`` (gold, wrong, other) and
-    ``named`` (the choice it names)."""
+    choices (``likra.generation.grading``): each row gains ``grade`` and ``named`` (per grader:
+    gold, wrong or other, and the index of the choice it names), ``choices`` and ``gold``."""
     if (prompts is None) == (task is None):
         raise LikraError("give either prompts (--prompt) or a task (--task)", field="prompt")
     if grade and task is None:
@@ -333,11 +333,16 @@ def generate(
     finally:
         if loaded is not None:  # the caller's model goes back without adapters
             generator.close()
-    about = {**settings.describe(), **resolved.describe()}
+    from likra.model.precision import dtype_name
+
+    about = {**settings.describe(), **resolved.describe(), "dtype": dtype_name(generator.loaded.dtype)}
     rows = [_row(i, p, g, settings.mode, about) for i, p, g in zip(ids, texts, outputs)]
     if grade:
         for row, item in zip(rows, items):
-            row["grade"], row["named"] = grade_answer(row["text"], item.choices, item.gold)
+            graded = grade_all(row["text"], item.choices, item.gold)
+            row["grade"] = {grader: g for grader, (g, _) in graded.items()}
+            row["named"] = {grader: named for grader, (_, named) in graded.items()}
+            row["choices"], row["gold"] = list(item.choices), item.gold  # so the file can be graded again
     if out is not None:
         atomic_write_jsonl(out, rows)
     return rows

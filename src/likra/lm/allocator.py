@@ -3,7 +3,7 @@
 PyTorch's CPU tensors come from ``malloc``. Training allocates activations of a different size at
 almost every step, and glibc keeps freed blocks mapped for reuse; the holes between live blocks
 are not handed back, so resident memory crept up with N (1.9 GB at N <= 64 to 3.1 GB at
-N <= 2048, ``docs/notes/memory_vs_n_malloc_trim.json``) while live memory did not.
+N <= 2048, ``docs/notes/memory_vs_n_malloc_trim_intel-amx_2026-11-30.json``) while live memory did not.
 ``malloc_trim(0)`` returns every whole free page; after each training step it costs ~40 ms.
 No library wraps it, hence ctypes.
 """

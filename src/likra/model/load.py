@@ -10,7 +10,7 @@ import torch
 
 from likra import distributed
 from likra.errors import LikraError
-from likra.model.precision import resolve_dtype
+from likra.model.precision import dtype_name, resolve_dtype
 from likra.model.resolve import DEFAULT_MODEL, is_hub_id, resolve_model_path
 
 
@@ -32,31 +32,42 @@ class BaseModel:
         return int(getattr(config, "max_position_embeddings", 2048) or 2048)
 
 
+DEVICE_HELP = "cpu, cuda, ... (default: cuda if available)."  # what ``pick_device`` does, as option help
+
+
 def pick_device(device: str | None = None) -> torch.device:
-    """``auto``/None: CUDA when present (in a multi-process job, this process's own GPU), else CPU."""
+    """``auto``/None: CUDA when present (in a multi-process job, this process's own GPU), else CPU.
+
+    A name torch does not know, or a device this machine lacks (``cuda`` without a GPU), is a
+    LikraError here, before anything is loaded or written (it was a traceback from torch)."""
     if device in (None, "auto"):
         if torch.cuda.is_available():
             return torch.device("cuda", distributed.local_rank()) if distributed.launched() else torch.device("cuda")
         return torch.device("cpu")
-    return torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise LikraError(
+            f"unknown device {device!r}: expected auto, cpu, cuda, cuda:N or mps", field="device"
+        ) from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise LikraError(f"device {device!r}: no CUDA GPU is available here; use cpu or auto", field="device")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise LikraError(
+            f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s) (cuda:0 ...)", field="device"
+        )
+    if chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise LikraError(f"device {device!r}: Apple's MPS is not available here; use cpu or auto", field="device")
+    return chosen
 
 
-def pick_dtype(device: torch.device, dtype: str | None = None) -> torch.dtype:
-    """The model dtype for ``dtype`` ("auto", "fp32", "bf16", or the long names) on ``device``.
-
-    ``None`` (load_base's default) is fp32 on CPU and, on CUDA, what "auto" picks. Only an explicit
-    "auto" or "bf16" gives bf16 on a CPU (training, where the CPU has fast native bf16; see
-    ``likra.model.precision``); scoring resolves "auto" to fp32 everywhere before it gets here,
-    because a likelihood ratio needs it (docs/method.md, "Why a likelihood ratio needs fp32").
-    """
-    if dtype is None and device.type == "cpu":
-        return torch.float32
-    return resolve_dtype(device, dtype)
-
-
-def chosen_dtype(device: str | None = None, dtype: str | None = None) -> torch.dtype:
-    """The dtype ``load_base(device=device, dtype=dtype)`` would give, without loading anything."""
-    return pick_dtype(pick_device(device), dtype)
+def auto_dtype(requested: str | None, device: str | None, purpose: str) -> str | None:
+    """``requested`` with "auto" made the precision it gives for ``purpose`` on ``device`` ("fp32" or
+    "bf16"), as a command's resolved config records it; any other value as it is (an explicit name
+    is resolved, and warned about, where it is used)."""
+    if requested != "auto":
+        return requested
+    return dtype_name(resolve_dtype(pick_device(device), requested, purpose))
 
 
 def prepare_tokenizer(tokenizer: Any) -> Any:
@@ -129,7 +140,7 @@ def load_base(name_or_path: str = DEFAULT_MODEL, device: str | None = None, dtyp
     with distributed.main_first():  # a packaged model is converted once, by the main process
         path = resolve_model_path(name_or_path)
     torch_device = pick_device(device)
-    torch_dtype = pick_dtype(torch_device, dtype)
+    torch_dtype = resolve_dtype(torch_device, dtype)  # None: fp32 on a CPU (see resolve_dtype)
     try:
         if is_hub_id(path):
             model, tokenizer = _from_hub(path, torch_dtype)

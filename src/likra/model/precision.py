@@ -16,9 +16,12 @@ numbers barely depend on the training precision (docs/method.md).
 
 from __future__ import annotations
 
+import datetime
 import functools
 import platform
+import re
 import warnings
+from pathlib import Path
 
 import torch
 
@@ -90,6 +93,42 @@ def compute_description(device: torch.device | str, dtype: torch.dtype) -> str:
     model = (parse_cpu_model(text) if text else None) or platform.processor() or platform.machine()
     kernel = f" via {cpu_bf16_support() or 'emulation'}" if dtype == torch.bfloat16 else ""
     return f"cpu: {model}, {torch.get_num_threads()} threads, {dtype_name(dtype)}{kernel}"
+
+
+# The strongest matmul feature of a CPU, as a file-name word: it decides the speed (and for bf16
+# the rounding) of what a benchmark measures there.
+_SLUG_FEATURES = (("amx_bf16", "amx"), ("avx512_bf16", "avx512bf16"), ("avx512f", "avx512"), ("avx2", "avx2"))
+_SLUG_VENDORS = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}
+
+
+def _slug(text: str) -> str:
+    return "-".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def machine_slug(device: torch.device | str | None = None) -> str:
+    """A short file-name word for the machine: vendor and strongest matmul feature of the CPU, e.g.
+    "intel-amx", "intel-avx512bf16", "amd-avx512bf16"; a CUDA ``device``'s name, e.g.
+    "nvidia-h100-80gb-hbm3"; "darwin-arm64" and the like where there is no /proc/cpuinfo."""
+    if device is not None and torch.device(device).type == "cuda":
+        return _slug(torch.cuda.get_device_name(torch.device(device)))
+    text = _cpuinfo_text()
+    if text is None:
+        return _slug(f"{platform.system()} {platform.machine()}") or "unknown"
+    vendor = _cpuinfo_field(text, "vendor_id") or ""
+    words = [_SLUG_VENDORS.get(vendor) or _slug(vendor) or _slug(platform.machine())]
+    flags = parse_cpu_flags(text)
+    words += [word for flag, word in _SLUG_FEATURES if flag in flags][:1]
+    return "-".join(word for word in words if word) or "unknown"
+
+
+def result_path(
+    what: str, folder: str | Path, device: torch.device | str | None = None, day: datetime.date | None = None
+) -> Path:
+    """``folder/<what>_<machine>_<YYYY-MM-DD>.json``: the name of a committed result file says the
+    machine (``machine_slug``) and the day (default today) it was measured on, so a measurement
+    made again elsewhere or later is a new file beside the old one (benchmarks/README.md)."""
+    day = day or datetime.date.today()
+    return Path(folder) / f"{what}_{machine_slug(device)}_{day.isoformat()}.json"
 
 
 def _cpu_feature(wanted: tuple[str, ...]) -> str | None:
@@ -177,10 +216,6 @@ def _warn_if_slow(device: torch.device, dtype: torch.dtype) -> None:
         warnings.warn("bf16 requested, but this GPU has no native bf16: it will be slow.", RuntimeWarning, stacklevel=3)
 
 
-def _requested_name(requested: str | None) -> str:
-    return "auto" if requested is None else str(requested).strip().lower()
-
-
 def _explicit(device: torch.device, name: str, requested: str | None) -> torch.dtype:
     if name not in _ALIASES:
         raise unknown_name("dtype", str(requested), ("auto", *_ALIASES))
@@ -189,35 +224,32 @@ def _explicit(device: torch.device, name: str, requested: str | None) -> torch.d
     return dtype
 
 
-def resolve_dtype(device: torch.device | str, requested: str | None = "auto") -> torch.dtype:
-    """The *training* dtype of the frozen base model for ``requested`` ("auto", "fp32", "bf16";
-    legacy long names too) on ``device``.
+TRAINING, SCORING = "training", "scoring"  # what a dtype is resolved for: "auto" differs between them
 
-    "auto"/None: bf16 on CUDA with bf16 support and on CPUs where bf16 is measured faster (see
-    ``cpu_bf16_faster``), else fp32. An explicit half type on hardware without native support is
-    honoured but warns that it will be slow. Unknown names raise ``LikraError``.
+
+def resolve_dtype(device: torch.device | str, requested: str | None = "auto", purpose: str = TRAINING) -> torch.dtype:
+    """The dtype of the frozen base model for ``requested`` ("auto", "fp32", "bf16"; legacy long
+    names too) on ``device``, for ``purpose`` (``TRAINING`` or ``SCORING``): likra's one resolver.
+
+    "auto", for training: bf16 on CUDA with bf16 support and on CPUs where bf16 is measured faster
+    (see ``cpu_bf16_faster``), else fp32; for scoring: fp32 on every device, because a likelihood
+    ratio needs it (module docstring). None (``load_base``'s default, a caller who did not choose)
+    is fp32 on a CPU, so nobody is switched to bf16 there silently, and "auto" elsewhere. An
+    explicit half type is honoured, with a warning where it is slow and, for scoring, that ratio
+    modes lose their ranking at small N. Unknown names raise ``LikraError``.
     """
     device = torch.device(device)
-    name = _requested_name(requested)
+    name = "auto" if requested is None else str(requested).strip().lower()
+    if (requested is None and device.type == "cpu") or (name == "auto" and purpose == SCORING):
+        return torch.float32
     if name == "auto":
         if device.type == "cuda" and _cuda_bf16():
             return torch.bfloat16
         if device.type == "cpu" and cpu_bf16_faster():
             return torch.bfloat16
         return torch.float32
-    return _explicit(device, name, requested)
-
-
-def resolve_score_dtype(device: torch.device | str, requested: str | None = "auto") -> torch.dtype:
-    """The *scoring* dtype for ``requested``: "auto"/None is fp32 on every device, because a
-    likelihood ratio needs it (module docstring). An explicit "bf16" is honoured, with a warning
-    that ratio modes (likra, neg-only, pos-base, ...) then lose their ranking at small N."""
-    device = torch.device(device)
-    name = _requested_name(requested)
-    if name == "auto":
-        return torch.float32
     dtype = _explicit(device, name, requested)
-    if dtype != torch.float32:
+    if purpose == SCORING and dtype != torch.float32:
         warnings.warn(
             f"scoring in {dtype_name(dtype)}: it rounds each log-likelihood by ~0.1 nats, more than the "
             "heads differ early in training, so likra, neg-only and the other ratio modes lose their "

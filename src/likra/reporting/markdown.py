@@ -15,8 +15,11 @@ from likra.experiments.analysis import (
     weighting_table,
 )
 from likra.experiments.findings import assess
+from likra.experiments.open_ended import grade_matrix
 from likra.experiments.profiles import Profile, method_lr
+from likra.experiments.rules import mean_of
 from likra.experiments.stats import Estimate
+from likra.generation.grading import DECIDING_GRADER, F1_THRESHOLD, GRADERS, GRADES
 from likra.io import atomic_write_json, atomic_write_text
 from likra.layout import ABLATED_SUFFIX, curve_group, eval_set_title, task_label
 from likra.methods import DEFAULT_METHOD, METHODS, get_method
@@ -77,6 +80,7 @@ def write_report(out: Path, results: ExperimentResults, facts: dict | None = Non
         + _weighting(results, main, out)
         + _value(findings)
         + _selective(findings)
+        + _open_ended(results)
         + _paper_comparison(results, main)
         + _files()
     )
@@ -358,7 +362,8 @@ def _paper_comparison(results: ExperimentResults, main) -> list[str]:
         ""
         if train_task == "arc" and eval_set.startswith("arc_challenge")
         else (
-            f" **The paper reports this curve for ARC-Challenge only; ours here is {eval_set}, so the columns "
+            f" **The paper reports this curve for ARC-Challenge only; ours here is "
+            f"{eval_title(results.profile, eval_set)}, so the columns "
             "compare two benchmarks.**"
         )
     )
@@ -536,6 +541,108 @@ def _value(findings: list) -> list[str]:
         ),
         "",
     ]
+
+
+EXAMPLES = 4  # questions shown under every decoding in the open-ended section
+
+
+def _open_ended(results: ExperimentResults) -> list[str]:
+    """Finding 11's tables: the knobs chosen on validation, each decoding's grade shares per N, and
+    the same questions answered under every decoding."""
+    found, spec = results.open_ended, results.profile.open_ended
+    if found is None or not found.rows:
+        return []
+    md = [
+        "## Open-ended answers (finding 11)",
+        "",
+        f"Each question is asked without its choices (greedy, at most {spec.max_new_tokens} new tokens, stop at a "
+        "newline) and the answer is graded against the item's own choices: **gold**, a **known wrong** choice (the "
+        "plausible wrong answers the negative head was trained on, said out loud) or **other**. Graders "
+        f"(`likra.generation.grading`): `{DECIDING_GRADER}` decides (the choice of highest token F1 with the answer, "
+        f"if >= {F1_THRESHOLD} and unique); `exact` (the answer is a choice) and `contains` (the answer contains a "
+        "choice's words) are shown beside it. Intervals: two-level bootstrap over seeds and items (base: items).",
+        "",
+    ]
+    if found.validation:
+        rows = [
+            [
+                v["mode"],
+                ", ".join(f"{k} = {x:g}" for k, x in v["knobs"].items()),
+                f"{v['gold-wrong']:.3f}",
+                "chosen" if found.chosen.get(v["mode"]) == v["knobs"] else "",
+            ]
+            for v in found.validation
+        ]
+        md += [
+            f"Decoding knobs chosen on {eval_set_title(spec.validation.task, spec.validation.split, spec.validation.limit)} "
+            f"(the first seed's run at N={max(spec.eval_n)}; gold share - known-wrong share, {DECIDING_GRADER} grading; "
+            "ties: the first listed), before any test answer was generated:",
+            "",
+            _md_table(["mode", "knobs", "gold - wrong", ""], rows),
+            "",
+        ]
+    for eval_set in spec.eval_sets:
+        sizes = [0, *found.sizes(eval_set.key)]
+        rows = []
+        for n in sizes:
+            for label in found.labels(eval_set.key, n):
+                shares = {g: grade_matrix(found.rows[(eval_set.key, n, label)], g) for g in GRADERS}
+                cells = [_cell(mean_of(shares[DECIDING_GRADER][g])) for g in GRADES]
+                side = [
+                    f"{mean_of(shares[g]['gold']).value:.3f} / {mean_of(shares[g]['wrong']).value:.3f}"
+                    for g in GRADERS
+                    if g != DECIDING_GRADER
+                ]
+                rows.append([str(n), label, *cells, *side])
+        title = eval_set_title(eval_set.task, eval_set.split, eval_set.limit)
+        md += [
+            f"### {title}",
+            "",
+            _md_table(
+                [
+                    "N",
+                    "decoding",
+                    "gold",
+                    "known wrong",
+                    "other",
+                    *[f"{g}: gold / wrong" for g in GRADERS if g != DECIDING_GRADER],
+                ],
+                rows,
+            ),
+            "",
+        ]
+    md += _open_ended_examples(results)
+    return md
+
+
+def _open_ended_examples(results: ExperimentResults) -> list[str]:
+    found, spec = results.open_ended, results.profile.open_ended
+    key = spec.eval_sets[0].key
+    sizes = found.sizes(key)
+    if not sizes:
+        return []
+    n = sizes[-1]
+    columns = [(0, "base")] * ((key, 0, "base") in found.rows) + [(n, label) for label in found.labels(key, n)]
+    first_seed = {c: min(found.rows[(key, *c)]) for c in columns}
+    table = {c: found.rows[(key, *c)][first_seed[c]][:EXAMPLES] for c in columns}
+    anchor = next(iter(table.values()))
+    rows = []
+    for i, row in enumerate(anchor):
+        question = " ".join(row["prompt"].split())
+        cells = [_abridged(table[c][i]["text"]) or "*(empty)*" for c in columns]
+        rows.append([_abridged(question, 70), *cells, row["choices"][row["gold"]]])
+    return [
+        f"The first {len(rows)} questions of {eval_set_title(spec.eval_sets[0].task, spec.eval_sets[0].split, spec.eval_sets[0].limit)} "
+        f"under each decoding (seed {min(s for c, s in first_seed.items() if c[0])} where trained; N={n}):",
+        "",
+        _md_table(["question", *[label if n_ == 0 else f"{label} (N={n_})" for n_, label in columns], "gold"], rows),
+        "",
+    ]
+
+
+def _abridged(text: str, width: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _selective(findings: list) -> list[str]:

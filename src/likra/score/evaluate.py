@@ -41,7 +41,7 @@ from likra.methods import DEFAULT_METHOD, method_heads
 from likra.metrics import all_metrics
 from likra.model.heads import ADAPTER_CONFIG, ADAPTER_WEIGHTS, LoraSettings
 from likra.model.load import load_base, pick_device
-from likra.model.precision import DEFAULT_DTYPE, dtype_name, resolve_score_dtype
+from likra.model.precision import DEFAULT_DTYPE, SCORING, dtype_name, resolve_dtype
 from likra.model.resolve import PACKAGED, check_model_name, looks_local, resolve_model_path
 from likra.rundir import locked, update_manifest, warn_incomplete_checkpoints
 from likra.score.inputs import inputs_key, score_inputs, with_adapters
@@ -68,7 +68,7 @@ def evaluate(
     Returns one metrics dict per checkpoint, in order (``N-0`` = untrained heads). Runs whose
     config says ``question_ablated`` are scored without the question, in a ``-noq`` folder.
     ``dtype`` (auto, fp32, bf16) is the scoring precision; it need not be the training one.
-    ``report_to`` (``tensorboard``) also logs each checkpoint's acc and acc_norm per mode at its N.
+    ``report_to`` (tensorboard, wandb, mlflow) also logs each checkpoint's acc and acc_norm per mode at its N.
     """
     check_report_to(report_to)
     run_config = read_run_config(Path(target))
@@ -117,7 +117,7 @@ def check_eval_target(target: str) -> None:
 class LazyModel:
     """The base model to score with, loaded on first use: cached scores may need none.
 
-    ``dtype`` is the *scoring* precision: "auto"/None is fp32 (``resolve_score_dtype``)."""
+    ``dtype`` is the *scoring* precision: "auto"/None is fp32 (``resolve_dtype``)."""
 
     name: str
     device: str | None = None
@@ -133,7 +133,7 @@ class LazyModel:
         """The scoring precision's name, without loading the model."""
         if self.loaded is not None:
             return dtype_name(self.loaded.dtype)
-        return dtype_name(resolve_score_dtype(pick_device(self.device), self.dtype))
+        return dtype_name(resolve_dtype(pick_device(self.device), self.dtype, SCORING))
 
     def inputs(self, items: Sequence[Item], batch_tokens: int) -> dict:
         """What a base score table of ``items`` depends on (``likra.score.inputs``), without loading

@@ -15,8 +15,8 @@ from likra.io import atomic_write_json, read_json, read_jsonl
 from likra.layout import RunLayout
 from likra.methods import DEFAULT_METHOD, METHOD_SETTINGS, PREFERENCE_METHODS, TRL, get_method, method_heads
 from likra.model.heads import ADAPTER_WEIGHTS, LoraSettings, attach_heads
-from likra.model.load import chosen_dtype
-from likra.model.precision import DEFAULT_DTYPE, dtype_name
+from likra.model.load import pick_device
+from likra.model.precision import DEFAULT_DTYPE, dtype_name, resolve_dtype
 from likra.model.resolve import DEFAULT_MODEL, check_model_name, sha256_file
 from likra.rundir import check_config, locked, read_manifest, warn_incomplete_checkpoints
 from likra.tracking import check_report_to, tracking
@@ -77,7 +77,7 @@ def train(
         "contamination": contamination,
         "base_scores": _base_scores_record(run_dir, base_scores),
         "question_ablated": question_ablated,
-        "dtype": dtype_name(loaded.dtype if loaded is not None else chosen_dtype(device, dtype)),
+        "dtype": dtype_name(loaded.dtype if loaded is not None else resolve_dtype(pick_device(device), dtype)),
         "lora": lora.to_dict(),
         "train": settings.to_dict(),
     }
