@@ -14,13 +14,21 @@ from typing import Any
 
 HELP = "help"  # metadata key of a field's help text
 DECLS = "decls"  # metadata key of a field's own option names (``--json``), where not derived from its name
+SHOWN = "shown"  # metadata key of the default --help shows where the field's own is None (decided later)
 
 
 def option(
-    default: Any = MISSING, *, help: str, decls: tuple[str, ...] = (), factory: Callable[[], Any] | None = None
+    default: Any = MISSING,
+    *,
+    help: str,
+    decls: tuple[str, ...] = (),
+    factory: Callable[[], Any] | None = None,
+    shown: str | None = None,
 ) -> Any:
-    """A config field that is a command-line option: its default (or ``factory``), help and names."""
-    metadata = {HELP: help, DECLS: decls}
+    """A config field that is a command-line option: its default (or ``factory``), help and names;
+    ``shown`` is what --help prints as the default when the field's default is None because a
+    preset or the method decides it (one way of showing defaults: ``[default: ...]``)."""
+    metadata = {HELP: help, DECLS: decls, SHOWN: shown}
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)

@@ -57,7 +57,7 @@ def format_item(item: Item) -> str:
 @app.command("show")
 def show_command(
     task: str = typer.Argument(..., help="A task name (see `likra data list`) or a .jsonl file."),
-    split: str = typer.Option(None, "--split", "-s", help="Split (default: validation, if any)."),
+    split: str = typer.Option(None, "--split", "-s", help="Split.", show_default="validation, if any"),
     n: int = typer.Option(3, "-n", help="How many items to show."),
     shots: int = typer.Option(0, "--shots", "-k", help="k-shot demonstrations to prepend."),
     seed: int = typer.Option(1234, "--seed", help="Seed for drawing demonstrations."),

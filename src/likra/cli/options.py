@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 import typer
 from typer.models import ArgumentInfo
 
-from likra.config import DECLS, HELP, field_default, option_fields
+from likra.config import DECLS, HELP, SHOWN, field_default, option_fields
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -29,7 +29,14 @@ def _parameters(config_class: type) -> list[inspect.Parameter]:
             spec.name,
             inspect.Parameter.KEYWORD_ONLY,
             default=field_default(spec),
-            annotation=Annotated[hints[spec.name], typer.Option(*spec.metadata[DECLS], help=spec.metadata[HELP])],
+            annotation=Annotated[
+                hints[spec.name],
+                typer.Option(
+                    *spec.metadata[DECLS],
+                    help=spec.metadata[HELP],
+                    show_default=spec.metadata.get(SHOWN) or True,
+                ),
+            ],
         )
         for spec in option_fields(config_class)
     ]

@@ -13,7 +13,7 @@ from typing import Any
 
 from likra.config import option
 from likra.experiments.profiles import Profile, get_profile, parse_method_lrs, parse_seeds
-from likra.model.load import DEVICE_HELP, auto_dtype
+from likra.model.load import DEVICE_HELP, DEVICE_SHOWN, auto_dtype
 from likra.model.precision import DEFAULT_DTYPE, SCORING, TRAINING, check_dtype_choice
 from likra.model.resolve import DEFAULT_MODEL
 from likra.training.loop import TrainSettings
@@ -42,7 +42,7 @@ class ReproduceConfig:
     seeds: str | None = option(None, help="Comma-separated seeds, e.g. 42,43,44.")
     points: str | None = option(None, help="checkpoints (one run per seed) or subsets (a run per N).")
     lr: float | None = option(None, help="Override the profile's learning rate of likra's heads (constant AdamW).")
-    device: str | None = option(None, help=DEVICE_HELP)
+    device: str | None = option(None, help=DEVICE_HELP, shown=DEVICE_SHOWN)
     dtype: str | None = option(None, help="Override the profile's training precision: auto, fp32 or bf16.")
     score_dtype: str | None = option(
         None, help="Override the profile's scoring precision: auto (= fp32), fp32 or bf16."
@@ -82,7 +82,7 @@ class CurveConfig:
     eval_task: list[str] = option(
         help="Evaluation task[:split[:limit]] (repeatable).", factory=lambda: ["arc_challenge:test"]
     )
-    max_questions: int | None = option(None, help="Largest N (default: the whole pool).")
+    max_questions: int | None = option(None, help="Largest N.", shown="the whole pool")
     negatives: str = option("first", help="Comma-separated strategies; the first draws the main curve.")
     model: str = option(DEFAULT_MODEL, help="Packaged name, model folder, .gguf file or Hub id.")
     seeds: str = option("42,43,44", help="Comma-separated seeds (question orders).")
@@ -95,7 +95,7 @@ class CurveConfig:
         help="Comma-separated training methods, each a curve on the same questions and negatives: "
         "likra (always drawn), sft, unlikelihood, dpo, kto.",
     )
-    device: str | None = option(None, help=DEVICE_HELP)
+    device: str | None = option(None, help=DEVICE_HELP, shown=DEVICE_SHOWN)
     dtype: str = option(DEFAULT_DTYPE, help=TRAIN_DTYPE_HELP)
     score_dtype: str = option(DEFAULT_DTYPE, help=SCORE_DTYPE_HELP)
 

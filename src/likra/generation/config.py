@@ -14,7 +14,7 @@ from typing import Any
 from likra.config import option
 from likra.generation.decoding import MODES, GenerateSettings
 from likra.generation.run import DEFAULT_BATCH, TASK_STOP
-from likra.model.load import DEVICE_HELP, auto_dtype
+from likra.model.load import DEVICE_HELP, DEVICE_SHOWN, auto_dtype
 from likra.model.precision import DEFAULT_DTYPE, SCORING, check_dtype_choice
 
 DEFAULTS = GenerateSettings()  # the defaults, defined once in the settings class
@@ -55,7 +55,7 @@ class GenerateConfig:
     )
     batch_size: int = option(DEFAULT_BATCH, help="Prompts decoded together.")
     out: Path | None = option(None, help="Write one JSON row per prompt to this .jsonl file.")
-    device: str | None = option(None, help=DEVICE_HELP)
+    device: str | None = option(None, help=DEVICE_HELP, shown=DEVICE_SHOWN)
     dtype: str = option(DEFAULT_DTYPE, help="Precision: auto (= fp32, as scoring), fp32 or bf16.")
     grade: bool = option(
         False,

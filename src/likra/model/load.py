@@ -32,7 +32,8 @@ class BaseModel:
         return int(getattr(config, "max_position_embeddings", 2048) or 2048)
 
 
-DEVICE_HELP = "cpu, cuda, ... (default: cuda if available)."  # what ``pick_device`` does, as option help
+DEVICE_HELP = "cpu, cuda, ..."  # the option help of a device; DEVICE_SHOWN: what ``pick_device`` picks
+DEVICE_SHOWN = "cuda if available, else cpu"
 
 
 def pick_device(device: str | None = None) -> torch.device:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from likra.config import option
-from likra.model.load import DEVICE_HELP, auto_dtype
+from likra.model.load import DEVICE_HELP, DEVICE_SHOWN, auto_dtype
 from likra.model.precision import DEFAULT_DTYPE, SCORING, check_dtype_choice
 from likra.tracking import REPORT_TO_HELP
 
@@ -24,7 +24,7 @@ class EvalConfig:
     limit: int | None = option(None, help="Only the first N items.")
     shots: int = option(0, help="k-shot demonstrations from the task's train split.")
     out: Path | None = option(None, help="Output folder when TARGET is a bare model.")
-    device: str | None = option(None, help=DEVICE_HELP)
+    device: str | None = option(None, help=DEVICE_HELP, shown=DEVICE_SHOWN)
     dtype: str = option(
         DEFAULT_DTYPE,
         help=f"{SCORE_DTYPE_HELP} (faster on some hardware; ratio modes lose their ranking at small N).",

@@ -16,7 +16,7 @@ from likra.config import option
 from likra.errors import LikraError, unknown_name
 from likra.methods import DEFAULT_METHOD, METHODS, PREFERENCE_METHODS
 from likra.model.heads import LoraSettings
-from likra.model.load import DEVICE_HELP, auto_dtype
+from likra.model.load import DEVICE_HELP, DEVICE_SHOWN, auto_dtype
 from likra.model.precision import DEFAULT_DTYPE, TRAINING, check_dtype_choice
 from likra.model.resolve import DEFAULT_MODEL
 from likra.tracking import REPORT_TO_HELP
@@ -53,20 +53,18 @@ class TrainConfig:
     unlikelihood_alpha: float = option(
         TRAIN.unlikelihood_alpha, help="Weight of the unlikelihood term (--method unlikelihood)."
     )
-    batch_size: int | None = option(None, help=f"Questions per optimiser step (default {TRAIN.batch_size}).")
-    epochs: int | None = option(None, help=f"Passes over the questions (default {TRAIN.epochs}).")
+    batch_size: int | None = option(None, help="Questions per optimiser step.", shown=str(TRAIN.batch_size))
+    epochs: int | None = option(None, help="Passes over the questions.", shown=str(TRAIN.epochs))
     save_every: int = option(TRAIN.save_every, help="Save resume state every N optimiser steps (and at checkpoints).")
-    lora_r: int | None = option(None, help=f"LoRA rank (default {LORA.r}).")
-    lora_alpha: int | None = option(None, help=f"LoRA alpha (default {LORA.alpha}).")
-    lora_dropout: float = option(LORA.dropout, help=f"LoRA dropout probability, in [0, 1) (default {LORA.dropout}).")
-    lora_targets: str | None = option(
-        None, help=f"Comma-separated module names (default {','.join(LORA.target_modules)})."
-    )
+    lora_r: int | None = option(None, help="LoRA rank.", shown=str(LORA.r))
+    lora_alpha: int | None = option(None, help="LoRA alpha.", shown=str(LORA.alpha))
+    lora_dropout: float = option(LORA.dropout, help="LoRA dropout probability, in [0, 1).")
+    lora_targets: str | None = option(None, help="Comma-separated module names.", shown=",".join(LORA.target_modules))
     base_scores: Path | None = option(
         None, help="scores.jsonl of the base model on the training split (for hardest/easiest)."
     )
     contamination: float = option(0.0, help="Fraction of negatives replaced by positives.")
-    device: str | None = option(None, help=DEVICE_HELP)
+    device: str | None = option(None, help=DEVICE_HELP, shown=DEVICE_SHOWN)
     dtype: str = option(DEFAULT_DTYPE, help=TRAIN_DTYPE_HELP)
     activation_checkpointing: bool = option(
         TRAIN.activation_checkpointing,
