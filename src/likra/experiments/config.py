@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from likra.config import option
-from likra.experiments.profiles import Profile, get_profile, parse_method_lrs, parse_seeds
+from likra.experiments.profiles import Profile, get_profile, parse_method_lrs, parse_seeds, profiles_help
 from likra.model.load import DEVICE_HELP, DEVICE_SHOWN, auto_dtype
 from likra.model.precision import DEFAULT_DTYPE, SCORING, TRAINING, check_dtype_choice
 from likra.model.resolve import DEFAULT_MODEL
@@ -30,14 +30,7 @@ SCORE_DTYPE_HELP = "Scoring precision: auto (= fp32: a likelihood ratio needs it
 class ReproduceConfig:
     """``likra reproduce``'s options: a profile and what to override of it (None: the profile's)."""
 
-    profile: str = option(
-        "default",
-        help="quick (a whole small experiment in under 3 min on 2 CPU cores; underpowered verdicts), "
-        "default (the README's results; 15-35 min on 2 CPU cores with fast bf16 training, up to "
-        "1 h 45 min in fp32), methods (finding 10: likra, unlikelihood, DPO, KTO), pool (the whole ARC pool, "
-        "3 seeds, ~2.5 h), winogrande (beyond ARC, 3 seeds, 1 h), hellaswag (the same; about 3 h estimated "
-        "from Winogrande's rates) or full (paper size).",
-    )
+    profile: str = option("default", help=profiles_help())
     model: str | None = option(None, help="Override the profile's model.")
     seeds: str | None = option(None, help="Comma-separated seeds, e.g. 42,43,44.")
     points: str | None = option(None, help="checkpoints (one run per seed) or subsets (a run per N).")

@@ -3,9 +3,9 @@
 ``quick`` runs a whole experiment in miniature on 2 CPU cores in under 3 minutes (its verdicts
 are underpowered); ``default`` fits a 2-core CPU in 15-35 minutes where bf16 training is fast (longer in fp32) and
 is sized to decide the findings on ARC-Challenge; ``hellaswag`` and ``winogrande`` take the same
-recipe to HellaSwag and Winogrande (not yet run); ``pool`` draws the main curve over the whole ARC pool (N = 6615) with 3 seeds;
+recipe to HellaSwag and Winogrande; ``pool`` draws the main curve over the whole ARC pool (N = 6615) with 3 seeds;
 ``full`` is the paper-size experiment (all 6,615 ARC questions, full test sets, HellaSwag and
-Winogrande); ``tiny`` runs the plumbing in seconds on a tiny random model (tests).
+Winogrande); ``open-ended`` asks ARC and OpenBookQA questions without their choices (finding 11).
 """
 
 from __future__ import annotations
@@ -152,6 +152,7 @@ class Profile:
     # Scoring precision: auto is fp32, since a likelihood ratio needs it (likra.model.precision).
     score_dtype: str = DEFAULT_DTYPE
     open_ended: OpenEnded | None = None  # finding 11: answers generated without the choices, graded
+    summary: str = ""  # a few words for `likra reproduce --help`
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -177,10 +178,11 @@ class Profile:
 ARC_C_TEST, ARC_E_TEST = EvalSet("arc_challenge", "test"), EvalSet("arc_easy", "test")
 
 
-def _beyond_arc(task: str, title: str, negatives: str, metric: str, cost: str) -> Profile:
+def _beyond_arc(task: str, title: str, negatives: str, metric: str, cost: str, summary: str) -> Profile:
     """The beyond-ARC profiles (issue 27): one recipe, trained and evaluated on ``task``."""
     return Profile(
         name=task,
+        summary=f"{title}, 3 seeds, {summary}",
         model=DEFAULT_MODEL,
         studies=(Study(task, (EvalSet(task, "validation", 500),), 1024),),
         batch_size=16,
@@ -208,6 +210,7 @@ def _beyond_arc(task: str, title: str, negatives: str, metric: str, cost: str) -
 PROFILES: dict[str, Profile] = {
     "default": Profile(
         name="default",
+        summary="the README's results; 15-35 min on 2 CPU cores with fast bf16 training, up to 1 h 45 min in fp32",
         model=DEFAULT_MODEL,
         studies=(Study("arc", (EvalSet("arc_challenge", "test", 352),), 256),),
         batch_size=16,
@@ -238,6 +241,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "quick": Profile(
         name="quick",
+        summary="a whole small experiment in under 3 min on 2 CPU cores; underpowered verdicts",
         model=DEFAULT_MODEL,
         studies=(Study("arc", (EvalSet("arc_challenge", "test", 50),), 32),),
         seeds=(42, 43),
@@ -260,6 +264,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "full": Profile(
         name="full",
+        summary="paper size, sized for a GPU",
         model=DEFAULT_MODEL,
         studies=(
             Study("arc", (ARC_C_TEST, ARC_E_TEST), None),
@@ -277,6 +282,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "pool": Profile(
         name="pool",
+        summary="the whole ARC pool, 3 seeds, ~2.5 h",
         model=DEFAULT_MODEL,
         studies=(Study("arc", (ARC_C_TEST,), None),),
         curve_eval_n=(32, 64, 128, 512, 2048, 6615),
@@ -297,6 +303,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "methods": Profile(
         name="methods",
+        summary="finding 10: likra, unlikelihood, DPO, KTO",
         model=DEFAULT_MODEL,
         studies=(Study("arc", (EvalSet("arc_challenge", "test", 352),), 128),),
         batch_size=16,
@@ -313,6 +320,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "open-ended": Profile(
         name="open-ended",
+        summary="finding 11: answers generated without the choices, graded",
         model=DEFAULT_MODEL,
         studies=(Study("arc", (EvalSet("arc_challenge", "test", 200),), 256),),
         batch_size=16,
@@ -342,8 +350,9 @@ PROFILES: dict[str, Profile] = {
         "HellaSwag",
         "`first` negatives",
         "acc_norm, as lm-eval",
-        "Planned work: 447 TFLOP of training, 57 of preference training and 558 of scoring, about 3 h "
-        "on 2 CPU cores at the rates the Winogrande run measured",
+        "Planned work: 447 TFLOP of training, 57 of preference training and 558 of scoring; its first "
+        "quarter took 2 h 48 min on 2 Intel Xeon cores shared with other jobs, so about 11-12 h in all",
+        "about 11-12 h on 2 CPU cores, measured on its first quarter",
     ),
     "winogrande": _beyond_arc(
         "winogrande",
@@ -351,8 +360,15 @@ PROFILES: dict[str, Profile] = {
         "`first` negatives (the other option)",
         "lm-eval's partial scoring",
         "Measured: 1 h 01 min on 2 Intel Xeon cores (fp32), peak RSS 2.3 GB",
+        "1 h",
     ),
 }
+
+
+def profiles_help() -> str:
+    """Every shipped profile with its summary, as ``likra reproduce --help`` lists them."""
+    named = [f"{name} ({p.summary})" if p.summary else name for name, p in PROFILES.items()]
+    return ", ".join(named[:-1]) + " or " + named[-1] + "."
 
 
 def method_lr(profile: Profile, method: str) -> float:
@@ -462,17 +478,20 @@ def profile_from_dict(data: dict) -> Profile:
     return Profile(studies=studies, **fields)
 
 
+PROSE = ("summary", "description")
+
+
 def check_profile(exp_dir: Path, profile: Profile) -> None:
     """Refuse to mix a different profile into an existing experiment (writes nothing)."""
     path = exp_dir / PROFILE
     if not path.exists():
         return
     saved = load_profile(exp_dir)
-    # The description is prose about the settings (it is reworded between releases): not a setting.
+    # The summary and description are prose about the settings (reworded between releases): not settings.
     differ = [
         f"{k} {v!r} (this command: {profile.to_dict()[k]!r})"
         for k, v in saved.to_dict().items()
-        if k != "description" and profile.to_dict().get(k) != v
+        if k not in PROSE and profile.to_dict().get(k) != v
     ]
     if differ:
         raise LikraError(
