@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import platform
 import time
@@ -30,7 +29,7 @@ import torch
 from likra.data.registry import get_task
 from likra.metrics import all_metrics, mode_score, predictions
 from likra.model.load import BaseModel, load_base
-from likra.model.precision import cpu_bf16_support, dtype_name, result_path
+from likra.model.precision import cpu_bf16_support, dtype_name, result_path, write_result
 from likra.score.scorer import score_items
 
 DTYPES = ("fp32", "bf16")
@@ -185,10 +184,7 @@ def main() -> None:
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     print_table(result)
-    out = args.out or result_path("bf16_agreement", RESULTS)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(result, args.out or result_path("bf16_agreement", RESULTS))
 
 
 if __name__ == "__main__":

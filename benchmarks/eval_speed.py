@@ -21,7 +21,6 @@ likra's fraction of it.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ import torch
 from likra.data.selection import eval_items
 from likra.lm.flops import forward_flops, non_embedding_params
 from likra.model.load import load_base
-from likra.model.precision import DTYPE_CHOICES, dtype_name, result_path
+from likra.model.precision import DTYPE_CHOICES, dtype_name, result_path, write_result
 from likra.score.scorer import score_items
 
 try:  # run as a script, this folder is on sys.path; imported from the repo root, it is a package
@@ -182,10 +181,7 @@ def main() -> None:
         f"speed-up: {result['speedup']:.2f}x   max |Δ loglik| = {diff.max():.2e}   "
         f"argmax agreement = {result['argmax_agreement']:.3f}   acc {result['acc_likra']:.3f} vs {result['acc_lm_eval']:.3f}"
     )
-    out = args.out or result_path(f"eval_speed_{dtype_name(base.dtype)}", RESULTS, device=base.device)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(result, args.out or result_path(f"eval_speed_{dtype_name(base.dtype)}", RESULTS, device=base.device))
 
 
 if __name__ == "__main__":

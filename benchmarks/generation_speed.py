@@ -20,7 +20,6 @@ likra ``pos`` greedy must give transformers' tokens (checked; the run fails othe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -30,10 +29,10 @@ from pathlib import Path
 import torch
 
 from likra.generation import GenerateSettings, Generator, Target
-from likra.generation.run import resolve_target, task_prompts
+from likra.generation.run import resolve_target, task_items
 from likra.model.heads import HEADS, attach_heads
 from likra.model.load import load_base
-from likra.model.precision import result_path
+from likra.model.precision import result_path, write_result
 from likra.model.resolve import DEFAULT_MODEL
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -116,7 +115,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    _, prompts = task_prompts(args.task, args.split, args.prompts)
+    prompts = [item.contexts[0] for item in task_items(args.task, args.split, args.prompts)]
     if args.run:
         generator = Generator.load(resolve_target(args.run, args.checkpoint), device=args.device, dtype="fp32")
     else:
@@ -180,10 +179,7 @@ def main() -> None:
         "results": rows,
         "versions": {m: __import__(m).__version__ for m in ("torch", "transformers", "peft")},
     }
-    out = args.out or result_path("generation_speed", RESULTS, device=generator.device)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(result, args.out or result_path("generation_speed", RESULTS, device=generator.device))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from likra.io import read_jsonl
 from likra.layout import CONFIG, RunLayout
 from likra.metrics import MODES
 from likra.model.load import pick_device
-from likra.model.precision import result_path
+from likra.model.precision import result_path, write_result
 
 TASK = "likra_arc_challenge_parity"
 CHECKED = ("base", "sft", "likra", "neg-only")
@@ -118,11 +118,8 @@ def main() -> None:
             f"| {r['mode']} | {r['lm_eval_acc']:.4f} | {r['lm_eval_acc_norm']:.4f} | {r['likra_eval_acc']:.4f} | "
             f"{r['likra_eval_acc_norm']:.4f} | {r['max_abs_score_difference']:.2e} |"
         )
-    out = args.out or result_path("harness_parity", RESULTS, device=pick_device(None))
-    out.parent.mkdir(parents=True, exist_ok=True)
     result = {"run": str(args.run), "checkpoint": checkpoint, "limit": args.limit, "rows": rows}
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(result, args.out or result_path("harness_parity", RESULTS, device=pick_device(None)))
     shutil.rmtree(root, ignore_errors=True)
 
 

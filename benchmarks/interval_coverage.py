@@ -22,7 +22,7 @@ import numpy as np
 
 from likra.experiments.simulate import Truth, simulate
 from likra.experiments.stats import BOOTSTRAP_SAMPLES, Estimate, Resampling, estimate_statistic
-from likra.model.precision import machine_slug, result_path
+from likra.model.precision import machine_slug, result_path, write_result
 
 TRUE = {"a": 0.30, "b": 0.36}
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -88,10 +88,7 @@ def main() -> None:
         "machine": machine_slug(),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    out = args.out or result_path("interval_coverage", RESULTS)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_result(result, args.out or result_path("interval_coverage", RESULTS), indent=1)
 
 
 if __name__ == "__main__":

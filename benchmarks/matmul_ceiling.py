@@ -26,7 +26,6 @@ turns with the replays, each divided by the rate measured right after it.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -51,7 +50,7 @@ from likra.lm.packing import (
 from likra.lm.tokenize import encode_requests
 from likra.model.heads import LoraSettings, attach_heads
 from likra.model.load import load_base
-from likra.model.precision import result_path
+from likra.model.precision import result_path, write_result
 from likra.score.scorer import encode_and_group, score_items
 from likra.training.loop import HeadTrainer, LossTerm, TrainSettings, set_activation_checkpointing
 
@@ -220,10 +219,7 @@ def main() -> None:
             f"{name:36s} {statistics.median(seconds[name]):7.3f} s  {row['useful_gflops_per_s']:7.1f} useful GFLOP/s  "
             f"share {row['median_share_of_matmul_rate']:.1%} (rates {row['matmul_rate_after_each']})"
         )
-    out = args.out or result_path("matmul_ceiling", RESULTS, device=base.device)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(result, args.out or result_path("matmul_ceiling", RESULTS, device=base.device))
 
 
 if __name__ == "__main__":

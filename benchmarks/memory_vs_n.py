@@ -12,7 +12,6 @@ a short one.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from likra.model.precision import result_path
+from likra.model.precision import result_path, write_result
 
 
 def logged_steps(run_dir: Path) -> int:
@@ -77,10 +76,7 @@ def main() -> None:
         "peak_rss_mb_by_n": {str(n): rss for n, rss in sorted(buckets.items())},
         "samples": samples,
     }
-    out = args.out or result_path("memory_vs_n", Path(__file__).resolve().parent / "results")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_result(result, args.out or result_path("memory_vs_n", Path(__file__).resolve().parent / "results"), indent=1)
 
 
 if __name__ == "__main__":

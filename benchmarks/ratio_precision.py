@@ -18,7 +18,6 @@ Writes a JSON with every row and the machine it ran on
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import warnings
 from pathlib import Path
@@ -31,7 +30,7 @@ from likra.lm import forward
 from likra.lm.packing import BATCH_TOKENS
 from likra.metrics import MODES, predictions, weighted
 from likra.model.heads import attach_heads, load_head_weights
-from likra.model.precision import SCORING, compute_description, dtype_name, resolve_dtype, result_path
+from likra.model.precision import SCORING, compute_description, dtype_name, resolve_dtype, result_path, write_result
 from likra.score import scorer
 from likra.score.evaluate import LazyModel, lora_settings, match_adapter_dtype, read_run_config
 from likra.score.scorer import score_items
@@ -176,10 +175,7 @@ def main() -> None:
         "rows": rows_out,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    out = args.out or result_path("ratio_precision", RESULTS)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_result(result, args.out or result_path("ratio_precision", RESULTS), indent=1)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ and the K-shot minus 0-shot difference of likra - sft; writes
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from likra.experiments.rules import Scores
 from likra.experiments.stats import estimate_statistic, mean_estimate
 from likra.io import read_json, read_jsonl
 from likra.metrics import MODES, predictions
-from likra.model.precision import result_path
+from likra.model.precision import result_path, write_result
 
 MODES_SHOWN = ("base", "sft", "likra", "neg-only")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -78,10 +77,7 @@ def main() -> None:
                 diff = estimate_statistic(lambda r, a=likra, b=sft: a.mean(r) - b.mean(r), likra.n_items, seeds)
                 print(f"| {checkpoint} | likra - sft ({folder}) | {diff.fmt()} | |")
                 result["rows"].append({"checkpoint": checkpoint, "likra_minus_sft": folder, "estimate": diff.to_dict()})
-    out = args.out or result_path("shots_comparison", RESULTS)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(result, args.out or result_path("shots_comparison", RESULTS))
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ from likra.lm.tokenize import encode_requests
 from likra.methods import PREFERENCE_METHODS
 from likra.model.heads import LoraSettings, attach_heads, lora_config
 from likra.model.load import load_base
-from likra.model.precision import DTYPE_CHOICES, dtype_name, result_path
+from likra.model.precision import DTYPE_CHOICES, dtype_name, result_path, write_result
 from likra.training.loop import HeadTrainer, LossTerm, TrainSettings, set_activation_checkpointing
 
 try:  # run as a script, this folder is on sys.path; imported from the repo root, it is a package
@@ -212,10 +212,7 @@ def compare_methods(args) -> None:
             f"{method:32s} {run['median_step_seconds']:8.2f} {run['step_vs_likra']:8.2f} "
             f"{run['setup_seconds']:8.1f} {run['wall_seconds']:8.1f} {run['wall_vs_likra']:8.2f}"
         )
-    out = args.out or result_path(f"method_speed_{dtype_name(base.dtype)}", RESULTS, device=base.device)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(result, args.out or result_path(f"method_speed_{dtype_name(base.dtype)}", RESULTS, device=base.device))
 
 
 def main() -> None:
@@ -321,10 +318,7 @@ def main() -> None:
         f"speed-up: {result['speedup']:.2f}x   first-step loss diff {first_diff:.2e} "
         f"({'OK' if result['losses_agree'] else 'MISMATCH'}), max over steps {result['max_loss_diff']:.2e}"
     )
-    out = args.out or result_path(f"train_speed_{dtype}", RESULTS, device=base.device)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(result, args.out or result_path(f"train_speed_{dtype}", RESULTS, device=base.device))
     if not result["losses_agree"]:
         sys.exit(1)
 

@@ -26,7 +26,7 @@ import numpy as np
 from likra.experiments.findings import critical_phase_tests, negatives_alone_tests
 from likra.experiments.rules import FAILS, HOLDS, INCONCLUSIVE, Scores, combine
 from likra.experiments.simulate import MEASURED_RHO_BY_MODE, PAPER_BASE, PAPER_CURVE, PAPER_ITEMS, Truth, simulate
-from likra.model.precision import machine_slug, result_path
+from likra.model.precision import machine_slug, result_path, write_result
 
 PAPER = PAPER_CURVE
 EARLY_N = 128  # findings.EARLY_PHASE_MAX_N on the paper's grid
@@ -139,10 +139,7 @@ def main() -> None:
         "machine": machine_slug(),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    out = args.out or result_path("verdict_power", RESULTS)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_result(result, args.out or result_path("verdict_power", RESULTS), indent=1)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ without the 145 MB wheel. Run: ``.venv/bin/python scripts/make_fixtures.py``.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import replace
 from pathlib import Path
 
@@ -84,6 +85,7 @@ FIXTURES = [
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help, not a rewrite
     total = 0
     for task, split in FIXTURES:
         items = cut(task, split, SIZES.get(task, N))

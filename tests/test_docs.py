@@ -165,3 +165,39 @@ def test_every_result_file_named_in_the_tree_exists() -> None:
         if not (ROOT / name).exists()
     )
     assert not missing, "no such result file:\n" + "\n".join(missing)
+
+
+HELP_RUNNER = """
+import contextlib, io, runpy, sys
+from pathlib import Path
+for name in sys.argv[1:]:
+    path = Path(name)
+    sys.argv, sys.path[0] = [name, "--help"], str(path.parent)  # as `python path --help` runs it
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            runpy.run_path(name, run_name="__main__")
+        code = 0
+    except SystemExit as stop:
+        code = stop.code or 0
+    except Exception as error:  # the script's imports or argument parser are broken
+        code = repr(error)
+    print(f"{name}\\t{code}\\t{'usage:' in out.getvalue()}")
+"""
+
+
+def test_every_benchmark_and_script_answers_help():
+    """The scripts the docs tell readers to run still import and parse their arguments (one
+    process for all of them: each alone would import torch again)."""
+    import subprocess
+    import sys
+
+    scripts = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("benchmarks/*.py"), *ROOT.glob("scripts/*.py")])
+    done = subprocess.run(
+        [sys.executable, "-c", HELP_RUNNER, *scripts], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split("\t") for line in done.stdout.splitlines() if line.count("\t") == 2]
+    assert [r[0] for r in rows] == scripts
+    broken = [f"{name}: {code}" for name, code, usage in rows if code != "0" or usage != "True"]
+    assert not broken, broken

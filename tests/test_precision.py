@@ -6,6 +6,7 @@ The detection tests feed fake /proc/cpuinfo texts, so they pass the same on any 
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import warnings
 
@@ -88,6 +89,16 @@ def test_result_files_are_named_by_machine_and_day(fake_cpu, monkeypatch: pytest
     path = precision.result_path("matmul_rate", tmp_path, day=day)
     assert path == tmp_path / "matmul_rate_amd-avx512bf16_2026-11-27.json"
     assert precision.result_path("x", "results").name == f"x_amd-avx512bf16_{datetime.date.today().isoformat()}.json"
+
+
+def test_write_result_makes_the_folder_and_writes_json_with_a_newline(tmp_path, capsys) -> None:
+    out = tmp_path / "not" / "yet" / "result.json"
+    assert precision.write_result({"a": [1, 2], "b": "c"}, out, indent=1) == out
+    text = out.read_text()
+    assert text.endswith("\n")
+    assert json.loads(text) == {"a": [1, 2], "b": "c"}
+    assert text == json.dumps({"a": [1, 2], "b": "c"}, indent=1) + "\n"
+    assert capsys.readouterr().out == f"wrote {out}\n"
 
 
 @pytest.mark.parametrize(

@@ -151,6 +151,36 @@ def test_training_and_evaluation_are_logged(
             assert logged == [(int(r["checkpoint"][2:]), pytest.approx(r["modes"][mode][metric])) for r in results]
 
 
+def test_the_callers_own_wandb_run_stays_open(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """likra called from a script that logs to W&B itself: the script's run is neither finished
+    nor replaced, and likra's numbers go to likra's own run."""
+    import wandb
+
+    from likra.api import train
+    from likra.training.loop import TrainSettings
+
+    train_file = write_task_file(tmp_path / "train.jsonl", load_fixture("arc_easy_test")[:8])
+    own = wandb.init(mode="offline", dir=tmp_path, project="mine")
+    try:
+        run = tmp_path / "run"
+        train(
+            run,
+            str(tiny_model_dir),
+            str(train_file),
+            max_questions=8,
+            settings=TrainSettings(batch_size=4),
+            report_to="wandb",
+            progress=False,
+        )
+        assert wandb.run is own
+        own.log({"after_likra": 1.0})  # raises on a finished run
+    finally:
+        own.finish()
+        wandb.teardown()
+    scalars, _ = read_wandb(run)
+    assert len(scalars["train/pos_loss"]) == 2 and "after_likra" not in scalars
+
+
 @pytest.mark.parametrize("report_to", list(READERS))
 def test_a_dpo_run_is_logged_too(report_to: str, cli: Callable, tmp_path: Path, tiny_model_dir: Path) -> None:
     train_file = write_task_file(tmp_path / "train.jsonl", load_fixture("arc_easy_test")[:8])

@@ -141,6 +141,9 @@ class WandbWriter:
             name=run_dir.resolve().name,
             id=run_id or None,
             resume="allow",
+            # A W&B run the caller has open (likra called from the caller's own script) stays open
+            # and stays wandb.run: likra's run is a second one beside it, never in its place.
+            reinit="create_new",
             # likra's own progress bars stay on the terminal: W&B's console capture would wrap them;
             # quiet: W&B says where the run is saved, without its closing summary of every scalar.
             settings=wandb.Settings(console="off", quiet=True),
@@ -165,9 +168,12 @@ class WandbWriter:
 
     def close(self, failed: bool = False) -> None:
         self.run.finish(exit_code=1 if failed else 0)
+        wandb = _import("wandb")
         # finish() returns before wandb-core has written the run's .wandb file; tearing the service
-        # down waits for it, so the run folder is whole when train() or evaluate() returns.
-        _import("wandb").teardown()
+        # down waits for it, so the run folder is whole when train() or evaluate() returns. Not
+        # while the caller's own run needs the service: then the file is written in the background.
+        if wandb.run is None:
+            wandb.teardown()
 
 
 class MlflowWriter:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import json
 import platform
 import re
 import warnings
@@ -129,6 +130,14 @@ def result_path(
     made again elsewhere or later is a new file beside the old one (benchmarks/README.md)."""
     day = day or datetime.date.today()
     return Path(folder) / f"{what}_{machine_slug(device)}_{day.isoformat()}.json"
+
+
+def write_result(result: dict, out: Path, indent: int = 2) -> Path:
+    """Write ``result`` as JSON (and a newline) to ``out``, making its folder; print and return ``out``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=indent) + "\n")
+    print(f"wrote {out}")
+    return out
 
 
 def _cpu_feature(wanted: tuple[str, ...]) -> str | None:
