@@ -2,7 +2,7 @@
 
 ``likra report`` reads only the experiment directory: profile.json, manifest.json, each run's
 train_ids.json and the score tables of its evaluated checkpoints (scores.jsonl + metrics.json),
-and the unconditional scores. This packs exactly those, so a committed report ships the numbers
+the unconditional scores, and the graded open-ended answers where the profile generates. This packs exactly those, so a committed report ships the numbers
 it was built from and anyone can rebuild it (and check a verdict, or re-decide it under a new rule):
 
     python scripts/pack_scores.py runs/reproduce docs/results/default/scores.tar.gz
@@ -28,6 +28,8 @@ PATTERNS = (
     "runs/*/*/train_ids.json",
     "runs/*/*/eval/*/N-*/scores.jsonl",
     "runs/*/*/eval/*/N-*/metrics.json",
+    "base/*/generations/*.jsonl",  # finding 11: graded open-ended answers (validation and test)
+    "runs/*/*/generations/*/N-*/*.jsonl",
 )
 
 
