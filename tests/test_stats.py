@@ -119,7 +119,7 @@ def test_any_table_gives_its_mean_inside_its_interval(rows):
 
 def test_the_seed_level_is_a_t_interval_when_items_agree():
     """Items that every seed gets equally right leave only the seed level: mean +- t(2) * se."""
-    per_seed = np.array([0.2, 0.3, 0.5])
+    per_seed = np.array([0.4, 0.5, 0.7])  # its interval stays inside [0, 1], where a share is not cut
     correct = np.repeat(per_seed[:, None], 10, axis=1)  # seed s right on a share per_seed[s] of every item
     result = mean_estimate(correct, (1, 2, 3))
     se = per_seed.std(ddof=1) / np.sqrt(3)
@@ -145,3 +145,14 @@ def test_intervals_cover_the_truth_when_seeds_disagree(seed_sd):
         covered["mean"] += mean.lo <= 0.30 <= mean.hi
         covered["difference"] += gap.lo <= 0.06 <= gap.hi
     assert covered["mean"] / 150 >= 0.92 and covered["difference"] / 150 >= 0.92, covered
+
+
+def test_a_share_near_zero_keeps_its_interval_inside_zero_one():
+    """Seeds that disagree widen the interval by Student's t; a share's interval is still cut to
+    [0, 1], and a mean of values outside [0, 1] is not cut."""
+    rare = np.zeros((3, 200))
+    rare[2, :3] = 1  # one seed says it 3 times in 200, the others never
+    share = mean_estimate(rare, (1, 2, 3))
+    assert share.lo == 0.0 and 0 < share.value < share.hi < 1
+    uncut = mean_estimate(rare - 0.5, (1, 2, 3))  # the same spread, values in [-0.5, 0.5]
+    assert uncut.lo < -0.5 and uncut.hi - uncut.value == pytest.approx(share.hi - share.value)

@@ -37,7 +37,7 @@ from likra.experiments.rules import (
     selective_estimates,
     weight_matters,
 )
-from likra.experiments.stats import Estimate, estimate_statistic
+from likra.experiments.stats import Estimate, cut_to, estimate_statistic
 from likra.generation.grading import DECIDING_GRADER
 from likra.layout import curve_group
 from likra.metrics import weighted
@@ -332,8 +332,12 @@ def selective_accuracy(results: ExperimentResults, key, largest: int) -> Finding
     for mode in SELECTIVE_MODES:
         right, probability, brier = results.calibration(key, largest, mode)
         table[mode]["brier"] = mean_of(brier)
-        table[mode]["ece"] = estimate_statistic(
-            lambda r, c=right, p=probability: calibration_error(c, p, r), brier.n_items, brier.seeds
+        table[mode]["ece"] = cut_to(
+            estimate_statistic(
+                lambda r, c=right, p=probability: calibration_error(c, p, r), brier.n_items, brier.seeds
+            ),
+            0,
+            1,
         )
     extra = "AUROC / AUC of accuracy-coverage / Brier / ECE: " + ", ".join(
         f"{m} {t['auroc'].fmt()} / {t['auc'].fmt()} / {t['brier'].fmt()} / {t['ece'].fmt()}" for m, t in table.items()

@@ -236,6 +236,13 @@ def grade_matrix(rows_by_seed: dict[int, list[dict]], grader: str = DECIDING_GRA
     return {g: Scores(np.array([[float(x == g) for x in row] for row in graded]), seeds) for g in GRADES}
 
 
+def empty_matrix(rows_by_seed: dict[int, list[dict]]) -> Scores:
+    """(seeds, items) indicators of answers with no text: the stop string came first (a part of
+    ``other``, shown apart so that a silent model is not read as a model that says other things)."""
+    seeds = tuple(sorted(rows_by_seed))
+    return Scores(np.array([[float(not r["text"].strip()) for r in rows_by_seed[s]] for s in seeds]), seeds)
+
+
 def gold_minus_wrong(rows: list[dict], grader: str = DECIDING_GRADER) -> float:
     """The validation criterion: share of gold answers minus share of known wrong ones."""
     grades = [grade(r["text"], r["choices"], r["gold"], grader)[0] for r in rows]

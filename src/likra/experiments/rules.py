@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from likra.experiments.stats import Estimate, Resampling, estimate_statistic, resamplings
+from likra.experiments.stats import Estimate, Resampling, cut_to, cut_to_shares, estimate_statistic, resamplings
 
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 MATTERS_MARGIN = 0.01  # "the weight matters": tuning it gains more than 1 point on new items
@@ -112,7 +112,7 @@ def difference(name: str, statistic: str, a: Scores, b: Scores, side: str = ">",
 
 
 def mean_of(scores: Scores) -> Estimate:
-    return estimate_statistic(scores.mean, scores.n_items, scores.seeds)
+    return cut_to_shares(estimate_statistic(scores.mean, scores.n_items, scores.seeds), scores.values)
 
 
 # --- Finding 1: per-example value, critical phase, jump -------------------------------------
@@ -449,7 +449,9 @@ def calibration_error(correct: Scores, probability: Scores, r: Resampling) -> np
 def selective_estimates(correct: Scores, confidence: Scores) -> dict[str, Estimate]:
     n, seeds = correct.n_items, correct.seeds
     return {
-        "auroc": estimate_statistic(lambda r: confidence_auroc(correct, confidence, r), n, seeds),
-        "auc": estimate_statistic(lambda r: selective_accuracy(correct, confidence, r)[0], n, seeds),
-        "acc_at_50": estimate_statistic(lambda r: selective_accuracy(correct, confidence, r)[1], n, seeds),
+        "auroc": cut_to(estimate_statistic(lambda r: confidence_auroc(correct, confidence, r), n, seeds), 0, 1),
+        "auc": cut_to(estimate_statistic(lambda r: selective_accuracy(correct, confidence, r)[0], n, seeds), 0, 1),
+        "acc_at_50": cut_to(
+            estimate_statistic(lambda r: selective_accuracy(correct, confidence, r)[1], n, seeds), 0, 1
+        ),
     }

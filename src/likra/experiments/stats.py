@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -195,6 +195,22 @@ def interval(value: float, drawn: np.ndarray, per_seed: tuple[float, ...] | None
 
 
 def mean_estimate(correct: np.ndarray, seeds: Sequence[int], samples: int | None = None) -> Estimate:
-    """Mean of a (seeds, items) matrix with its two-level interval."""
+    """Mean of a (seeds, items) matrix with its two-level interval (a share's cut to [0, 1])."""
     correct = np.atleast_2d(correct)
-    return estimate_statistic(lambda r: r.mean(correct, seeds), correct.shape[1], seeds, samples)
+    found = estimate_statistic(lambda r: r.mean(correct, seeds), correct.shape[1], seeds, samples)
+    return cut_to_shares(found, correct)
+
+
+def cut_to_shares(found: Estimate, values: np.ndarray) -> Estimate:
+    """The interval of a mean of 0/1 indicators (right or wrong, said or not) cut to [0, 1]."""
+    if values.size and np.isin(values, (0, 1)).all():
+        return cut_to(found, 0.0, 1.0)
+    return found
+
+
+def cut_to(found: Estimate, lo: float, hi: float) -> Estimate:
+    """The interval of a statistic that cannot leave [lo, hi] (a share, an AUROC, an ECE) cut to it.
+
+    The seed level's t-widening can reach past the range; the true value lies inside it, so the cut
+    never lowers coverage, and a table no longer prints a share of -0.006."""
+    return replace(found, lo=max(found.lo, lo), hi=min(found.hi, hi))

@@ -15,7 +15,7 @@ from likra.experiments.analysis import (
     weighting_table,
 )
 from likra.experiments.findings import assess
-from likra.experiments.open_ended import grade_matrix
+from likra.experiments.open_ended import empty_matrix, grade_matrix
 from likra.experiments.profiles import Profile, method_lr
 from likra.experiments.rules import mean_of
 from likra.experiments.stats import Estimate
@@ -588,6 +588,7 @@ def _open_ended(results: ExperimentResults) -> list[str]:
             for label in found.labels(eval_set.key, n):
                 shares = {g: grade_matrix(found.rows[(eval_set.key, n, label)], g) for g in GRADERS}
                 cells = [_cell(mean_of(shares[DECIDING_GRADER][g])) for g in GRADES]
+                cells.append(_cell(mean_of(empty_matrix(found.rows[(eval_set.key, n, label)]))))
                 side = [
                     f"{mean_of(shares[g]['gold']).value:.3f} / {mean_of(shares[g]['wrong']).value:.3f}"
                     for g in GRADERS
@@ -605,6 +606,7 @@ def _open_ended(results: ExperimentResults) -> list[str]:
                     "gold",
                     "known wrong",
                     "other",
+                    "of which empty",
                     *[f"{g}: gold / wrong" for g in GRADERS if g != DECIDING_GRADER],
                 ],
                 rows,
