@@ -35,8 +35,9 @@ from likra.io import append_jsonl
 # recomputes activations and runs small LoRA kernels; TRL's trainers also run the reference
 # model and pad their batches.
 # Generating advances a few rows one token at a time: small matrix products, far from the
-# scorer's packed batches (a guess until its first reports measure it).
-PRIOR_COST = {"train": 3.0, "preference": 6.0, "score": 1.0, "generate": 20.0}
+# scorer's packed batches. Measured 3.6 in the open-ended run (2-core Intel, fp32; train 1.9,
+# preference 5.8); the earlier guess of 20 put that run's ETA 330% high after its first tenth.
+PRIOR_COST = {"train": 3.0, "preference": 6.0, "score": 1.0, "generate": 4.0}
 LOG_EVERY_S = 15.0
 
 
