@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from statistics import fmean
 
 from likra.experiments.analysis import (
     CURVE_MODES,
@@ -560,7 +561,9 @@ def _open_ended(results: ExperimentResults) -> list[str]:
         "plausible wrong answers the negative head was trained on, said out loud) or **other**. Graders "
         f"(`likra.generation.grading`): `{DECIDING_GRADER}` decides (the choice of highest token F1 with the answer, "
         f"if >= {F1_THRESHOLD} and unique); `exact` (the answer is a choice) and `contains` (the answer contains a "
-        "choice's words) are shown beside it. Intervals: two-level bootstrap over seeds and items (base: items).",
+        "choice's words) are shown beside it. `of which empty`: answers with no text (the stop string came first); "
+        "`words`: the answers' mean length (token F1 penalises a long answer). Intervals: two-level bootstrap over "
+        "seeds and items (base: items).",
         "",
     ]
     if found.validation:
@@ -588,7 +591,10 @@ def _open_ended(results: ExperimentResults) -> list[str]:
             for label in found.labels(eval_set.key, n):
                 shares = {g: grade_matrix(found.rows[(eval_set.key, n, label)], g) for g in GRADERS}
                 cells = [_cell(mean_of(shares[DECIDING_GRADER][g])) for g in GRADES]
-                cells.append(_cell(mean_of(empty_matrix(found.rows[(eval_set.key, n, label)]))))
+                by_seed = found.rows[(eval_set.key, n, label)]
+                cells.append(_cell(mean_of(empty_matrix(by_seed))))
+                # Token F1 penalises length, so a decoding that says more is graded down for it.
+                cells.append(f"{fmean(len(r['text'].split()) for rows in by_seed.values() for r in rows):.1f}")
                 side = [
                     f"{mean_of(shares[g]['gold']).value:.3f} / {mean_of(shares[g]['wrong']).value:.3f}"
                     for g in GRADERS
@@ -607,6 +613,7 @@ def _open_ended(results: ExperimentResults) -> list[str]:
                     "known wrong",
                     "other",
                     "of which empty",
+                    "words",
                     *[f"{g}: gold / wrong" for g in GRADERS if g != DECIDING_GRADER],
                 ],
                 rows,
