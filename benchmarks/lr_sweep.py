@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--eval-task", default="arc_challenge")
     parser.add_argument("--eval-split", default="validation")
     parser.add_argument(
-        "--out", type=Path, default=None, help="default: benchmarks/results/lr_sweep_<methods>_<machine>_<date>.json"
+        "--out", type=Path, default=None, help="default: benchmarks/results/lr_sweep_<method>[_<method>...]_<machine>_<date>.json"
     )
     args = parser.parse_args()
     methods = [m for m in args.methods.split(",") if m]
@@ -141,7 +141,7 @@ def main() -> None:
         "chosen": {method: choose(method, rows) for method in methods},
         "runs": rows,
     }
-    write_result(result, args.out or result_path(f"lr_sweep_{'-'.join(methods)}", RESULTS, device=base.device))
+    write_result(result, args.out or result_path(f"lr_sweep_{'_'.join(methods)}", RESULTS, device=base.device))
 
 
 if __name__ == "__main__":
