@@ -115,7 +115,10 @@ def main() -> None:
     parser.add_argument("--eval-task", default="arc_challenge")
     parser.add_argument("--eval-split", default="validation")
     parser.add_argument(
-        "--out", type=Path, default=None, help="default: benchmarks/results/lr_sweep_<method>[_<method>...]_<machine>_<date>.json"
+        "--out",
+        type=Path,
+        default=None,
+        help="default: benchmarks/results/lr_sweep_<method>[_<method>...]_<machine>_<date>.json",
     )
     args = parser.parse_args()
     methods = [m for m in args.methods.split(",") if m]
