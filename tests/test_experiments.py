@@ -186,6 +186,10 @@ def test_default_profile_is_what_the_readme_says():
     profile = get_profile("default")
     assert len(profile.seeds) >= 3 and profile.model == "smollm2-135m"
     assert profile.studies[0].eval_sets[0].task == "arc_challenge"
+    # Findings 2 and 10 are decided where likra has learned (N >= 128), at N the main curve scores
+    # too, so that they compare trained models (issue 25).
+    for scored in (profile.negatives_eval_n, profile.methods_eval_n):
+        assert min(scored) >= 128 and set(scored) <= set(profile.curve_eval_n)
 
 
 def test_pool_profile_scores_only_checkpoints_the_whole_pool_produces():
