@@ -107,3 +107,16 @@ def test_a_bad_config_file_is_one_line_and_writes_nothing(
     lines = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and message in lines[0], err
     assert not (tmp_path / "run").exists()
+
+
+def test_print_profile_shows_the_resolved_profile_that_profile_json_will_hold(cli: Callable, tmp_path: Path) -> None:
+    """--print-config shows the options as typed (a profile name, overrides); --print-profile shows
+    what they resolve to, every setting, and writes nothing."""
+    from likra.experiments.profiles import get_profile, parse_seeds, profile_from_dict
+
+    code, printed, err = cli("reproduce", tmp_path / "exp", "--profile", "quick", "--seeds", "7,8", "--print-profile")
+    assert code == 0, err
+    shown = profile_from_dict(json.loads(printed))
+    assert shown == get_profile("quick", seeds=parse_seeds("7,8"))
+    assert shown.seeds == (7, 8) and shown.studies[0].eval_sets[0].limit == 50
+    assert not (tmp_path / "exp").exists()

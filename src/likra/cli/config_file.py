@@ -21,7 +21,7 @@ import yaml
 from likra.config import option_values
 from likra.errors import LikraError
 
-NOT_SETTINGS = ("config", "print_settings")  # the parameters of --config and --print-config
+NOT_SETTINGS = ("config", "print_settings", "print_profile")  # --config, --print-config, --print-profile
 
 
 def option_names(ctx: typer.Context) -> list[str]:

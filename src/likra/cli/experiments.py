@@ -14,6 +14,13 @@ from likra.experiments.config import CurveConfig, NegativesConfig, ReproduceConf
 
 EXP_DIR = typer.Argument(help="Experiment directory (re-run to resume; a finished one only rebuilds the report).")
 Quiet = Annotated[bool, typer.Option(help="No progress bars.")]
+PrintProfile = Annotated[
+    bool,
+    typer.Option(
+        "--print-profile",
+        help="Print the resolved profile (every setting, as profile.json will hold it) as JSON and exit.",
+    ),
+]
 
 
 @config_options(ReproduceConfig)
@@ -23,12 +30,16 @@ def reproduce_command(
     quiet: Quiet = False,
     config: ConfigFile = None,
     print_settings: PrintConfig = False,
+    print_profile: PrintProfile = False,
     **options: Any,
 ) -> None:
     """Run the paper's experiments on a profile and write REPORT.md with plots and findings."""
     chosen = ReproduceConfig(**options).resolved()
     if print_settings:
         print_config(ctx, chosen)
+    if print_profile:
+        typer.echo(json.dumps(chosen.to_profile().to_dict(), indent=2))
+        raise typer.Exit()
     from likra.api import reproduce
 
     report = reproduce(exp_dir, chosen.to_profile(), device=chosen.device, progress=not quiet)
