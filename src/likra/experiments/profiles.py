@@ -1,7 +1,7 @@
 """Experiment profiles: what ``likra reproduce`` trains and evaluates, sized to a budget.
 
 ``quick`` runs a whole experiment in miniature on 2 CPU cores in under 3 minutes (its verdicts
-are underpowered); ``default`` fits a 2-core CPU in 15-35 minutes where bf16 training is fast (longer in fp32) and
+are underpowered); ``default`` fits a 2-core CPU in about 30 minutes and
 is sized to decide the findings on ARC-Challenge; ``hellaswag`` and ``winogrande`` take the same
 recipe to HellaSwag and Winogrande; ``pool`` draws the main curve over the whole ARC pool (N = 6615) with 3 seeds;
 ``full`` is the paper-size experiment (all 6,615 ARC questions, full test sets, HellaSwag and
@@ -210,7 +210,7 @@ def _beyond_arc(task: str, title: str, negatives: str, metric: str, cost: str, s
 PROFILES: dict[str, Profile] = {
     "default": Profile(
         name="default",
-        summary="the README's results; 15-35 min on 2 CPU cores with fast bf16 training, up to 1 h 45 min in fp32",
+        summary="the README's results; 29 min on 2 Intel Xeon cores in fp32",
         model=DEFAULT_MODEL,
         studies=(Study("arc", (EvalSet("arc_challenge", "test", 352),), 256),),
         batch_size=16,
@@ -228,9 +228,9 @@ PROFILES: dict[str, Profile] = {
         methods_max_questions=128,
         methods_eval_n=(128,),
         description=(
-            "SmolLM2-135M on 2 CPU cores, 3 seeds for every finding, in 15-35 minutes where bf16 training is "
-            "fast (Intel AMX, AMD AVX512-BF16; measured before scoring moved to fp32) and 1 h 45 min in fp32 on "
-            "an Intel CPU without AMX whose cores other jobs shared: train on "
+            "SmolLM2-135M on 2 CPU cores, 3 seeds for every finding, in 29 min on 2 Intel Xeon cores without AMX "
+            "(fp32, peak RSS 3.0 GB; 15-35 min was measured where bf16 training is fast, before scoring moved to "
+            "fp32): train on "
             "the ARC pool up to N=256 questions (batch 16), score N=0, 32, 64, 128 and 256 on the "
             "first 352 ARC-Challenge test items (none of which is in the training pool); implausible "
             "(other-question) negatives against the main curve's near-miss `first` ones, and unlikelihood "
