@@ -5,7 +5,9 @@
 For every logged moment, the predicted total time (elapsed + ETA) against the true total (the
 last line's elapsed time: since 2026-12-01 a job writes a line marked ``finished`` as it ends;
 older logs end at their last periodic line, up to 15 s early); prints the worst relative error
-after the first tenth of the run.
+after the first tenth of the run. A resumed experiment's log holds one run of lines per
+invocation (each starts its clock at 0); the last invocation is checked unless ``--invocation K``
+names another (1 = the first), and each invocation's length is listed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,16 @@ import json
 from pathlib import Path
 
 
+def invocations(rows: list[dict]) -> list[list[dict]]:
+    """The log's lines split where the clock starts again (a resumed job)."""
+    runs: list[list[dict]] = []
+    for row in rows:
+        if not runs or row["elapsed_s"] < runs[-1][-1]["elapsed_s"]:
+            runs.append([])
+        runs[-1].append(row)
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("exp_dir", type=Path)
@@ -22,8 +34,15 @@ def main() -> None:
     parser.add_argument(
         "--true-total", type=float, default=None, help="the job's length in seconds, for a log without a finished line"
     )
+    parser.add_argument("--invocation", type=int, default=None, help="which invocation to check (1 = the first)")
     args = parser.parse_args()
-    rows = [json.loads(line) for line in (args.exp_dir / "progress.jsonl").read_text().splitlines() if line.strip()]
+    lines = [json.loads(line) for line in (args.exp_dir / "progress.jsonl").read_text().splitlines() if line.strip()]
+    runs = invocations(lines)
+    if len(runs) > 1:
+        for number, run in enumerate(runs, 1):
+            state = "finished" if run[-1].get("finished") else "stopped"
+            print(f"invocation {number}: {run[-1]['elapsed_s']:.0f} s, {state} at fraction {run[-1]['fraction']:.3f}")
+    rows = runs[(args.invocation or len(runs)) - 1]
     total = args.true_total or rows[-1]["elapsed_s"]
     if not rows[-1].get("finished") and args.true_total is None:
         print("note: the log has no 'finished' line (an older likra, or the job was interrupted)")
