@@ -2,7 +2,7 @@
 
     python scripts/publish_report.py runs/hellaswag hellaswag
 
-does by hand-free steps what every committed report needs: rebuild the report from the experiment
+does in one step what every committed report needs: rebuild the report from the experiment
 (``likra report``), copy report/ with the experiment's profile.json and progress.jsonl into
 docs/results/NAME (files of an earlier report there that this one no longer makes are removed),
 pack the score tables (scripts/pack_scores.py), then unpack that archive elsewhere and rebuild the
@@ -23,10 +23,6 @@ from pack_scores import pack
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 BESIDE_REPORT = ("profile.json", "progress.jsonl")  # what the experiment was and how long it took
 ARCHIVE = "scores.tar.gz"
-
-
-def _without_run_facts(text: str) -> list[str]:
-    return [line for line in text.splitlines() if not line.startswith("Run facts:")]
 
 
 def finished(exp_dir: Path) -> bool:
@@ -57,13 +53,14 @@ def publish(exp_dir: Path, out: Path) -> list[str]:
 def rebuilds_identically(out: Path) -> bool:
     """Rebuild the report from ``out``'s archive alone and compare it with what ``out`` holds."""
     from likra.api import report
+    from likra.reporting.markdown import without_run_facts
 
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(out / ARCHIVE) as archive:
             archive.extractall(tmp, filter="data")
         built = report(Path(tmp)).parent
         same_findings = (built / "findings.json").read_text() == (out / "findings.json").read_text()
-        same_report = _without_run_facts((built / "REPORT.md").read_text()) == _without_run_facts(
+        same_report = without_run_facts((built / "REPORT.md").read_text()) == without_run_facts(
             (out / "REPORT.md").read_text()
         )
     return same_findings and same_report

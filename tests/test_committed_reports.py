@@ -17,10 +17,6 @@ RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 SHIPPED = sorted(p.parent.name for p in RESULTS.glob("*/scores.tar.gz"))
 
 
-def _without_run_facts(text: str) -> list[str]:
-    return [line for line in text.splitlines() if not line.startswith("Run facts:")]
-
-
 def test_the_current_reports_ship_their_score_tables() -> None:
     assert {"default", "methods", "winogrande", "hellaswag", "open-ended"} <= set(SHIPPED)
 
@@ -29,12 +25,13 @@ def test_the_current_reports_ship_their_score_tables() -> None:
 @pytest.mark.parametrize("name", SHIPPED)
 def test_committed_report_rebuilds_from_its_score_tables(name: str, tmp_path: Path) -> None:
     from likra.api import report
+    from likra.reporting.markdown import without_run_facts
 
     with tarfile.open(RESULTS / name / "scores.tar.gz") as archive:
         archive.extractall(tmp_path, filter="data")
     built = report(tmp_path).parent
     committed = RESULTS / name
     assert (built / "findings.json").read_text() == (committed / "findings.json").read_text()
-    assert _without_run_facts((built / "REPORT.md").read_text()) == _without_run_facts(
+    assert without_run_facts((built / "REPORT.md").read_text()) == without_run_facts(
         (committed / "REPORT.md").read_text()
     )

@@ -40,6 +40,15 @@ PAPER_ARC_C = [
     (6615, 0.663, 0.818, 0.775),
 ]
 
+# The one line of REPORT.md that records the invocation (wall time, CPU), not the data: a report
+# rebuilt from its score tables differs from the committed one there only.
+RUN_FACTS = "Run facts: "
+
+
+def without_run_facts(text: str) -> list[str]:
+    """REPORT.md's lines without the run-facts line: what a rebuild must reproduce."""
+    return [line for line in text.splitlines() if not line.startswith(RUN_FACTS)]
+
 
 def _cell(value: Estimate | None) -> str:
     return "" if value is None else value.fmt()
@@ -129,7 +138,7 @@ def _configuration(profile, facts: dict | None) -> list[str]:
         "",
     ]
     if facts:
-        md += ["Run facts: " + "; ".join(f"{k}: {v}" for k, v in facts.items()), ""]
+        md += [RUN_FACTS + "; ".join(f"{k}: {v}" for k, v in facts.items()), ""]
     return md
 
 
