@@ -14,6 +14,8 @@ import shutil
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from helpers import head_state
 from likra.data.pairs import Example
@@ -28,7 +30,7 @@ from likra.model.load import load_base
 from likra.score.evaluate import evaluate
 from likra.training import loop
 from likra.training.loop import LossTerm, TrainSettings, complete_checkpoints, unlikelihood_token_loss
-from likra.training.preference import PreferenceSettings, preference_rows
+from likra.training.preference import PreferenceSettings, preference_micro_batch, preference_rows
 from likra.training.presets import default_lr
 from test_training import QUESTIONS, SETTINGS, arc_jsonl, run_tiny, trained_pairs  # noqa: F401
 
@@ -444,3 +446,82 @@ def test_compact_lm_head_trains_as_trls_all_positions_path(method, tmp_path, tin
         theirs = load_file(tmp_path / "trl" / "checkpoints" / name / method / "adapter_model.safetensors")
         for key, value in theirs.items():
             torch.testing.assert_close(mine[key], value, atol=1e-4, rtol=1e-3)
+
+
+def test_dpo_micro_batches_fit_the_token_budget():
+    # 4 rows a step: 2 rows of at most 50 tokens fit 100; the longest row alone does not fit 100.
+    assert preference_micro_batch([50, 40, 30, 20], per_step=4, batch_tokens=100) == 2
+    assert preference_micro_batch([50, 40, 30, 20], per_step=4, batch_tokens=200) == 4
+    assert preference_micro_batch([150, 40, 30, 20], per_step=4, batch_tokens=100) == 1
+    # A divisor of the step: 6 rows a step never split into micro-batches of 4.
+    assert preference_micro_batch([10] * 12, per_step=6, batch_tokens=40) == 3
+
+
+@given(
+    st.lists(st.integers(1, 300), min_size=1, max_size=60),
+    st.integers(1, 24),
+    st.integers(1, 4000),
+)
+def test_dpo_micro_batch_is_the_largest_step_divisor_that_fits(row_tokens, per_step, budget):
+    rows = preference_micro_batch(row_tokens, per_step, budget)
+
+    def fits(m: int) -> bool:
+        return all(
+            len(row_tokens[i : i + m]) * max(row_tokens[i : i + m]) <= budget for i in range(0, len(row_tokens), m)
+        )
+
+    assert per_step % rows == 0
+    assert rows == 1 or fits(rows)
+    assert not any(fits(m) for m in range(rows + 1, per_step + 1) if per_step % m == 0)
+
+
+def test_dpo_in_micro_batches_trains_as_in_whole_steps(tmp_path, tiny_model_dir, arc_jsonl, monkeypatch):  # noqa: F811
+    """DPO's step split into micro-batches (gradient accumulation, to bound memory) trains as the
+    whole step: the same first gradient, steps, losses, reward margins and adapter weights.
+
+    In float64, where the first step's gradients agree to 1e-12 (float32 rounding of a near-zero
+    gradient moves a weight by up to the learning rate at Adam's first, sign-like step). Later
+    steps agree to 1e-5 only: TRL caches the reference log-probabilities in float32. The gradient
+    is compared because Adam's update barely changes if the gradient is scaled."""
+    from safetensors.torch import load_file
+
+    from likra.training import preference
+
+    passes: list[int] = []
+    first_gradient: dict[str, torch.Tensor] = {}
+
+    class Recording(preference._CheckpointWriter):
+        def on_substep_end(self, args, state, control, **kwargs):
+            passes[-1] += 1
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            passes[-1] += 1
+            passes.append(0)
+            if state.global_step == 0:
+                first_gradient.update({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+
+    monkeypatch.setattr(preference, "_CheckpointWriter", Recording)
+    counted, logs, gradients = {}, {}, {}
+    for name, budget in (("whole", 10**6), ("micro", 1)):  # budget 1: one row per forward pass
+        passes[:] = [0]
+        base = load_base(str(tiny_model_dir), device="cpu")
+        base.model.double()
+        settings = TrainSettings(lr=5e-2, batch_size=4, batch_tokens=budget)
+        run_tiny(tmp_path / name, tiny_model_dir, arc_jsonl, method="dpo", settings=settings, loaded=base)
+        counted[name], logs[name] = passes[:-1], read_jsonl(tmp_path / name / "train_log.jsonl")
+        gradients[name] = dict(first_gradient)
+    rows_per_step = 4 * len(trained_pairs(arc_jsonl)[0].negatives)
+    assert counted == {"whole": [1] * 5, "micro": [rows_per_step] * 5}  # 20 questions, 4 a step
+    assert [r["questions"] for r in logs["micro"]] == [r["questions"] for r in logs["whole"]] == [4, 8, 12, 16, 20]
+    assert abs(logs["whole"][-1]["dpo_loss"] - math.log(2)) > 1e-3  # it moved: there is something to compare
+    assert gradients["micro"].keys() == gradients["whole"].keys() and gradients["whole"]
+    for key, whole in gradients["whole"].items():
+        torch.testing.assert_close(gradients["micro"][key], whole, atol=1e-12, rtol=1e-9)
+    for mine, theirs in zip(logs["micro"], logs["whole"], strict=True):
+        assert mine["dpo_loss"] == pytest.approx(theirs["dpo_loss"], abs=1e-6)
+        assert mine["rewards_margins"] == pytest.approx(theirs["rewards_margins"], abs=1e-6)
+    for name in EXPECTED_CHECKPOINTS:
+        mine = load_file(tmp_path / "micro" / "checkpoints" / name / "dpo" / "adapter_model.safetensors")
+        theirs = load_file(tmp_path / "whole" / "checkpoints" / name / "dpo" / "adapter_model.safetensors")
+        for key, value in theirs.items():
+            torch.testing.assert_close(mine[key], value, atol=1e-5, rtol=1e-3)

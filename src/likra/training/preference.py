@@ -7,6 +7,8 @@ KL estimate). What likra adds is the bookkeeping that makes the curves comparabl
   optimiser step, so step k has seen the same N questions as likra's step k;
 - one LoRA adapter (peft) whose disabled state is the reference; reference log-probabilities
   are computed once, before training (``precompute_ref_log_probs``);
+- DPO's step runs as micro-batches within the training token budget (gradient accumulation),
+  so its memory does not grow with the batch or the benchmark's length;
 - checkpoints after 1, 2, 4, ... steps in likra's layout (``checkpoints/N-*/<method>/``, a plain
   peft adapter folder), written atomically;
 - resume: TRL's (transformers') own checkpoint of weights, optimiser, scheduler and RNG, kept in
@@ -41,6 +43,7 @@ from likra.io import append_jsonl, atomic_write_folder, atomic_write_json, atomi
 from likra.layout import CHECKPOINT_INFO, RunLayout, checkpoint_name
 from likra.lm.allocator import release_freed_memory
 from likra.lm.flops import ModelFlops
+from likra.lm.tokenize import encode_requests
 from likra.methods import PREFERENCE_METHODS
 from likra.model.heads import ADAPTER_WEIGHTS, LoraSettings, lora_config
 from likra.rundir import update_manifest
@@ -131,6 +134,29 @@ def preference_rows(method: str, pairs: Sequence[QuestionExamples]) -> tuple[lis
     return rows, len(recipe.rows(pairs[0])) if pairs else 1
 
 
+def preference_micro_batch(row_tokens: Sequence[int], per_step: int, batch_tokens: int) -> int:
+    """Rows per forward pass: the largest divisor of ``per_step`` whose micro-batches (padded to
+    their longest row, as TRL pads) stay within ``batch_tokens`` in every step; at least 1.
+
+    ``row_tokens`` are the tokens one row puts through the model, in training order. A divisor
+    keeps every micro-batch of a full step the same size, so the mean of their mean losses is the
+    step's mean loss: gradients equal the whole step's up to float rounding."""
+    for rows in sorted((d for d in range(1, per_step + 1) if per_step % d == 0), reverse=True):
+        chunks = (row_tokens[i : i + rows] for i in range(0, len(row_tokens), rows))
+        if rows == 1 or all(len(c) * max(c) <= batch_tokens for c in chunks):
+            return rows
+    return 1
+
+
+def _dpo_row_tokens(tokenizer: Any, pairs: Sequence[QuestionExamples], max_length: int) -> list[int]:
+    """Tokens each DPO row puts through the model: chosen and rejected, padded to the longer
+    (TRL concatenates them), each with the EOS TRL appends."""
+    sequences = [e for q in pairs for e in TRL_RECIPES["dpo"].sequences(q)]
+    encoded = encode_requests(tokenizer, [(e.context, e.answer) for e in sequences], max_length)
+    lengths = [len(e.context) + len(e.continuation) + 1 for e in encoded]
+    return [2 * max(lengths[i], lengths[i + 1]) for i in range(0, len(lengths), 2)]
+
+
 def train_preference(
     model: Any,
     tokenizer: Any,
@@ -164,7 +190,12 @@ def train_preference(
     if resume_from is not None and distributed.is_main():
         step = int(Path(resume_from).name.rsplit("-", 1)[1])
         print(resume_note(step, total_steps, writer.questions_seen, complete_checkpoints(run_dir, method)))
-    args = _trainer_args(method, state_dir, settings, preference, per_step, max_length, model)
+    # KTO's loss estimates its KL term from the whole batch, so splitting it would change the
+    # loss; DPO's is a mean over independent rows, so only its step is split.
+    micro = per_step
+    if method == "dpo":
+        micro = preference_micro_batch(_dpo_row_tokens(tokenizer, pairs, max_length), per_step, settings.batch_tokens)
+    args = _trainer_args(method, state_dir, settings, preference, (micro, per_step // micro), max_length, model)
     with compact_lm_head():
         with torch.random.fork_rng(devices=[]):  # LoRA A's init comes from the run's seed alone
             torch.manual_seed(settings.seed)
@@ -270,17 +301,20 @@ def _trainer_args(
     output_dir: Path,
     settings: TrainSettings,
     preference: PreferenceSettings,
-    per_step: int,
+    micro_batches: tuple[int, int],
     max_length: int,
     model: Any,
 ) -> Any:
+    """TRL's config; ``micro_batches`` is (rows per forward pass, passes per optimiser step)."""
     import trl
 
     device = next(model.parameters()).device
+    rows, accumulate = micro_batches
     common = dict(
         output_dir=str(output_dir),
-        per_device_train_batch_size=per_step,
-        precompute_ref_batch_size=per_step,
+        per_device_train_batch_size=rows,
+        gradient_accumulation_steps=accumulate,
+        precompute_ref_batch_size=rows,
         num_train_epochs=settings.epochs,
         learning_rate=settings.lr,
         lr_scheduler_type=preference.lr_scheduler,
