@@ -24,6 +24,8 @@ CASES = [
     (["train", "runs/x", "--max-questions", "many"], "Invalid value for '--max-questions'"),
     (["eval", "runs/x", "--dtype", "fp16"], "unknown dtype 'fp16'"),
     (["reproduce", "--score-dtype", "half"], "unknown dtype 'half'"),
+    (["reproduce", "--profile", "pool", "--only-seeds", "45"], "seed 45 is not one of profile pool's seeds"),
+    (["reproduce", "--profile", "open-ended", "--only-seeds", "42"], "profile open-ended cannot run in parts"),
 ]
 
 

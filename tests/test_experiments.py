@@ -109,6 +109,72 @@ def test_rerunning_a_finished_experiment_only_rebuilds_the_report(experiment):
     assert replace(saved, dtype=profile.dtype, score_dtype=profile.score_dtype) == profile
 
 
+def _pack_scores():
+    """scripts/pack_scores.py's ``pack``: what a part of an experiment carries to the next session."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "pack_scores", Path(__file__).parents[1] / "scripts" / "pack_scores.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("pack_scores", module)
+    spec.loader.exec_module(module)
+    return module.pack
+
+
+def test_an_experiment_run_in_parts_reports_what_one_run_reports(experiment, tmp_path):
+    """``--only-seeds``: seed 1's part alone writes no report; its score tables (no adapters)
+    unpacked into a fresh folder, seed 2's part there completes the experiment, and the report is
+    the one the whole experiment wrote in one go."""
+    import tarfile
+
+    exp, profile, report, _ = experiment
+    logs: list[str] = []
+    part = tmp_path / "part-1"
+    assert reproduce(part, profile, progress=False, log=logs.append, only_seeds=(1,)) is None
+    trained = {p.name for p in (part / "runs" / "train").iterdir()}
+    assert trained == {
+        "first-s1",
+        "first-s1-noq",
+        "first-dpo-s1",
+        "first-unlikelihood-s1",
+        "hardest-s1",
+        "other-question-s1",
+    }
+    assert len([line for line in logs if line.startswith("[")]) == 6
+    assert "seeds 2 still to run" in logs[-1]
+    state = json.loads((part / "manifest.json").read_text())["stages"]["experiment"]
+    assert state["status"] == "partial" and state["seeds_left"] == [2]
+    assert not (part / "report").exists()
+
+    whole = tmp_path / "whole"
+    _pack_scores()(part, tmp_path / "part-1.tar.gz")
+    with tarfile.open(tmp_path / "part-1.tar.gz") as archive:
+        archive.extractall(whole, filter="data")
+    assert not list(whole.rglob("*.safetensors"))  # seed 1's heads stay behind
+    logs.clear()
+    finished = reproduce(whole, profile, progress=False, log=logs.append, only_seeds=(2,))
+    assert finished == whole / "report" / "REPORT.md"
+    started = [line for line in logs if line.startswith("[")]
+    assert len(started) == 6 and all("-s2" in line and "-s1" not in line for line in started)  # seed 1 stays done
+    assert json.loads((finished.parent / "findings.json").read_text()) == json.loads(
+        (report.parent / "findings.json").read_text()
+    )
+    assert (finished.parent / "curves.csv").read_text() == (report.parent / "curves.csv").read_text()
+    state = json.loads((whole / "manifest.json").read_text())["stages"]["experiment"]
+    assert state["status"] == "complete"
+
+
+def test_a_part_names_a_seed_of_the_profile(experiment, tmp_path):
+    _, profile, _, _ = experiment
+    with pytest.raises(LikraError, match="seed 3 is not one of profile tiny's seeds") as refused:
+        reproduce(tmp_path / "nope", profile, progress=False, only_seeds=(3,))
+    assert refused.value.field == "only-seeds"
+    assert not (tmp_path / "nope").exists()
+
+
 def test_a_moved_experiment_resumes_its_runs(experiment, tmp_path):
     """An interrupted experiment moved elsewhere resumes where it stopped: hardest runs record the
     base scores that ranked their negatives by content, not by the old path."""

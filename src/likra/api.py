@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from likra.errors import DamagedFileError, warn
+from likra.experiments.planner import unscored_runs
 from likra.experiments.profiles import (
     EvalSet,
     Profile,
+    check_only_seeds,
     check_profile,
     curve_profile,
     get_profile,
@@ -38,7 +40,7 @@ from likra.experiments.profiles import (
 )
 from likra.experiments.runner import changed_inputs, check_inputs, experiment_inputs, run_experiment
 from likra.generation.run import generate
-from likra.layout import is_score_table
+from likra.layout import ExperimentLayout, is_score_table
 from likra.model.load import pick_device
 from likra.model.precision import SCORING, compute_description, dtype_name, resolve_dtype
 from likra.reporting.build import build_report
@@ -109,10 +111,17 @@ def reproduce(
     progress: bool = True,
     log=print,
     loaded: Any = None,
-) -> Path:
+    only_seeds: tuple[int, ...] | None = None,
+) -> Path | None:
     """Run every training and evaluation of ``profile`` (a name such as ``quick`` or a
-    ``Profile``), skipping finished work, then write the report; its path."""
+    ``Profile``), skipping finished work, then write the report; its path.
+
+    ``only_seeds`` runs a part: the runs of those seeds alone. The report is written once every
+    planned run is scored, by this part or by others (their tables unpacked into ``exp_dir``);
+    until then the result is None and the manifest names the seeds left."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
+    if only_seeds is not None:
+        check_only_seeds(profile, only_seeds)
     exp_dir = Path(exp_dir)  # made by ``locked``, which removes it again if the start fails
     # Record the precisions actually used ("auto" resolved here), so a resume cannot mix two.
     used = loaded.dtype if loaded is not None else resolve_dtype(pick_device(device), profile.dtype)
@@ -147,11 +156,24 @@ def reproduce(
         # Scoring reuses the training model when the precisions agree, else loads its own copy.
         scoring = LazyModel(profile.model, device, profile.score_dtype, loaded if used == scoring_dtype else None)
 
+        specs: list = []  # every planned run, as run_experiment returns them
+
         def run() -> None:
-            run_experiment(exp_dir, profile, loaded, scoring, progress=progress, log=log)
+            specs[:] = run_experiment(
+                exp_dir, profile, loaded, scoring, progress=progress, log=log, only_seeds=only_seeds
+            )
 
         run()
         seconds = time.perf_counter() - started
+        if only_seeds is not None:
+            left = sorted({spec.seed for spec in unscored_runs(ExperimentLayout(exp_dir), profile, specs)})
+            if left:
+                update_manifest(exp_dir, "experiment", status="partial", seeds_left=left)
+                log(
+                    f"part done in {seconds:.0f} s: seeds {', '.join(map(str, only_seeds))}; seeds "
+                    f"{', '.join(map(str, left))} still to run (--only-seeds), then the report is written"
+                )
+                return None
         facts = {
             "wall time of this invocation (s)": round(seconds, 1),
             "device": str(loaded.device),

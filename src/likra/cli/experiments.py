@@ -42,7 +42,11 @@ def reproduce_command(
         raise typer.Exit()
     from likra.api import reproduce
 
-    report = reproduce(exp_dir, chosen.to_profile(), device=chosen.device, progress=not quiet)
+    report = reproduce(
+        exp_dir, chosen.to_profile(), device=chosen.device, progress=not quiet, only_seeds=chosen.part_seeds()
+    )
+    if report is None:  # a part: the log said which seeds are left
+        return
     _print_findings(exp_dir)
     typer.echo(f"report: {report}")
 

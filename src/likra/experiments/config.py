@@ -12,7 +12,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from likra.config import option
-from likra.experiments.profiles import Profile, get_profile, parse_method_lrs, parse_seeds, profiles_help
+from likra.experiments.profiles import (
+    Profile,
+    check_only_seeds,
+    get_profile,
+    parse_method_lrs,
+    parse_seeds,
+    profiles_help,
+)
 from likra.model.load import DEVICE_HELP, DEVICE_SHOWN, auto_dtype
 from likra.model.precision import DEFAULT_DTYPE, SCORING, TRAINING, check_dtype_choice
 from likra.model.resolve import DEFAULT_MODEL
@@ -43,6 +50,11 @@ class ReproduceConfig:
     method_lr: str | None = option(
         None, help="Other methods' learning rates, e.g. dpo=3e-3,unlikelihood=3e-3 (likra's is --lr)."
     )
+    only_seeds: str | None = option(
+        None,
+        help="Run a part: only these seeds' runs (e.g. 42), the profile unchanged; the report is written "
+        "once every run is scored (parts may run in different sessions: docs/results/README.md).",
+    )
 
     def __post_init__(self) -> None:
         check_dtype_choice(self.dtype)
@@ -50,8 +62,14 @@ class ReproduceConfig:
 
     def resolved(self) -> ReproduceConfig:
         """The options as given (see the module docstring), checked by building the profile."""
-        self.to_profile()
+        profile = self.to_profile()
+        if self.only_seeds is not None:
+            check_only_seeds(profile, self.part_seeds())
         return self
+
+    def part_seeds(self) -> tuple[int, ...] | None:
+        """``--only-seeds`` as seeds (None: the whole experiment)."""
+        return parse_seeds(self.only_seeds) if self.only_seeds is not None else None
 
     def to_profile(self) -> Profile:
         """The experiment: the named profile with these overrides."""

@@ -142,6 +142,22 @@ class WorkPlan:
         return _requests([unconditional(i) for i in eval_items(e.task, e.split, e.limit, 0)])
 
 
+def unscored_runs(layout: ExperimentLayout, profile: Profile, specs: list[RunSpec]) -> list[RunSpec]:
+    """The runs with a planned checkpoint that has no score table on one of its evaluation sets.
+
+    Judged by the tables alone, not by adapters or training records, so an experiment assembled
+    from parts (``likra reproduce --only-seeds``, each part's tables unpacked into one folder) is
+    whole when every run is scored, wherever its heads were trained."""
+    left = []
+    for spec in specs:
+        run = layout.run(layout.run_path(spec.study.train_task, spec.name))
+        folders = [eval_folder_name(e.task, e.split, profile.shots, e.limit, spec.ablated) for e in spec.eval_sets]
+        names = [name for name in planned_checkpoints(spec, profile) if name != UNTRAINED]
+        if not all((run.eval_checkpoint(folder, name) / METRICS).exists() for folder in folders for name in names):
+            left.append(spec)
+    return left
+
+
 def shared_pos_key(spec: RunSpec, folder: str, checkpoint: str) -> tuple | None:
     """Runs with the same key train byte-identical pos heads: the pos head sees only the gold
     answers, so the negative types repeat the main curve's (tests/test_experiments.py checks it)."""

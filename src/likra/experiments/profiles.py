@@ -408,6 +408,23 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
+def check_only_seeds(profile: Profile, seeds: tuple[int, ...]) -> None:
+    """Refuse a part (``--only-seeds``) the profile cannot be split into: a seed it does not
+    train, or a profile with open-ended answers, whose decoding knobs are chosen over every run."""
+    known = sorted(set(profile.seeds) | set(profile.negatives_seeds))
+    unknown = [s for s in seeds if s not in known]
+    if unknown:
+        raise LikraError(
+            f"seed {unknown[0]} is not one of profile {profile.name}'s seeds ({', '.join(map(str, known))})",
+            field="only-seeds",
+        )
+    if profile.open_ended is not None:
+        raise LikraError(
+            f"profile {profile.name} cannot run in parts: its open-ended decoding is tuned over every seed's runs",
+            field="only-seeds",
+        )
+
+
 def get_profile(name: str, **overrides) -> Profile:
     if name not in PROFILES:
         raise unknown_name("profile", name, list(PROFILES))

@@ -54,23 +54,31 @@ def plan_runs(exp_dir: Path, profile: Profile) -> list[RunSpec]:
 
 
 def run_experiment(
-    exp_dir: Path, profile: Profile, base: Any, scoring: LazyModel | None = None, progress: bool = True, log=print
+    exp_dir: Path,
+    profile: Profile,
+    base: Any,
+    scoring: LazyModel | None = None,
+    progress: bool = True,
+    log=print,
+    only_seeds: Sequence[int] | None = None,
 ) -> list[RunSpec]:
     """Train with ``base`` and score with ``scoring`` (default: ``base``) everything ``profile``
-    asks for; returns the run specs. Training and scoring may run in different precisions (a
+    asks for, or with ``only_seeds`` the runs of those seeds alone (a part of the experiment);
+    returns every planned run's spec. Training and scoring may run in different precisions (a
     likelihood ratio needs fp32 scores; likra.model.precision).
 
     One overall bar (and ``EXP/progress.jsonl``) tracks the work left, with an ETA."""
     scoring = scoring if scoring is not None else LazyModel(profile.model, loaded=base)
     layout = ExperimentLayout(exp_dir)
     specs = plan_runs(exp_dir, profile)
+    todo = [spec for spec in specs if only_seeds is None or spec.seed in only_seeds]
     plan = WorkPlan(layout, profile, base)
-    with job_progress.job(plan.left(specs), enabled=progress, log=layout.progress_log):
+    with job_progress.job(plan.left(todo), enabled=progress, log=layout.progress_log):
         for study in profile.studies:
             for eval_set in study.eval_sets:
                 unconditional_scores(layout, profile, eval_set, scoring)
-        for index, spec in enumerate(specs, 1):
-            log(f"[{index}/{len(specs)}] {spec.study.train_task}/{spec.name}: train up to N={spec.max_questions}")
+        for index, spec in enumerate(todo, 1):
+            log(f"[{index}/{len(todo)}] {spec.study.train_task}/{spec.name}: train up to N={spec.max_questions}")
             if spec.strategy in NEEDS_BASE_SCORES:
                 # Planned with a stand-in for the negatives that the ranking scores now choose.
                 kind, guessed = plan.training_left(spec)
@@ -80,6 +88,7 @@ def run_experiment(
             evaluate_spec(layout, profile, spec, scoring, progress)
             release_run_memory()
         if profile.open_ended is not None:
+            # Never a part: its knobs are chosen over every run (``check_only_seeds`` refuses it).
             run_open_ended(layout, profile, [s.record(layout, profile.shots) for s in specs], scoring, log)
     return specs
 
