@@ -512,3 +512,73 @@ def test_finding11_needs_both_parts():
     tests = open_ended_tests(graded(rng, 0.30, 0.20), graded(rng, 0.15, 0.20))
     assert tests[0].verdict == HOLDS and tests[1].verdict == INCONCLUSIVE
     assert combine([t.verdict for t in tests]) == INCONCLUSIVE
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "side", "margin", "verdict", "near"),
+    [
+        (0.001, 0.2, ">", 0.0, HOLDS, True),  # decided by 0.001 on a width of 0.199
+        (0.03, 0.2, ">", 0.0, HOLDS, False),
+        (-0.01, 0.3, ">", 0.0, "inconclusive", True),  # one edge just across
+        (-0.15, 0.15, ">", 0.0, "inconclusive", False),
+        (0.45, 0.62, ">", 0.5, "inconclusive", False),  # 0.05 from the margin: 0.29 of the width
+        (-0.3, 0.49, "<", 0.5, HOLDS, True),  # the margin's side does not matter
+        (float("-inf"), 0.4, ">", 0.5, FAILS, False),  # no width to compare with
+    ],
+)
+def test_a_part_near_its_margin_is_marked(lo, hi, side, margin, verdict, near):
+    from likra.experiments.rules import Rule, Test
+    from likra.experiments.stats import Estimate
+
+    test = Test("part", Rule("T", side, margin), Estimate((lo + hi) / 2, lo, hi))
+    assert test.verdict == verdict
+    assert test.near_margin is near
+    assert test.to_dict()["near_margin"] is near
+    assert test.summary().endswith(f"→ {verdict}, near the margin" if near else f"→ {verdict}")
+
+
+def _part(lo: float, hi: float, side: str = ">", margin: float = 0.0):
+    from likra.experiments.rules import Rule, Test
+    from likra.experiments.stats import Estimate
+
+    return Test("part", Rule("T", side, margin), Estimate((lo + hi) / 2, lo, hi))
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "side", "turned"),
+    [
+        (0.001, 0.2, ">", "inconclusive"),
+        (-0.01, 0.3, ">", HOLDS),  # the low edge crosses up: the whole interval above 0
+        (-0.3, 0.01, ">", FAILS),
+        (-0.01, 0.3, "<", FAILS),
+        (-0.3, 0.01, "<", HOLDS),
+    ],
+)
+def test_a_turned_part_takes_the_verdict_across_its_nearest_edge(lo, hi, side, turned):
+    assert _part(lo, hi, side).turned_verdict() == turned
+
+
+def test_a_finding_is_near_the_margin_only_where_turning_a_part_turns_it():
+    from likra.experiments.findings import _finding
+
+    steady, edge_inconclusive, edge_holds = _part(0.1, 0.3), _part(-0.005, 0.3), _part(0.004, 0.3)
+    wide = _part(-0.2, 0.3)
+    # Another part keeps it inconclusive whichever way the near part turns.
+    assert not _finding(1, [wide, edge_inconclusive], {}).near_margin
+    # The near part alone stands between inconclusive and holds.
+    assert _finding(1, [steady, edge_inconclusive], {}).near_margin
+    # holds, by a part decided at the edge.
+    assert _finding(1, [steady, edge_holds], {}).near_margin
+    assert not _finding(1, [steady, steady], {}).near_margin
+    # A verdict spelled per part turns with any near part.
+    assert _finding(2, [wide, edge_inconclusive], {}, verdict="mixed").near_margin
+    assert _finding(1, [steady, edge_holds], {}).to_dict()["near_margin"] is True
+
+
+def test_parts_near_the_margin_together_can_turn_a_finding():
+    from likra.experiments.findings import _finding
+
+    fails_at_edge = _part(-0.3, -0.004)
+    # Either part alone leaves "does not hold"; both turned (another CPU moves every part) do not.
+    assert _finding(10, [fails_at_edge, fails_at_edge], {}).near_margin
+    assert not _finding(10, [fails_at_edge, _part(-0.3, -0.1)], {}).near_margin

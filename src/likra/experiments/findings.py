@@ -9,6 +9,7 @@ none of its items is among the training questions (``overlap``). docs/method.md 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 
@@ -61,11 +62,28 @@ class Finding:
     numbers: dict
     tests: list[Test] = field(default_factory=list)
 
+    @property
+    def near_margin(self) -> bool:
+        """Parts sit so near their margins that, turned (any of them, or several: another CPU moves
+        them all), they would turn this verdict. A verdict spelled part by part (finding 2's, 5's)
+        turns with any near part."""
+        near = [i for i, t in enumerate(self.tests) if t.near_margin]
+        parts = [t.verdict for t in self.tests]
+        if near and self.verdict != combine(parts):
+            return True
+        for size in range(1, len(near) + 1):
+            for turned in combinations(near, size):
+                verdicts = [self.tests[i].turned_verdict() if i in turned else v for i, v in enumerate(parts)]
+                if combine(verdicts) != self.verdict:
+                    return True
+        return False
+
     def to_dict(self) -> dict:
         return {
             "finding": self.number,
             "claim": self.claim,
             "verdict": self.verdict,
+            "near_margin": self.near_margin,
             "rules": [t.rule.describe() for t in self.tests],
             "tests": [t.to_dict() for t in self.tests],
             "evidence": self.evidence,

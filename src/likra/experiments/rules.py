@@ -19,6 +19,10 @@ from likra.experiments.stats import Estimate, Resampling, cut_to, cut_to_shares,
 
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 MATTERS_MARGIN = 0.01  # "the weight matters": tuning it gains more than 1 point on new items
+# An interval edge this close to the margin, as a share of the interval's width, is "near the
+# margin": the same experiment on another CPU and training precision moved 25 of 34 edges by less
+# (docs/method.md, "Verdicts that move with the CPU").
+NEAR_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,28 @@ class Test:
     def verdict(self) -> str:
         return self.rule.decide(self.estimate)
 
+    @property
+    def near_margin(self) -> bool:
+        """The interval's edge nearest the margin is within ``NEAR_MARGIN`` of its width from it:
+        a verdict that a re-run on another CPU or training precision may well turn."""
+        lo, hi = self.estimate.lo, self.estimate.hi
+        if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+            return False
+        margin = self.rule.margin
+        return min(abs(lo - margin), abs(hi - margin)) < NEAR_MARGIN * (hi - lo)
+
+    def turned_verdict(self) -> str:
+        """The verdict if the interval's edge nearest the margin crossed it."""
+        if self.verdict != INCONCLUSIVE:
+            return INCONCLUSIVE
+        lo, hi, margin = self.estimate.lo, self.estimate.hi, self.rule.margin
+        moves_above = abs(lo - margin) <= abs(hi - margin)
+        return HOLDS if moves_above == (self.rule.side == ">") else FAILS
+
+    def verdict_text(self) -> str:
+        """The verdict, marked where it sits near the margin."""
+        return f"{self.verdict}, near the margin" if self.near_margin else self.verdict
+
     def summary(self) -> str:
         digits = self.digits
         seeds = ""
@@ -81,7 +107,7 @@ class Test:
             seeds = " (per seed " + ", ".join(f"{v:.{digits}f}" for v in self.estimate.per_seed) + ")"
         return (
             f"{self.name}: {self.rule.statistic} = {self.estimate.fmt(digits)}{seeds}; "
-            f"paper: {self.rule.side} {self.rule.margin:g} → {self.verdict}"
+            f"paper: {self.rule.side} {self.rule.margin:g} → {self.verdict_text()}"
         )
 
     def to_dict(self) -> dict:
@@ -92,6 +118,7 @@ class Test:
             "margin": self.rule.margin,
             "estimate": self.estimate.to_dict(),
             "verdict": self.verdict,
+            "near_margin": self.near_margin,
         }
 
 

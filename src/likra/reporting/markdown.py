@@ -18,7 +18,7 @@ from likra.experiments.analysis import (
 from likra.experiments.findings import assess
 from likra.experiments.open_ended import empty_matrix, grade_matrix
 from likra.experiments.profiles import Profile, method_lr
-from likra.experiments.rules import mean_of
+from likra.experiments.rules import NEAR_MARGIN, mean_of
 from likra.experiments.stats import Estimate
 from likra.generation.grading import DECIDING_GRADER, F1_THRESHOLD, GRADERS, GRADES
 from likra.io import atomic_write_json, atomic_write_text
@@ -176,7 +176,7 @@ def _findings(findings: list, note: list[str] | None = None) -> list[str]:
     rules = []
     for f in findings:
         for t in f.tests:
-            rules.append([f.number, t.name, t.rule.describe(), t.verdict])
+            rules.append([f.number, t.name, t.rule.describe(), t.verdict_text()])
     md = [
         "## Findings",
         "",
@@ -184,11 +184,16 @@ def _findings(findings: list, note: list[str] | None = None) -> list[str]:
         "Each verdict is decided by a rule declared before the data (below): a statistic T, the side of a "
         "margin the paper predicts, and T's 95% interval. holds: the whole interval is on the paper's side; "
         "does not hold: the whole interval is on the other side; inconclusive: otherwise. A finding with "
-        "several parts holds only where every part holds. Per-seed values of T follow each estimate.",
+        "several parts holds only where every part holds. Per-seed values of T follow each estimate. "
+        f"A part whose interval ends within {NEAR_MARGIN:g} of its width from the margin is marked near the "
+        "margin: a re-run on another CPU or training precision may turn it.",
         "",
         _md_table(
             ["#", "claim", "verdict", "deciding numbers"],
-            [[f.number, f.claim, f"**{f.verdict}**", f.evidence] for f in findings],
+            [
+                [f.number, f.claim, f"**{f.verdict}**" + (" (near the margin)" if f.near_margin else ""), f.evidence]
+                for f in findings
+            ],
         ),
         "",
     ]
