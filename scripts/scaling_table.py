@@ -88,10 +88,11 @@ def finding_cell(finding: dict | None) -> str:
     if not finding.get("tests"):  # e.g. "not measured": the profile has no run to decide it
         return f"{finding['verdict']} ({finding.get('evidence', '')})"
     test = deciding_test(finding)
+    near = " (near the margin)" if finding.get("near_margin") else ""  # docs/method.md, "Verdicts that move"
     if test is None:  # parts with different verdicts (e.g. "likra: inconclusive; neg-only: does not hold")
         parts = "; ".join(f"{t['name']} {_fmt(t['estimate'])} {t['verdict']}" for t in finding.get("tests", []))
-        return f"**mixed**: {parts}"
-    return f"**{finding['verdict']}**: {test['name']} {_fmt(test['estimate'])}"
+        return f"**mixed**{near}: {parts}"
+    return f"**{finding['verdict']}**{near}: {test['name']} {_fmt(test['estimate'])}"
 
 
 def shots_gaps(path: Path) -> dict[tuple[str, str], dict]:
