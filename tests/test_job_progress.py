@@ -160,3 +160,34 @@ def test_a_job_of_one_report_ends_with_no_time_left(clock, tmp_path):
         job_progress.advance("score", 10.0)
     row = json.loads(log.read_text().splitlines()[-1])
     assert tracker.eta_seconds() == 0.0 and row["eta_s"] == 0.0 and row["first"] == {"score": [10.0, 3.0]}
+
+
+def test_log_lines_name_the_stage_and_keep_a_peak_that_sampling_misses(clock, tmp_path):
+    """A transient between two log lines (64 MB above the peak so far, for a moment) shows in ``peak_rss_mb``,
+    the kernel's high-water mark, though ``rss_mb`` at the next line is back down."""
+    import gc
+
+    import numpy as np
+
+    log = tmp_path / "progress.jsonl"
+    with job_progress.job({"train": 10, "score": 10}, enabled=False, log=log):
+        job_progress.set_stage("arc/first-s42: train")
+        clock.now = 20.0
+        job_progress.advance("train", 10)
+        before = json.loads(log.read_text().splitlines()[-1])
+        # Above the high-water mark so far by 64 MB, whatever earlier tests left it at; touched: resident.
+        size_mb = before["peak_rss_mb"] - job_progress.resident_mb() + 64
+        transient = np.ones(int(size_mb * 2**20 // 8))
+        del transient
+        gc.collect()
+        job_progress.set_stage("arc/first-s42: score")
+        clock.now = 40.0
+        job_progress.advance("score", 5)
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert before["stage"] == "arc/first-s42: train"
+    after = rows[-2]
+    assert after["stage"] == "arc/first-s42: score"
+    assert after["peak_rss_mb"] >= before["peak_rss_mb"] >= before["rss_mb"]
+    assert after["peak_rss_mb"] >= before["peak_rss_mb"] + 60
+    assert after["rss_mb"] < after["peak_rss_mb"] - 60  # the sampled value missed it
+    job_progress.set_stage("nothing listens")  # outside a job: a no-op

@@ -54,6 +54,7 @@ class JobProgress:
     bar: tqdm | None = None
     _last_mark: float = field(default_factory=lambda: time.perf_counter())
     _last_log: float = 0.0
+    stage: str | None = None  # what the job is on now (a run's name), written with each log line
 
     def cost(self, kind: str) -> float | None:
         """Seconds per unit of ``kind``: measured over its reports after the first. A kind with one
@@ -154,6 +155,9 @@ class JobProgress:
             "fraction": round(self.fraction(), 4),
             "eta_s": None if eta is None else round(eta, 1),
             "rss_mb": resident_mb(),
+            # The kernel's high-water mark: a transient between two lines shows as a rise here.
+            "peak_rss_mb": peak_resident_mb(),
+            "stage": self.stage,
             "done": dict(self.done),
             "planned": dict(self.planned),
             "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
@@ -169,6 +173,18 @@ def resident_mb() -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
+def peak_resident_mb() -> float | None:
+    """This process's peak resident memory so far (Linux: ``VmHWM``), which sampling every
+    ``LOG_EVERY_S`` would miss when the peak lasts a second."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 _CURRENT: list[JobProgress] = []
@@ -202,6 +218,12 @@ def advance(kind: str, units: float) -> None:
     """Report ``units`` of work of ``kind`` finished just now (no-op outside a job)."""
     if _CURRENT:
         _CURRENT[-1].record(kind, units)
+
+
+def set_stage(name: str | None) -> None:
+    """Name what the current job works on now, for its log lines (no-op outside a job)."""
+    if _CURRENT:
+        _CURRENT[-1].stage = name
 
 
 def replan(kind: str, units: float) -> None:

@@ -74,19 +74,24 @@ def run_experiment(
     todo = [spec for spec in specs if only_seeds is None or spec.seed in only_seeds]
     plan = WorkPlan(layout, profile, base)
     with job_progress.job(plan.left(todo), enabled=progress, log=layout.progress_log):
+        job_progress.set_stage("answer-prior scores")
         for study in profile.studies:
             for eval_set in study.eval_sets:
                 unconditional_scores(layout, profile, eval_set, scoring)
         for index, spec in enumerate(todo, 1):
-            log(f"[{index}/{len(todo)}] {spec.study.train_task}/{spec.name}: train up to N={spec.max_questions}")
+            run_name = f"{spec.study.train_task}/{spec.name}"
+            log(f"[{index}/{len(todo)}] {run_name}: train up to N={spec.max_questions}")
+            job_progress.set_stage(f"{run_name}: train")
             if spec.strategy in NEEDS_BASE_SCORES:
                 # Planned with a stand-in for the negatives that the ranking scores now choose.
                 kind, guessed = plan.training_left(spec)
                 training_base_scores(layout, spec, scoring)
                 job_progress.replan(kind, plan.training_left(spec)[1] - guessed)
             train_run(layout, profile, spec, base, scoring, progress)
+            job_progress.set_stage(f"{run_name}: score")
             evaluate_spec(layout, profile, spec, scoring, progress)
             release_run_memory()
+        job_progress.set_stage("open-ended" if profile.open_ended is not None else None)
         if profile.open_ended is not None:
             # Never a part: its knobs are chosen over every run (``check_only_seeds`` refuses it).
             run_open_ended(layout, profile, [s.record(layout, profile.shots) for s in specs], scoring, log)
