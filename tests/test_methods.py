@@ -479,10 +479,12 @@ def test_dpo_in_micro_batches_trains_as_in_whole_steps(tmp_path, tiny_model_dir,
     """DPO's step split into micro-batches (gradient accumulation, to bound memory) trains as the
     whole step: the same first gradient, steps, losses, reward margins and adapter weights.
 
-    In float64, where the first step's gradients agree to 1e-12 (float32 rounding of a near-zero
-    gradient moves a weight by up to the learning rate at Adam's first, sign-like step). Later
-    steps agree to 1e-5 only: TRL caches the reference log-probabilities in float32. The gradient
-    is compared because Adam's update barely changes if the gradient is scaled."""
+    In float64 the first step's gradients agree to 1e-8 (float32 rounding of a near-zero gradient
+    moves a weight by up to the learning rate at Adam's first, sign-like step). Not exactly: TRL
+    caches the reference log-probabilities in float32, computed in batches of each arm's rows, so
+    they match bit for bit on one CPU (Intel Xeon) and by float32 rounding on another (AMD EPYC:
+    gradients 1.3e-10 apart). Later steps agree to 1e-5 only. The gradient is compared because
+    Adam's update barely changes if the gradient is scaled; a 4x gradient is far outside 1e-8."""
     from safetensors.torch import load_file
 
     from likra.training import preference
@@ -516,10 +518,10 @@ def test_dpo_in_micro_batches_trains_as_in_whole_steps(tmp_path, tiny_model_dir,
     assert abs(logs["whole"][-1]["dpo_loss"] - math.log(2)) > 1e-3  # it moved: there is something to compare
     assert gradients["micro"].keys() == gradients["whole"].keys() and gradients["whole"]
     for key, whole in gradients["whole"].items():
-        torch.testing.assert_close(gradients["micro"][key], whole, atol=1e-12, rtol=1e-9)
+        torch.testing.assert_close(gradients["micro"][key], whole, atol=1e-8, rtol=1e-5)
     for mine, theirs in zip(logs["micro"], logs["whole"], strict=True):
-        assert mine["dpo_loss"] == pytest.approx(theirs["dpo_loss"], abs=1e-6)
-        assert mine["rewards_margins"] == pytest.approx(theirs["rewards_margins"], abs=1e-6)
+        assert mine["dpo_loss"] == pytest.approx(theirs["dpo_loss"], abs=1e-5)
+        assert mine["rewards_margins"] == pytest.approx(theirs["rewards_margins"], abs=1e-5)
     for name in EXPECTED_CHECKPOINTS:
         mine = load_file(tmp_path / "micro" / "checkpoints" / name / "dpo" / "adapter_model.safetensors")
         theirs = load_file(tmp_path / "whole" / "checkpoints" / name / "dpo" / "adapter_model.safetensors")
