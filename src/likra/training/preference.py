@@ -196,7 +196,7 @@ def train_preference(
     if method == "dpo":
         micro = preference_micro_batch(_dpo_row_tokens(tokenizer, pairs, max_length), per_step, settings.batch_tokens)
     args = _trainer_args(method, state_dir, settings, preference, (micro, per_step // micro), max_length, model)
-    with compact_lm_head():
+    with lean_trl_on_cpu():
         with torch.random.fork_rng(devices=[]):  # LoRA A's init comes from the run's seed alone
             torch.manual_seed(settings.seed)
             trainer = _trainer_class(method)(
@@ -264,30 +264,63 @@ def _complete_trainer_checkpoint(folder: Path) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def compact_lm_head() -> Iterator[None]:
-    """Let TRL's fused LM head project only the completion positions on CPU too.
+# Vocabulary columns per tile of TRL's fused LM head on CPU. TRL's 32768 is sized for a GPU; its
+# torch fallback keeps about eight float32 copies of a tile alive in backward (completion tokens x
+# columns x 4 B each), ~300 MB at HellaSwag's ~280 completion tokens a micro-batch. 4096 columns
+# cut that eightfold for 12 instead of 2 matmuls per tile row (measured: benchmarks/preference_memory.py).
+CPU_LM_HEAD_COLUMNS = 4096
 
-    TRL does that on CUDA/XPU only; elsewhere it projects every position, prompt and padding
-    included, so that a compiler (Neuron) sees one shape. Eager CPU compiles nothing, and there
-    the projection over the 49k vocabulary at ~6x the positions made up about half of each DPO
-    step. Per position the arithmetic is the same: the values differ only by float rounding
-    (tests/test_methods.py). If TRL renames its switch, this does nothing and TRL's own path runs.
+
+@contextlib.contextmanager
+def lean_trl_on_cpu() -> Iterator[None]:
+    """Adjust three of TRL's GPU-sized choices on CPU, where they cost time or memory; none
+    changes the arithmetic beyond float rounding (tests/test_methods.py).
+
+    - Its fused LM head projects only the completion positions, as TRL does on CUDA/XPU only.
+      Elsewhere it projects every position, prompt and padding included, so that a compiler
+      (Neuron) sees one shape; eager CPU compiles nothing, and there the projection over the 49k
+      vocabulary at ~6x the positions made up about half of each DPO step.
+    - The head's vocabulary tiles are ``CPU_LM_HEAD_COLUMNS`` wide (the DPO step's memory peak).
+    - The model fingerprint that keys TRL's cache of reference log-probabilities hashes each
+      weight's bytes in place: TRL's own copies the largest weight twice (float32 and bytes),
+      ~230 MB for SmolLM2's embedding in bf16.
+
+    If TRL renames what is adjusted, that adjustment does nothing and TRL's own path runs.
     """
-    try:
-        import trl.trainer.utils as trl_utils
-    except ImportError:
-        yield
-        return
-    original = getattr(trl_utils, "_use_triton", None)
-    if original is None:
-        yield
-        return
-    trl_utils._use_triton = lambda device: device.type == "cpu" or original(device)
+    import importlib
+
+    patches = []  # (module, name, replacement)
+    with contextlib.suppress(ImportError):
+        trl_utils = importlib.import_module("trl.trainer.utils")
+        use_triton = getattr(trl_utils, "_use_triton", None)
+        if use_triton is not None:
+            patches.append((trl_utils, "_use_triton", lambda device: device.type == "cpu" or use_triton(device)))
+        if hasattr(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE"):
+            patches.append((trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE", CPU_LM_HEAD_COLUMNS))
+        for trainer in ("dpo_trainer", "kto_trainer"):
+            module = importlib.import_module(f"trl.trainer.{trainer}")
+            if hasattr(module, "hash_module"):
+                patches.append((module, "hash_module", weights_fingerprint))
+    originals = [(module, name, getattr(module, name)) for module, name, _ in patches]
+    for module, name, replacement in patches:
+        setattr(module, name, replacement)
     try:
         yield
     finally:
-        trl_utils._use_triton = original
+        for module, name, original in originals:
+            setattr(module, name, original)
+
+
+def weights_fingerprint(module: torch.nn.Module) -> str:
+    """SHA-256 of every weight's name, dtype, shape and bytes, read in place (no copy)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(flat.view(torch.uint8).numpy().data)  # a view: no float32 or bytes copy
+    return digest.hexdigest()
 
 
 def _trainer_class(method: str) -> Any:
