@@ -26,9 +26,9 @@ training runs) and each loop's fraction of it.
 batches of questions (``first`` negatives, each method's default learning rate), in one process:
 seconds per optimiser step (median over steps, from each run's train_log), the one-off setup
 (adapter, dataset, TRL's reference log-probabilities for DPO/KTO) and the whole ``likra train``
-call, each as a ratio to likra's two heads; DPO and KTO also once more on TRL's own CPU path for
-the LM head (every position projected, not only the completions: see
-``likra.training.preference.compact_lm_head``). Writes ``benchmarks/results/method_speed_<dtype>_<machine>_<date>.json``.
+call, each as a ratio to likra's two heads; DPO and KTO also once more on TRL's own CPU path
+(every position projected by the LM head, not only the completions, and its own tile width and
+model hash: see ``likra.training.preference.lean_trl_on_cpu``). Writes ``benchmarks/results/method_speed_<dtype>_<machine>_<date>.json``.
 """
 
 from __future__ import annotations
@@ -159,15 +159,15 @@ def method_steps(base, method: str, questions: int, batch_size: int, seed: int, 
 
 @contextlib.contextmanager
 def trls_own_lm_head() -> Iterator[None]:
-    """Train DPO/KTO without likra's compact LM head, i.e. on TRL's own CPU path."""
+    """Train DPO/KTO without likra's CPU adjustments, i.e. on TRL's own CPU path."""
     from likra.training import preference
 
-    compact = preference.compact_lm_head
-    preference.compact_lm_head = contextlib.nullcontext
+    lean = preference.lean_trl_on_cpu
+    preference.lean_trl_on_cpu = contextlib.nullcontext
     try:
         yield
     finally:
-        preference.compact_lm_head = compact
+        preference.lean_trl_on_cpu = lean
 
 
 def compare_methods(args) -> None:
@@ -185,7 +185,7 @@ def compare_methods(args) -> None:
             print(json.dumps({"method": method, **{k: v for k, v in runs[method].items() if k != "step_seconds"}}))
         for method in [m for m in methods if m in PREFERENCE_METHODS]:
             # The same run with TRL's own LM-head path on CPU (every position projected): what
-            # likra.training.preference.compact_lm_head saves, in the same process.
+            # likra.training.preference.lean_trl_on_cpu saves, in the same process.
             name = f"{method} (TRL all-position head)"
             with trls_own_lm_head():
                 runs[name] = method_steps(base, method, questions, args.batch_size, args.seed, Path(tmp) / name)

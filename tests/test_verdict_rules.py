@@ -582,3 +582,33 @@ def test_parts_near_the_margin_together_can_turn_a_finding():
     # Either part alone leaves "does not hold"; both turned (another CPU moves every part) do not.
     assert _finding(10, [fails_at_edge, fails_at_edge], {}).near_margin
     assert not _finding(10, [fails_at_edge, _part(-0.3, -0.1)], {}).near_margin
+
+
+THREAD_PROBE = """
+import numpy as np
+from likra.experiments.rules import Scores, calibration_error
+from likra.experiments.stats import resamplings
+rng = np.random.default_rng(7)
+seeds = (42, 43, 44)
+correct = Scores((rng.random((3, 500)) < 0.5).astype(float), seeds)
+probability = Scores(rng.random((3, 500)), seeds)
+_, _, bootstrap = resamplings(500, seeds)
+print(calibration_error(correct, probability, bootstrap).tobytes().hex())
+print(probability.mean(bootstrap).tobytes().hex())
+"""
+
+
+def test_bootstrap_statistics_do_not_move_with_the_thread_count():
+    """A committed report rebuilds byte-identically on any CPU: no sum may follow BLAS's thread
+    count (calibration's bin sums and the seed-weighted means were matmuls, and moved)."""
+    import os
+    import subprocess
+    import sys
+
+    def run(threads: int) -> str:
+        env = os.environ | {"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
+        out = subprocess.run([sys.executable, "-c", THREAD_PROBE], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert run(1) == run(max(2, os.cpu_count() or 2))

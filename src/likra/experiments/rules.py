@@ -459,16 +459,23 @@ def confidence_difference(a: tuple[Scores, Scores], b: tuple[Scores, Scores], na
 CALIBRATION_BINS = 10
 
 
+def bin_sums(values: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """(rows, CALIBRATION_BINS): each row's sum of ``values[:, i]`` over the items ``i`` in each bin.
+
+    numpy's own summation, not a matmul with a one-hot matrix: BLAS orders a matmul's sums by
+    its thread count, which moved a report's last digits from one machine to the next."""
+    return np.stack([values[:, bins == b].sum(axis=1) for b in range(CALIBRATION_BINS)], axis=1)
+
+
 def calibration_error(correct: Scores, probability: Scores, r: Resampling) -> np.ndarray:
     """(rows,) expected calibration error: over 10 equal-width bins of the predicted answer's
     probability, the item-weighted mean |accuracy - mean probability| of each bin."""
     out = []
     for s in range(len(correct.seeds)):
         bins = np.minimum((probability.values[s] * CALIBRATION_BINS).astype(np.int64), CALIBRATION_BINS - 1)
-        onehot = np.eye(CALIBRATION_BINS)[bins]  # (items, bins)
         counts = r.item_counts()
-        right = (counts * correct.values[s]) @ onehot
-        confident = (counts * probability.values[s]) @ onehot
+        right = bin_sums(counts * correct.values[s], bins)
+        confident = bin_sums(counts * probability.values[s], bins)
         out.append(np.abs(right - confident).sum(axis=1) / counts.sum(axis=1))
     return _seed_weighted(out, correct.seeds, r)
 

@@ -125,7 +125,9 @@ class Resampling:
         """(rows, items) seed-weighted mean per item."""
         correct = np.atleast_2d(np.asarray(correct, dtype=np.float64))
         counts = self.seed_counts(seeds)
-        return counts @ correct / counts.sum(axis=1, keepdims=True)
+        # A sum over seeds in a fixed order, not a matmul: BLAS orders its sums by thread count.
+        weighted = sum(counts[:, k, None] * correct[k] for k in range(counts.shape[1]))
+        return weighted / counts.sum(axis=1, keepdims=True)
 
     def mean(self, correct: np.ndarray, seeds: Sequence[int], mask: np.ndarray | None = None) -> np.ndarray:
         """(rows,) mean of ``correct[seed, item]`` under each row's seed and item weights
