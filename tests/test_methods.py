@@ -435,11 +435,7 @@ def test_lean_trl_on_cpu_trains_as_trls_own_path(method, tmp_path, tiny_model_di
     assert set(tiles) == {100}
     assert (trl_utils._use_triton, trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE, trl_dpo.hash_module) == originals
 
-    @contextlib.contextmanager
-    def trls_own_path():
-        yield
-
-    monkeypatch.setattr(preference, "lean_trl_on_cpu", trls_own_path)
+    monkeypatch.setattr(preference, "lean_trl_on_cpu", contextlib.nullcontext)
     tiles.clear()
     run_tiny(tmp_path / "trl", tiny_model_dir, arc_jsonl, method=method, settings=settings)
     assert set(tiles) == {originals[1]}
@@ -458,6 +454,20 @@ def test_lean_trl_on_cpu_trains_as_trls_own_path(method, tmp_path, tiny_model_di
         theirs = load_file(tmp_path / "trl" / "checkpoints" / name / method / "adapter_model.safetensors")
         for key, value in theirs.items():
             torch.testing.assert_close(mine[key], value, atol=1e-3, rtol=1e-2)
+
+
+def test_lean_trl_narrows_the_lm_head_tiles_on_cpu_only():
+    import trl.trainer.utils as trl_utils
+
+    from likra.training.preference import CPU_LM_HEAD_COLUMNS, lean_trl_on_cpu
+
+    trls = trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE
+    with lean_trl_on_cpu(torch.device("cpu")):
+        assert trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE == CPU_LM_HEAD_COLUMNS < trls
+    with lean_trl_on_cpu(torch.device("cuda")):  # TRL's Triton kernel keeps its own width
+        assert trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE == trls
+        assert trl_utils._use_triton(torch.device("cpu"))  # completion positions only, as on CUDA
+    assert trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE == trls
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

@@ -196,7 +196,7 @@ def train_preference(
     if method == "dpo":
         micro = preference_micro_batch(_dpo_row_tokens(tokenizer, pairs, max_length), per_step, settings.batch_tokens)
     args = _trainer_args(method, state_dir, settings, preference, (micro, per_step // micro), max_length, model)
-    with lean_trl_on_cpu():
+    with lean_trl_on_cpu(next(model.parameters()).device):
         with torch.random.fork_rng(devices=[]):  # LoRA A's init comes from the run's seed alone
             torch.manual_seed(settings.seed)
             trainer = _trainer_class(method)(
@@ -265,22 +265,23 @@ def _complete_trainer_checkpoint(folder: Path) -> bool:
 
 
 # Vocabulary columns per tile of TRL's fused LM head on CPU. TRL's 32768 is sized for a GPU; its
-# torch fallback keeps about eight float32 copies of a tile alive in backward (completion tokens x
-# columns x 4 B each), ~300 MB at HellaSwag's ~280 completion tokens a micro-batch. 4096 columns
-# cut that eightfold for 12 instead of 2 matmuls per tile row (measured: benchmarks/preference_memory.py).
+# torch fallback keeps several float32 copies of a tile alive in backward (completion tokens x
+# columns x 4 B each, 37 MB at HellaSwag's ~280 completion tokens a micro-batch). 4096 columns
+# cut them eightfold, for 12 instead of 2 matmuls per row of tiles (benchmarks/preference_memory.py).
 CPU_LM_HEAD_COLUMNS = 4096
 
 
 @contextlib.contextmanager
-def lean_trl_on_cpu() -> Iterator[None]:
-    """Adjust three of TRL's GPU-sized choices on CPU, where they cost time or memory; none
-    changes the arithmetic beyond float rounding (tests/test_methods.py).
+def lean_trl_on_cpu(device: torch.device) -> Iterator[None]:
+    """Adjust three of TRL's GPU-sized choices for a model on ``device``, where on CPU they cost
+    time or memory; none changes the arithmetic beyond float rounding (tests/test_methods.py).
 
     - Its fused LM head projects only the completion positions, as TRL does on CUDA/XPU only.
       Elsewhere it projects every position, prompt and padding included, so that a compiler
       (Neuron) sees one shape; eager CPU compiles nothing, and there the projection over the 49k
       vocabulary at ~6x the positions made up about half of each DPO step.
-    - The head's vocabulary tiles are ``CPU_LM_HEAD_COLUMNS`` wide (the DPO step's memory peak).
+    - On CPU, the head's vocabulary tiles are ``CPU_LM_HEAD_COLUMNS`` wide (the DPO step's memory
+      peak); on a GPU TRL's Triton kernel keeps its own width.
     - The model fingerprint that keys TRL's cache of reference log-probabilities hashes each
       weight's bytes in place: TRL's own copies the largest weight twice (float32 and bytes),
       ~230 MB for SmolLM2's embedding in bf16.
@@ -295,7 +296,7 @@ def lean_trl_on_cpu() -> Iterator[None]:
         use_triton = getattr(trl_utils, "_use_triton", None)
         if use_triton is not None:
             patches.append((trl_utils, "_use_triton", lambda device: device.type == "cpu" or use_triton(device)))
-        if hasattr(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE"):
+        if device.type == "cpu" and hasattr(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE"):
             patches.append((trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE", CPU_LM_HEAD_COLUMNS))
         for trainer in ("dpo_trainer", "kto_trainer"):
             module = importlib.import_module(f"trl.trainer.{trainer}")
