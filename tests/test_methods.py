@@ -465,9 +465,9 @@ def test_lean_trl_narrows_the_lm_head_tiles_on_cpu_only():
     with lean_trl_on_cpu(torch.device("cpu")):
         assert trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE == CPU_LM_HEAD_COLUMNS < trls
     with lean_trl_on_cpu(torch.device("cuda")):  # TRL's Triton kernel keeps its own width
-        assert trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE == trls
+        assert trls == trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE
         assert trl_utils._use_triton(torch.device("cpu"))  # completion positions only, as on CUDA
-    assert trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE == trls
+    assert trls == trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
