@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from likra.job_progress import resident_mb
-from likra.lm.allocator import _glibc, release_freed_memory
+from likra.lm.allocator import THRESHOLD_VARIABLE, _glibc, bound_heap_blocks, release_freed_memory
 
 HAS_GLIBC = _glibc() is not None  # asked without trimming at collection time
 
@@ -22,3 +26,48 @@ def test_release_returns_the_free_holes_between_live_blocks():
     released = held - resident_mb()
     assert released > 20, f"only {released:.1f} MB of a 40 MB hole went back to the OS"
     assert pin[:1] == b"y"
+
+
+# A fresh process: allocate and free an 8 MB block (mapped; glibc then raises its threshold to 8 MB),
+# then a 6 MB block, touched and freed. Prints the resident memory it kept, in MB.
+AFTER_A_FREED_BLOCK = """
+import ctypes, os, sys
+from likra.lm.allocator import bound_heap_blocks
+if sys.argv[1] == "bound":
+    assert bound_heap_blocks()
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+page = os.sysconf("SC_PAGE_SIZE")
+def resident():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * page / 1e6
+first = libc.malloc(8_000_000)
+ctypes.memset(first, 1, 8_000_000)
+libc.free(ctypes.c_void_p(first))
+before = resident()
+block = libc.malloc(6_000_000)
+ctypes.memset(block, 1, 6_000_000)
+libc.free(ctypes.c_void_p(block))
+print(resident() - before)
+"""
+
+
+def _kept_mb(mode: str) -> float:
+    env = {k: v for k, v in os.environ.items() if k != THRESHOLD_VARIABLE}
+    done = subprocess.run(
+        [sys.executable, "-c", AFTER_A_FREED_BLOCK, mode], env=env, capture_output=True, text=True, check=True
+    )
+    return float(done.stdout)
+
+
+@pytest.mark.skipif(not HAS_GLIBC or resident_mb() is None, reason="needs glibc's mallopt and /proc")
+def test_bounded_heap_blocks_go_back_to_the_os_as_soon_as_they_are_freed():
+    # glibc's moving threshold keeps the freed 6 MB on the heap (what made a training step's peak)...
+    assert _kept_mb("default") > 5
+    # ...a fixed 4 MiB threshold maps it on its own, and free() unmaps it.
+    assert _kept_mb("bound") < 1
+
+
+def test_a_users_own_threshold_is_left_alone(monkeypatch):
+    monkeypatch.setenv(THRESHOLD_VARIABLE, "1048576")
+    assert not bound_heap_blocks()

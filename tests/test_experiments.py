@@ -597,6 +597,33 @@ def test_a_shared_head_column_for_other_items_is_not_reused(tmp_path, tiny_model
     assert _read_column(path, items) is None
 
 
+def test_a_scoring_copy_is_dropped_while_training_and_loaded_again_for_scoring(tiny_model_dir, monkeypatch, tmp_path):
+    """bf16 training with fp32 scoring: the fp32 copy must not sit in memory through training; a
+    model passed in (training's own, when the precisions agree) is never dropped."""
+    import torch
+
+    from likra.experiments import runner
+    from likra.experiments.specs import run_specs
+    from likra.layout import ExperimentLayout
+    from likra.score.evaluate import LazyModel
+
+    own = LazyModel(str(tiny_model_dir), dtype="fp32")
+    first = own.get()
+    weights = {k: v.clone() for k, v in first.model.state_dict().items()}
+    held_during_training = []
+    monkeypatch.setattr(runner, "train", lambda *a, **k: held_during_training.append(own.loaded))
+    profile = tiny_profile(str(tiny_model_dir), "unused.jsonl", "unused.jsonl")
+    spec = next(run_specs(profile, {study.train_task: 32 for study in profile.studies}))
+    runner.train_run(ExperimentLayout(tmp_path), profile, spec, first, own, progress=False)
+    assert held_during_training == [None]
+    again = own.get()
+    assert again is not first and own.loaded_here
+    assert all(torch.equal(again.model.state_dict()[k], v) for k, v in weights.items())
+
+    shared = LazyModel(str(tiny_model_dir), loaded=first)
+    assert not shared.release() and shared.loaded is first
+
+
 def test_a_noisy_main_curve_opens_the_findings_with_an_underpowered_line(experiment):
     """The tiny experiment's main curve (2 seeds, a few items) is far too wide to decide anything:
     the findings say so first, with the half-width, computed from the data (not the profile's name)."""

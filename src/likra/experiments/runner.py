@@ -109,6 +109,8 @@ def train_run(
     layout: ExperimentLayout, profile: Profile, spec: RunSpec, base: Any, scoring: LazyModel, progress: bool
 ) -> None:
     base_scores = training_base_scores(layout, spec, scoring) if spec.strategy in NEEDS_BASE_SCORES else None
+    if scoring.release():  # a scoring copy in another precision waits on disk while training runs
+        release_run_memory()
     train(
         layout.root / layout.run_path(spec.study.train_task, spec.name),
         model=profile.model,

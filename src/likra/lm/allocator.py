@@ -6,14 +6,28 @@ are not handed back, so resident memory crept up with N (1.9 GB at N <= 64 to 3.
 N <= 2048, ``docs/notes/memory_vs_n_malloc_trim_intel-amx_2026-11-30.json``) while live memory did not.
 ``malloc_trim(0)`` returns every whole free page; after each training step it costs ~40 ms.
 No library wraps it, hence ctypes.
+
+Within a step, trimming comes too late: glibc raises its mmap threshold to the size of every
+mapped block it frees (up to 32 MiB), so from the first step on a step's activations of a few MiB
+come from the heap, and blocks freed mid-step sit there beside live ones until the step's trim.
+``bound_heap_blocks`` fixes the threshold at 4 MiB, so such blocks are mapped on their own and go
+back to the OS when freed (the command line sets it; docs/performance.md has the measurements).
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import sys
 from typing import Any
+
+M_MMAP_THRESHOLD = -3  # mallopt's parameter number (glibc's malloc.h)
+# Blocks of at least this many bytes get their own mapping: on HellaSwag's training steps 4 MiB
+# kept the peak as low as 1 MiB did, 8 MiB did not lower it (docs/performance.md).
+HEAP_BLOCK_LIMIT = 4 * 2**20
+# glibc's own variable for the same threshold: a user who sets it has chosen, likra leaves it be.
+THRESHOLD_VARIABLE = "MALLOC_MMAP_THRESHOLD_"
 
 
 @functools.cache
@@ -35,3 +49,13 @@ def release_freed_memory() -> bool:
         return False
     libc.malloc_trim(0)
     return True
+
+
+def bound_heap_blocks(limit: int = HEAP_BLOCK_LIMIT) -> bool:
+    """Map every block of ``limit`` bytes or more on its own, so it goes back to the OS as soon as
+    it is freed; False where the C library cannot or ``MALLOC_MMAP_THRESHOLD_`` is set (the user's
+    choice wins). Process-wide and for good: glibc has no way back to its moving threshold."""
+    libc = _glibc()
+    if libc is None or THRESHOLD_VARIABLE in os.environ:
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, limit))

@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -123,11 +123,24 @@ class LazyModel:
     device: str | None = None
     dtype: str | None = None
     loaded: Any = None
+    loaded_here: bool = field(default=False, init=False, repr=False)
 
     def get(self) -> Any:
         if self.loaded is None:
             self.loaded = load_base(self.name, device=self.device, dtype=self.dtype_name())
+            self.loaded_here = True
         return self.loaded
+
+    def release(self) -> bool:
+        """Drop the copy this object loaded itself (never a model passed in); the next ``get``
+        loads it again, in a fraction of a second from the converted files. True if one was dropped.
+
+        Training in bf16 while scoring in fp32 would otherwise hold both models (+0.54 GB on
+        SmolLM2-135M) through every training step."""
+        if not self.loaded_here:
+            return False
+        self.loaded, self.loaded_here = None, False
+        return True
 
     def dtype_name(self) -> str:
         """The scoring precision's name, without loading the model."""
