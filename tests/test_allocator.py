@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from likra.job_progress import resident_mb
-from likra.lm.allocator import THRESHOLD_VARIABLE, _glibc, bound_heap_blocks, release_freed_memory
+from likra.lm.allocator import THRESHOLD_VARIABLE, _glibc, large_blocks_mapped, release_freed_memory
 
 HAS_GLIBC = _glibc() is not None  # asked without trimming at collection time
 
@@ -28,27 +28,33 @@ def test_release_returns_the_free_holes_between_live_blocks():
     assert pin[:1] == b"y"
 
 
-# A fresh process: allocate and free an 8 MB block (mapped; glibc then raises its threshold to 8 MB),
-# then a 6 MB block, touched and freed. Prints the resident memory it kept, in MB.
+# A fresh process: an 8 MB block, then a 6 MB block, each touched and freed, inside or after
+# ``large_blocks_mapped`` or without it. Prints the resident memory they left behind, in MB.
 AFTER_A_FREED_BLOCK = """
 import ctypes, os, sys
-from likra.lm.allocator import bound_heap_blocks
-if sys.argv[1] == "bound":
-    assert bound_heap_blocks()
+from likra.lm.allocator import large_blocks_mapped
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
 page = os.sysconf("SC_PAGE_SIZE")
 def resident():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * page / 1e6
-first = libc.malloc(8_000_000)
-ctypes.memset(first, 1, 8_000_000)
-libc.free(ctypes.c_void_p(first))
-before = resident()
-block = libc.malloc(6_000_000)
-ctypes.memset(block, 1, 6_000_000)
-libc.free(ctypes.c_void_p(block))
-print(resident() - before)
+def kept():
+    before = resident()
+    first = libc.malloc(8_000_000)
+    ctypes.memset(first, 1, 8_000_000)
+    libc.free(ctypes.c_void_p(first))
+    block = libc.malloc(6_000_000)
+    ctypes.memset(block, 1, 6_000_000)
+    libc.free(ctypes.c_void_p(block))
+    return resident() - before
+if sys.argv[1] == "default":
+    print(kept())
+else:
+    with large_blocks_mapped() as mapped:
+        assert mapped
+        inside = kept()
+    print(inside if sys.argv[1] == "inside" else kept())
 """
 
 
@@ -61,13 +67,18 @@ def _kept_mb(mode: str) -> float:
 
 
 @pytest.mark.skipif(not HAS_GLIBC or resident_mb() is None, reason="needs glibc's mallopt and /proc")
-def test_bounded_heap_blocks_go_back_to_the_os_as_soon_as_they_are_freed():
-    # glibc's moving threshold keeps the freed 6 MB on the heap (what made a training step's peak)...
+def test_large_blocks_go_back_to_the_os_as_soon_as_they_are_freed_while_training():
+    # glibc maps the 8 MB block, then raises its threshold to 8 MB and keeps the freed 6 MB on the
+    # heap (what made a training step's peak)...
     assert _kept_mb("default") > 5
-    # ...a fixed 4 MiB threshold maps it on its own, and free() unmaps it.
-    assert _kept_mb("bound") < 1
+    # ...a fixed 4 MiB threshold maps it on its own, and free() unmaps it...
+    assert _kept_mb("inside") < 1
+    # ...and afterwards blocks below 32 MiB come from the heap again and stay (mapping and unmapping
+    # them slows scoring).
+    assert _kept_mb("after") > 5
 
 
 def test_a_users_own_threshold_is_left_alone(monkeypatch):
     monkeypatch.setenv(THRESHOLD_VARIABLE, "1048576")
-    assert not bound_heap_blocks()
+    with large_blocks_mapped() as mapped:
+        assert not mapped

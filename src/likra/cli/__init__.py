@@ -98,9 +98,6 @@ def main() -> None:
     no traceback."""
     _quiet_libraries()
     from likra import distributed
-    from likra.lm.allocator import bound_heap_blocks
-
-    bound_heap_blocks()  # a training step's peak memory, not only its end, stays bounded
 
     distributed.setup()  # under accelerate launch / torchrun: join the other processes
 

@@ -13,6 +13,7 @@ from likra.data.selection import load_items, training_items
 from likra.errors import LikraError
 from likra.io import atomic_write_json, read_json, read_jsonl
 from likra.layout import RunLayout
+from likra.lm.allocator import large_blocks_mapped
 from likra.methods import DEFAULT_METHOD, METHOD_SETTINGS, PREFERENCE_METHODS, TRL, get_method, method_heads
 from likra.model.heads import ADAPTER_WEIGHTS, LoraSettings, attach_heads
 from likra.model.load import pick_device
@@ -98,7 +99,7 @@ def train(
             _attach(base.model, lora, settings.seed, (method,)).unload()
             check_config(run_dir, config)
             atomic_write_json(RunLayout(run_dir).train_ids, [str(pair.item_id) for pair in pairs])
-            with tracking(report_to, run_dir, config):
+            with tracking(report_to, run_dir, config), large_blocks_mapped():
                 return train_preference(
                     base.model,
                     base.tokenizer,
@@ -118,7 +119,7 @@ def train(
             check_config(run_dir, config)
             # Which questions N covers, so a report can measure train/eval overlap from the directory.
             atomic_write_json(RunLayout(run_dir).train_ids, [str(pair.item_id) for pair in pairs])
-            with tracking(report_to, run_dir, config):
+            with tracking(report_to, run_dir, config), large_blocks_mapped():
                 return train_heads(
                     peft_model, base.tokenizer, pairs, run_dir, settings, base.max_length, progress, method
                 )
