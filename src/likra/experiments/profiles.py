@@ -354,7 +354,8 @@ PROFILES: dict[str, Profile] = {
         "HellaSwag",
         "`first` negatives",
         "acc_norm, as lm-eval",
-        "About 1 h 32 min on 2 Intel Xeon cores (fp32): its last 92% ran alone in 1 h 25 min, peak RSS 4.2 GB",
+        "About 1 h 32 min on 2 Intel Xeon cores (fp32), peak RSS 4.2 GB then; one seed's part on 2 AMD EPYC "
+        "cores with bf16 training, 39 min, peak RSS 2.8 GB since training maps its large blocks on their own",
         "about 1.5 h",
     ),
     "winogrande": _beyond_arc(
