@@ -29,16 +29,13 @@ def test_release_returns_the_free_holes_between_live_blocks():
 
 
 # A fresh process: an 8 MB block, then a 6 MB block, each touched and freed, inside or after
-# ``large_blocks_mapped`` or without it. Prints the resident memory they left behind, in MB.
+# ``large_blocks_mapped`` or without it. Prints the resident memory they left behind, in MiB.
 AFTER_A_FREED_BLOCK = """
-import ctypes, os, sys
+import ctypes, sys
+from likra.job_progress import resident_mb as resident
 from likra.lm.allocator import large_blocks_mapped
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
-page = os.sysconf("SC_PAGE_SIZE")
-def resident():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * page / 1e6
 def kept():
     before = resident()
     first = libc.malloc(8_000_000)

@@ -27,12 +27,11 @@ import threading
 import time
 from pathlib import Path
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
+from likra.job_progress import resident_mb
 
 
 def resident_gb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE / 1e9
+    return resident_mb() * 2**20 / 1e9
 
 
 def main() -> None:
