@@ -26,10 +26,14 @@ ARCHIVE = "scores.tar.gz"
 
 
 def finished(exp_dir: Path) -> bool:
-    """Whether ``likra reproduce`` completed the experiment (its manifest's own record)."""
+    """Whether ``likra reproduce`` completed the experiment (its manifest's own record) and every
+    planned run still has its score tables (none deleted since)."""
+    from likra.experiments.profiles import load_profile
+    from likra.experiments.runner import runs_without_scores
     from likra.rundir import read_manifest
 
-    return read_manifest(exp_dir)["stages"].get("experiment", {}).get("status") == "complete"
+    complete = read_manifest(exp_dir)["stages"].get("experiment", {}).get("status") == "complete"
+    return complete and not runs_without_scores(exp_dir, load_profile(exp_dir))
 
 
 def publish(exp_dir: Path, out: Path) -> list[str]:

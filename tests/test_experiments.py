@@ -109,6 +109,31 @@ def test_rerunning_a_finished_experiment_only_rebuilds_the_report(experiment):
     assert replace(saved, dtype=profile.dtype, score_dtype=profile.score_dtype) == profile
 
 
+def test_a_complete_experiment_with_a_run_deleted_runs_it_again_before_its_report(experiment, tmp_path):
+    """Was: "rebuilding the report only", from the runs left (a report of one seed, exit 0). Now
+    ``likra report`` says which planned runs are missing, and ``reproduce`` runs them first."""
+    import shutil
+
+    from likra.api import report as build
+
+    exp, profile, report, _ = experiment
+    copy = tmp_path / "exp"
+    shutil.copytree(exp, copy)
+    shutil.rmtree(copy / "runs" / "train" / "first-s2")
+    partial = build(copy).read_text()
+    assert "**Incomplete: 1 planned run(s) have no score tables** (`train/first-s2`)" in partial
+    assert "Incomplete" not in report.read_text()
+    logs: list[str] = []
+    again = reproduce(copy, profile, progress=False, log=logs.append)
+    assert logs[0] == "experiment complete, but 1 planned run(s) have no score tables (train/first-s2): running them"
+    assert any(line.endswith("first-s2: train up to N=16") for line in logs[1:])
+    assert (copy / "runs" / "train" / "first-s2" / "eval").is_dir()
+    assert "Incomplete" not in again.read_text()
+    assert json.loads((again.parent / "findings.json").read_text()) == json.loads(
+        (report.parent / "findings.json").read_text()
+    )
+
+
 def _pack_scores():
     """scripts/pack_scores.py's ``pack``: what a part of an experiment carries to the next session."""
     import importlib.util

@@ -38,7 +38,13 @@ from likra.experiments.profiles import (
     load_profile,
     save_profile,
 )
-from likra.experiments.runner import changed_inputs, check_inputs, experiment_inputs, run_experiment
+from likra.experiments.runner import (
+    changed_inputs,
+    check_inputs,
+    experiment_inputs,
+    run_experiment,
+    runs_without_scores,
+)
 from likra.generation.run import generate
 from likra.layout import ExperimentLayout, is_score_table
 from likra.model.load import pick_device
@@ -130,8 +136,16 @@ def reproduce(
     with locked(exp_dir):
         check_profile(exp_dir, profile)
         state = read_manifest(exp_dir)["stages"].get("experiment", {})
-        inputs = experiment_inputs(profile) if state.get("status") == "complete" else None
-        if state.get("status") == "complete" and state.get("inputs") == inputs:
+        complete = state.get("status") == "complete"
+        inputs = experiment_inputs(profile) if complete else None
+        missing = runs_without_scores(exp_dir, profile) if complete and state.get("inputs") == inputs else []
+        if missing:
+            # Never a report from fewer runs than planned: the missing ones are run again.
+            log(
+                f"experiment complete, but {len(missing)} planned run(s) have no score tables "
+                f"({', '.join(missing)}): running them"
+            )
+        elif complete and state.get("inputs") == inputs:
             log("experiment already complete: rebuilding the report only")
             try:
                 return build_report(exp_dir, profile, state.get("facts"))
@@ -139,7 +153,7 @@ def reproduce(
                 if not _drop_damaged_table(exp_dir, damaged):
                     raise
                 # Then on as an unfinished experiment: every intact table is kept, the dropped one made again.
-        elif state.get("status") == "complete":
+        elif complete:
             # Never the old numbers for new inputs: every run and table checks its own record
             # (scores are computed again, a run trained on other data is refused by name).
             log(f"experiment complete, but {changed_inputs(state.get('inputs'), inputs)}: checking every run again")

@@ -20,7 +20,14 @@ from likra.experiments.profiles import EvalSet, Profile
 from likra.experiments.rules import Curve, Scores
 from likra.experiments.stats import Estimate, mean_estimate
 from likra.io import read_json, read_jsonl
-from likra.layout import METRICS, SCORES, ExperimentLayout, checkpoint_questions, is_checkpoint_name
+from likra.layout import (
+    METRICS,
+    SCORES,
+    ExperimentLayout,
+    checkpoint_questions,
+    is_checkpoint_name,
+    task_label,
+)
 from likra.methods import DEFAULT_METHOD
 from likra.metrics import MODES, predictions, weighted, weighted_neg_only
 from likra.rundir import read_manifest
@@ -41,6 +48,8 @@ class ExperimentResults:
     # (train task, eval key, group) -> the training method of its runs (likra unless recorded)
     methods: dict[Key, str] = field(default_factory=dict)
     open_ended: OpenEndedResults | None = None  # finding 11's graded answers, if the profile asks
+    # planned runs (the manifest's names) with an evaluation folder missing: the report says so
+    missing_runs: list[str] = field(default_factory=list)
 
     def method(self, key: Key) -> str:
         return self.methods.get(key, DEFAULT_METHOD)
@@ -127,10 +136,14 @@ def load_results(exp_dir: Path, profile: Profile) -> ExperimentResults:
     uncond: dict[str, list[dict] | None] = {}
     train_ids: dict[Key, dict[int, list[str]]] = {}
     methods: dict[Key, str] = {}
+    missing: list[str] = []
     for run in runs:
         for eval_set in run["eval_sets"]:
             folder = layout.run(run["path"]).eval_dir(eval_set["folder"])
             if not folder.exists():
+                name = f"{task_label(run['train_task'])}/{run['name']}"
+                if name not in missing:
+                    missing.append(name)
                 continue
             if not run["ablated"] and eval_set["base_folder"] not in uncond:
                 path = layout.unconditional_scores(eval_set["base_folder"])
@@ -144,7 +157,7 @@ def load_results(exp_dir: Path, profile: Profile) -> ExperimentResults:
                 if not run["ablated"]:
                     rows = _attach_unconditional(rows, uncond[eval_set["base_folder"]])
                 collected[key][n][run["seed"]] = rows
-    results = ExperimentResults(profile, train_ids=train_ids, methods=methods)
+    results = ExperimentResults(profile, train_ids=train_ids, methods=methods, missing_runs=missing)
     results.open_ended = load_open_ended(exp_dir, profile, runs)
     return _complete_curves(results, collected)
 

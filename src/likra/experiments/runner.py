@@ -19,11 +19,11 @@ from likra.data.selection import eval_items, load_items
 from likra.data.transforms import unconditional
 from likra.errors import DamagedFileError
 from likra.experiments.open_ended import run_open_ended
-from likra.experiments.planner import WorkPlan
+from likra.experiments.planner import WorkPlan, unscored_runs
 from likra.experiments.profiles import EvalSet, Profile
 from likra.experiments.specs import RunSpec, run_specs, train_settings, training_questions
 from likra.io import atomic_write_json, atomic_write_jsonl, read_json
-from likra.layout import ExperimentLayout, eval_folder_name
+from likra.layout import ExperimentLayout, eval_folder_name, task_label
 from likra.lm.allocator import release_freed_memory
 from likra.lm.packing import BATCH_TOKENS
 from likra.methods import method_heads
@@ -44,10 +44,15 @@ def check_inputs(profile: Profile) -> None:
             eval_items(eval_set.task, eval_set.split, eval_set.limit, profile.shots)
 
 
-def plan_runs(exp_dir: Path, profile: Profile) -> list[RunSpec]:
-    """The profile's runs (the pool sizes come from the data), recorded in the manifest."""
+def planned_runs(profile: Profile) -> list[RunSpec]:
+    """The profile's runs (the pool sizes come from the data)."""
     pool_sizes = {s.train_task: len(load_items(s.train_task, s.train_split)) for s in profile.studies}
-    specs = list(run_specs(profile, pool_sizes))
+    return list(run_specs(profile, pool_sizes))
+
+
+def plan_runs(exp_dir: Path, profile: Profile) -> list[RunSpec]:
+    """The profile's runs, recorded in the manifest."""
+    specs = planned_runs(profile)
     layout = ExperimentLayout(exp_dir)
     record_runs(exp_dir, [spec.record(layout, profile.shots) for spec in specs])
     return specs
@@ -197,6 +202,13 @@ def experiment_inputs(profile: Profile) -> dict[str, str]:
             items = eval_items(eval_set.task, eval_set.split, eval_set.limit, profile.shots)
             found[f"eval {eval_set.key}"] = items_digest(items)
     return found
+
+
+def runs_without_scores(exp_dir: Path, profile: Profile) -> list[str]:
+    """The planned runs (``task/name``) that lack a score table: a complete experiment whose run
+    folders were deleted or never unpacked is not complete any more."""
+    left = unscored_runs(ExperimentLayout(exp_dir), profile, planned_runs(profile))
+    return [f"{task_label(spec.study.train_task)}/{spec.name}" for spec in left]
 
 
 def changed_inputs(recorded: dict | None, now: dict[str, str]) -> str:

@@ -84,6 +84,7 @@ def write_report(out: Path, results: ExperimentResults, facts: dict | None = Non
     curve_md, csv_rows = _curve_sections(results, out)
     md = (
         _configuration(results.profile, facts)
+        + _incomplete(results)
         + _findings(findings, underpowered_note(results, main))
         + curve_md
         + _likelihoods(results, main)
@@ -99,6 +100,20 @@ def write_report(out: Path, results: ExperimentResults, facts: dict | None = Non
     path = out / "REPORT.md"
     atomic_write_text(path, "\n".join(md) + "\n")
     return path
+
+
+def _incomplete(results: ExperimentResults) -> list[str]:
+    """A warning above the verdicts when planned runs have no score tables (an experiment still
+    running, a part not yet run, or folders deleted by hand): the verdicts rest on what is there."""
+    if not results.missing_runs:
+        return []
+    names = ", ".join(f"`{name}`" for name in results.missing_runs)
+    return [
+        f"**Incomplete: {len(results.missing_runs)} planned run(s) have no score tables** ({names}); "
+        "every number below rests on the runs that have them. `likra reproduce` with this profile "
+        "runs the missing ones.",
+        "",
+    ]
 
 
 def _configuration(profile, facts: dict | None) -> list[str]:
