@@ -220,6 +220,28 @@ def test_finding4_true_false_noise(fast_bootstrap):
     assert share_inconclusive(lambda r: finding4(r, 0.4, 0.4, 0.4)) >= 0.9
 
 
+def test_finding4_share_is_undecided_where_likra_gains_nothing(fast_bootstrap):
+    """Was: likra below the base model made every draw of the share -inf, and "close to likra"
+    said "does not hold" (HellaSwag's report: [-inf, -3.4]), a verdict about likra, not about
+    negatives. Now the share is decided only where likra's gain is established."""
+    rng = np.random.default_rng(3)
+    close, learns = negatives_alone_tests(bern(rng, 0.40), bern(rng, 0.30), bern(rng, 0.46), 256)
+    assert close.estimate.hi < 0  # the old rule's "does not hold"
+    assert close.verdict == INCONCLUSIVE and "not established" in close.undecidable
+    assert not close.near_margin and close.to_dict()["undecidable"] == close.undecidable
+    assert learns.verdict == FAILS  # the finding is still decided by the part that can be
+    likra = bern(rng, 0.6)
+    gained, _ = negatives_alone_tests(likra, bern(rng, 0.3), bern(rng, 0.3), 256)
+    assert gained.verdict == FAILS and not gained.undecidable and "undecidable" not in gained.to_dict()
+
+
+def test_finding4_share_alone_is_inconclusive_on_noise(fast_bootstrap):
+    def close_part(rng) -> str:
+        return negatives_alone_tests(bern(rng, 0.4), bern(rng, 0.4), bern(rng, 0.4), 256)[0].verdict
+
+    assert share_inconclusive(close_part) >= 0.95
+
+
 # --- Finding 5 ----------------------------------------------------------------------------------
 
 WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0)

@@ -8,7 +8,7 @@ none of its items is among the training questions (``overlap``). docs/method.md 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 
 import numpy as np
@@ -242,7 +242,7 @@ def _scaled(scores: Scores, factor: float) -> Scores:
 
 
 def negatives_alone(results: ExperimentResults, key, largest: int) -> Finding:
-    """4. neg-only within 5 points of likra, and above the base model."""
+    """4. neg-only keeps more than half of likra's gain over the base model, and is above it."""
     likra, neg_only, base = (results.scores(key, largest, m) for m in ("likra", "neg-only", "base"))
     return _finding(4, negatives_alone_tests(likra, neg_only, base, largest), {"N": largest})
 
@@ -250,26 +250,37 @@ def negatives_alone(results: ExperimentResults, key, largest: int) -> Finding:
 def negatives_alone_tests(likra: Scores, neg_only: Scores, base: Scores, n: int) -> list[Test]:
     """4. "Close": neg-only keeps more than half of likra's gain over the base model (the paper's
     curve keeps 0.80-0.97 of it at N >= 128; a gap in points would be inconclusive on the paper's
-    own 0.043 at 1,172 items); and neg-only learns at all."""
+    own 0.043 at 1,172 items); and neg-only learns at all.
+
+    The share is decided only where likra's gain is itself established (its interval above 0):
+    otherwise the ratio's draws are mostly -inf or wild, and it said "does not hold" on noise
+    (11% of simulated experiments) and wherever likra does not beat the base model."""
 
     def share(r) -> np.ndarray:
         gain = likra.mean(r) - base.mean(r)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(gain > 0, (neg_only.mean(r) - base.mean(r)) / gain, -np.inf)
 
-    return [
-        run_test(
-            "close to likra",
-            Rule(
-                f"(neg-only - base) / (likra - base) acc at N={n}, the share of likra's gain that negatives "
-                "alone keep (-inf where likra gains nothing)",
-                ">",
-                CLOSE_SHARE,
-            ),
-            share,
-            likra.n_items,
-            likra.seeds,
+    gain = difference("likra gains", f"likra - base acc at N={n}", likra, base)
+    close = run_test(
+        "close to likra",
+        Rule(
+            f"(neg-only - base) / (likra - base) acc at N={n}, the share of likra's gain that negatives "
+            "alone keep (-inf where likra gains nothing)",
+            ">",
+            CLOSE_SHARE,
         ),
+        share,
+        likra.n_items,
+        likra.seeds,
+    )
+    if gain.verdict != HOLDS:
+        close = replace(
+            close,
+            undecidable=f"undecided: likra's own gain over base, {gain.estimate.fmt(3)}, is not established above 0",
+        )
+    return [
+        close,
         difference("learns", f"neg-only - base acc at N={n}", neg_only, base),
     ]
 

@@ -73,15 +73,19 @@ class Test:
     rule: Rule
     estimate: Estimate
     digits: int = 3
+    # Why T cannot decide on these data (a ratio whose denominator is not established): inconclusive
+    undecidable: str = ""
 
     @property
     def verdict(self) -> str:
-        return self.rule.decide(self.estimate)
+        return INCONCLUSIVE if self.undecidable else self.rule.decide(self.estimate)
 
     @property
     def near_margin(self) -> bool:
         """The interval's edge nearest the margin is within ``NEAR_MARGIN`` of its width from it:
         a verdict that a re-run on another CPU or training precision may well turn."""
+        if self.undecidable:
+            return False
         lo, hi = self.estimate.lo, self.estimate.hi
         if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
             return False
@@ -105,9 +109,10 @@ class Test:
         seeds = ""
         if self.estimate.per_seed:
             seeds = " (per seed " + ", ".join(f"{v:.{digits}f}" for v in self.estimate.per_seed) + ")"
+        because = f" ({self.undecidable})" if self.undecidable else ""
         return (
             f"{self.name}: {self.rule.statistic} = {self.estimate.fmt(digits)}{seeds}; "
-            f"paper: {self.rule.side} {self.rule.margin:g} → {self.verdict_text()}"
+            f"paper: {self.rule.side} {self.rule.margin:g} → {self.verdict_text()}{because}"
         )
 
     def to_dict(self) -> dict:
@@ -119,7 +124,7 @@ class Test:
             "estimate": self.estimate.to_dict(),
             "verdict": self.verdict,
             "near_margin": self.near_margin,
-        }
+        } | ({"undecidable": self.undecidable} if self.undecidable else {})
 
 
 def combine(verdicts: Sequence[str]) -> str:
