@@ -189,7 +189,7 @@ def test_an_experiment_run_in_parts_reports_what_one_run_reports(experiment, tmp
     )
     assert (finished.parent / "curves.csv").read_text() == (report.parent / "curves.csv").read_text()
     state = json.loads((whole / "manifest.json").read_text())["stages"]["experiment"]
-    assert state["status"] == "complete"
+    assert state["status"] == "complete" and state["seeds_left"] == []
 
 
 def test_a_part_names_a_seed_of_the_profile(experiment, tmp_path):

@@ -200,6 +200,7 @@ def reproduce(
             exp_dir,
             "experiment",
             status="complete",
+            seeds_left=[],  # a part's record, stale once the last part completes the experiment
             facts=facts,
             seconds=round(seconds, 1),
             inputs=experiment_inputs(profile),

@@ -285,7 +285,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "pool": Profile(
         name="pool",
-        summary="the whole ARC pool, 3 seeds, ~2.5 h",
+        summary="the whole ARC pool, 3 seeds, 2.5-5 h",
         model=DEFAULT_MODEL,
         studies=(Study("arc", (ARC_C_TEST,), None),),
         curve_eval_n=(32, 64, 128, 512, 2048, 6615),
@@ -300,8 +300,10 @@ PROFILES: dict[str, Profile] = {
             "(6,615 questions, `first` negatives, batch 32, the reference's setting), 3 seeds, scored at "
             "N=0, 32, 64, 128, 512, 2048 and 6615 on all 1,172 ARC-Challenge test items; implausible "
             "(other-question) negatives to N=2048, scored at 512 and 2048 (finding 2), and the "
-            "question-ablated control to N=2048 (finding 8), 3 seeds each. About 2.5 h on 2 CPU cores; "
-            "runs resume."
+            "question-ablated control to N=2048 (finding 8), 3 seeds each. On 2 CPU cores about 2.5 h "
+            "with bf16 training on an Intel AMX CPU (scored in bf16 then), 4 h 41 min in fp32 on an AMD "
+            "EPYC in three parts of 1 h 27 min to 1 h 44 min (`--only-seeds`, each partly shared with "
+            "other jobs); runs resume."
         ),
     ),
     "methods": Profile(
