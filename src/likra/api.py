@@ -138,14 +138,15 @@ def reproduce(
         state = read_manifest(exp_dir)["stages"].get("experiment", {})
         complete = state.get("status") == "complete"
         inputs = experiment_inputs(profile) if complete else None
-        missing = runs_without_scores(exp_dir, profile) if complete and state.get("inputs") == inputs else []
+        unchanged = complete and state.get("inputs") == inputs
+        missing = runs_without_scores(exp_dir, profile) if unchanged else []
         if missing:
             # Never a report from fewer runs than planned: the missing ones are run again.
             log(
                 f"experiment complete, but {len(missing)} planned run(s) have no score tables "
                 f"({', '.join(missing)}): running them"
             )
-        elif complete and state.get("inputs") == inputs:
+        elif unchanged:
             log("experiment already complete: rebuilding the report only")
             try:
                 return build_report(exp_dir, profile, state.get("facts"))

@@ -8,7 +8,7 @@ none of its items is among the training questions (``overlap``). docs/method.md 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
@@ -27,6 +27,7 @@ from likra.experiments.rules import (
     combine,
     confidence_difference,
     crossfit_weight,
+    decided_only_where,
     difference,
     examples_to_match,
     item_halves,
@@ -168,12 +169,7 @@ def critical_phase_tests(curves: dict[str, Curve], base: Scores, early: int) -> 
     match, match_numbers = examples_to_match(sft, likra, (PER_QUESTION["sft"], PER_QUESTION["likra"]))
     target_n = match_numbers["target_N"]
     sft_gain = difference("sft gains", f"sft - base acc at N={target_n}", sft[target_n], base)
-    if sft_gain.verdict != HOLDS:
-        match = replace(
-            match,
-            undecidable=f"undecided: sft's own gain over base at N={target_n}, {sft_gain.estimate.fmt(3)}, "
-            "is not established above 0",
-        )
+    match = decided_only_where(match, sft_gain, f"sft's own gain over base at N={target_n}")
     tests, numbers = [match], {"examples_to_match": match_numbers}
     jumped = jump(sft, likra)
     if jumped:
@@ -286,13 +282,8 @@ def negatives_alone_tests(likra: Scores, neg_only: Scores, base: Scores, n: int)
         likra.n_items,
         likra.seeds,
     )
-    if gain.verdict != HOLDS:
-        close = replace(
-            close,
-            undecidable=f"undecided: likra's own gain over base, {gain.estimate.fmt(3)}, is not established above 0",
-        )
     return [
-        close,
+        decided_only_where(close, gain, "likra's own gain over base"),
         difference("learns", f"neg-only - base acc at N={n}", neg_only, base),
     ]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -132,6 +132,14 @@ def combine(verdicts: Sequence[str]) -> str:
     if verdicts and all(v == HOLDS for v in verdicts):
         return HOLDS
     return FAILS if FAILS in verdicts else INCONCLUSIVE
+
+
+def decided_only_where(test: Test, gain: Test, what: str) -> Test:
+    """``test``, if ``gain`` (the gain its ratio divides by) holds above 0; else inconclusive, saying
+    why: a ratio over a gain that is not there says nothing about the claim."""
+    if gain.verdict == HOLDS:
+        return test
+    return replace(test, undecidable=f"undecided: {what}, {gain.estimate.fmt(3)}, is not established above 0")
 
 
 def run_test(name: str, rule: Rule, statistic, n_items: int, seeds: Sequence[int], digits: int = 3) -> Test:
