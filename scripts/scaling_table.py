@@ -8,10 +8,10 @@ those N are decided there, not the findings that need the whole curve).
     python scripts/scaling_table.py \\
         --report "SmolLM2-135M-Instruct=docs/results/default" \\
         --report "Gemma-3-270M base=docs/results/gemma3-270m" \\
-        --shots "SmolLM2-135M-Instruct=benchmarks/results/shots_comparison_amd-avx512bf16_2026-11-27.json" \\
-        --shots "Gemma-3-270M base=benchmarks/results/shots_comparison_gemma3_intel-amx_2026-11-30.json" \\
+        --shots "SmolLM2-135M-Instruct=benchmarks/results/shots_comparison_amd-avx512bf16_2026-12-06.json" \\
         --report "SmolLM2-135M-Instruct, whole pool=docs/results/pool-smollm2" \\
         --report "SmolLM2-135M-Instruct, Winogrande, N ≤ 1,024=docs/results/winogrande" \\
+        --report "SmolLM2-135M-Instruct, HellaSwag, N ≤ 1,024=docs/results/hellaswag" \\
         --plot docs/results/scaling.png --out
 
 Prints the table in markdown; the plot draws each setting's main learning curve (acc_norm, 95%
