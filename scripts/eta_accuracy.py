@@ -8,6 +8,11 @@ older logs end at their last periodic line, up to 15 s early); prints the worst 
 after the first tenth of the run. A resumed experiment's log holds one run of lines per
 invocation (each starts its clock at 0); the last invocation is checked unless ``--invocation K``
 names another (1 = the first), and each invocation's length is listed.
+
+``--reprice`` recomputes every line's ETA with this likra's pricing (``likra.job_progress``) from
+the work done, the seconds spent and the plan the line records: how a change to the pricing would
+have done on a real run. Each line holds the whole state the ETA is computed from, so without a
+change the repriced ETA is the logged one.
 """
 
 from __future__ import annotations
@@ -27,6 +32,14 @@ def invocations(rows: list[dict]) -> list[list[dict]]:
     return runs
 
 
+def repriced_eta(row: dict) -> float | None:
+    """The ETA this likra's pricing gives for the state one log line records."""
+    from likra.job_progress import JobProgress
+
+    first = {kind: (units, seconds) for kind, (units, seconds) in row["first"].items()}
+    return JobProgress(dict(row["planned"]), dict(row["done"]), dict(row["seconds"]), first).eta_seconds()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("exp_dir", type=Path)
@@ -35,6 +48,7 @@ def main() -> None:
         "--true-total", type=float, default=None, help="the job's length in seconds, for a log without a finished line"
     )
     parser.add_argument("--invocation", type=int, default=None, help="which invocation to check (1 = the first)")
+    parser.add_argument("--reprice", action="store_true", help="recompute each line's ETA with this likra's pricing")
     args = parser.parse_args()
     lines = [json.loads(line) for line in (args.exp_dir / "progress.jsonl").read_text().splitlines() if line.strip()]
     runs = invocations(lines)
@@ -48,9 +62,10 @@ def main() -> None:
         print("note: the log has no 'finished' line (an older likra, or the job was interrupted)")
     errors = []
     for row in rows:
-        if row["eta_s"] is None or row["elapsed_s"] < args.after * total:
+        eta = repriced_eta(row) if args.reprice else row["eta_s"]
+        if eta is None or row["elapsed_s"] < args.after * total:
             continue
-        predicted = row["elapsed_s"] + row["eta_s"]
+        predicted = row["elapsed_s"] + eta
         errors.append((row["elapsed_s"], predicted, (predicted - total) / total))
     for elapsed, predicted, error in errors[:: max(len(errors) // 12, 1)]:
         print(f"at {elapsed:7.0f} s ({elapsed / total:5.1%}): predicted total {predicted:7.0f} s, error {error:+.1%}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 
@@ -151,6 +153,47 @@ def test_a_kinds_first_interval_pays_its_set_up_and_is_left_out_of_its_price(clo
     tracker.record("preference", 10.0)
     assert tracker.cost("preference") == pytest.approx(1.0)
     assert tracker.eta_seconds() == pytest.approx(80 * 0.1 + 80 * 1.0)
+
+
+def test_preference_is_priced_from_training_not_from_scoring(clock):
+    """Training in bf16 with fp32 scores (AMD), a DPO step cost about what likra's step did, a
+    sixth of the 6x scoring's price the ETA gave it: an unmeasured preference kind is priced
+    from the measured training kind, which runs at the same precision, before scoring."""
+    tracker = JobProgress(planned={"score": 100.0, "train": 100.0, "preference": 100.0})
+    for kind, seconds_per_unit in [("score", 0.1), ("score", 0.1), ("train", 0.05), ("train", 0.05)]:
+        clock.now += 10 * seconds_per_unit
+        tracker.record(kind, 10.0)
+    assert tracker.cost("preference") == pytest.approx(0.05 * PRIOR_COST["preference"] / PRIOR_COST["train"])
+    assert tracker.eta_seconds() == pytest.approx(80 * 0.1 + 80 * 0.05 + 100 * 0.05 * 2.5)
+
+
+def test_a_logged_line_holds_the_whole_state_its_eta_came_from(clock, tmp_path):
+    """``scripts/eta_accuracy.py --reprice`` recomputes a log's ETAs with the current prices; on a
+    log written by the current prices it gives back each logged ETA (up to the log's rounding)."""
+    spec = importlib.util.spec_from_file_location(
+        "eta_accuracy", Path(__file__).parents[1] / "scripts" / "eta_accuracy.py"
+    )
+    eta_accuracy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(eta_accuracy)
+    log = tmp_path / "progress.jsonl"
+    with job_progress.job({"score": 300.0, "train": 60.0, "preference": 30.0}, enabled=False, log=log):
+        for kind, units, seconds in [("score", 100, 7.3), ("train", 20, 9.1), ("score", 100, 5.2)] + [
+            ("train", 20, 4.4),
+            ("preference", 15, 30.7),
+            ("score", 100, 5.1),
+            ("preference", 15, 6.6),
+            ("train", 20, 4.9),
+        ]:
+            clock.now += seconds + job_progress.LOG_EVERY_S  # every report writes a line
+            job_progress.advance(kind, units)
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    logged = [row["eta_s"] for row in rows]
+    assert sum(eta is not None for eta in logged) >= 6
+    for row, eta in zip(rows, logged):
+        repriced = eta_accuracy.repriced_eta(row)
+        assert (repriced is None) == (eta is None)
+        if eta is not None:
+            assert repriced == pytest.approx(eta, abs=0.2)
 
 
 def test_a_job_of_one_report_ends_with_no_time_left(clock, tmp_path):

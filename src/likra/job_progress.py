@@ -37,7 +37,13 @@ from likra.io import append_jsonl
 # Generating advances a few rows one token at a time: small matrix products, far from the
 # scorer's packed batches. Measured 3.6 in the open-ended run (2-core Intel, fp32; train 1.9,
 # preference 5.8); the earlier guess of 20 put that run's ETA 330% high after its first tenth.
-PRIOR_COST = {"train": 3.0, "preference": 6.0, "score": 1.0, "generate": 4.0}
+PRIOR_COST = {"train": 3.0, "preference": 7.5, "score": 1.0, "generate": 4.0}
+# The two training kinds run at the training precision, which can differ from scoring's (bf16
+# training with fp32 scores on AMD), so each is priced from the other first. TRL's step against
+# likra's, measured (s per GFLOP, later reports): 2.6-3.5x in fp32 on Intel, 1.1x in bf16 on AMD;
+# priced from scoring at 6x, DPO was 6x too dear on AMD and the HellaSwag profile's ETA ~20% high
+# until its first DPO step (scripts/eta_accuracy.py --reprice replays a log with these prices).
+PRICED_FROM = {"preference": ("train",), "train": ("preference",)}
 LOG_EVERY_S = 15.0
 
 
@@ -69,8 +75,9 @@ class JobProgress:
         return prior if prior is not None else self._prior(kind, lambda other: bool(self.done.get(other)))
 
     def _prior(self, kind: str, usable) -> float | None:
-        """``kind``'s prior cost relative to the first usable measured kind."""
-        for other in self.done:
+        """``kind``'s prior cost relative to a usable measured kind: the one it is priced from
+        (``PRICED_FROM``) if measured, else the first."""
+        for other in [*PRICED_FROM.get(kind, ()), *self.done]:
             if other != kind and usable(other) and other in PRIOR_COST and kind in PRIOR_COST:
                 return self.measured(other) * PRIOR_COST[kind] / PRIOR_COST[other]
         return None
