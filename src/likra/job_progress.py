@@ -41,8 +41,8 @@ PRIOR_COST = {"train": 3.0, "preference": 7.5, "score": 1.0, "generate": 4.0}
 # The two training kinds run at the training precision, which can differ from scoring's (bf16
 # training with fp32 scores on AMD), so each is priced from the other first. TRL's step against
 # likra's, measured (s per GFLOP, later reports): 2.6-3.5x in fp32 on Intel, 1.1x in bf16 on AMD;
-# priced from scoring at 6x, DPO was 6x too dear on AMD and the HellaSwag profile's ETA ~20% high
-# until its first DPO step (scripts/eta_accuracy.py --reprice replays a log with these prices).
+# priced from scoring at 6x, DPO was 6x too dear on AMD and the HellaSwag profile's ETA up to 28%
+# high until its first DPO step (+7.9% repriced) (scripts/eta_accuracy.py --reprice replays a log with these prices).
 PRICED_FROM = {"preference": ("train",), "train": ("preference",)}
 LOG_EVERY_S = 15.0
 

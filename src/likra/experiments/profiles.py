@@ -356,9 +356,9 @@ PROFILES: dict[str, Profile] = {
         "HellaSwag",
         "`first` negatives",
         "acc_norm, as lm-eval",
-        "About 1 h 32 min on 2 Intel Xeon cores (fp32), peak RSS 4.2 GB then; one seed's part on 2 AMD EPYC "
-        "cores with bf16 training, 39 min, peak RSS 2.8 GB since training maps its large blocks on their own",
-        "about 1.5 h",
+        "About 1 h 32 min on 2 Intel Xeon cores (fp32); 1 h 59 min in one invocation on 2 AMD EPYC cores "
+        "(bf16 training, fp32 scores), peak RSS 2.87 GB",
+        "1.5-2 h",
     ),
     "winogrande": _beyond_arc(
         "winogrande",
