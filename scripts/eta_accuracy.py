@@ -50,7 +50,8 @@ def main() -> None:
     parser.add_argument("--invocation", type=int, default=None, help="which invocation to check (1 = the first)")
     parser.add_argument("--reprice", action="store_true", help="recompute each line's ETA with this likra's pricing")
     args = parser.parse_args()
-    lines = [json.loads(line) for line in (args.exp_dir / "progress.jsonl").read_text().splitlines() if line.strip()]
+    log = args.exp_dir if args.exp_dir.is_file() else args.exp_dir / "progress.jsonl"  # a copied log works too
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     runs = invocations(lines)
     if len(runs) > 1:
         for number, run in enumerate(runs, 1):
