@@ -36,8 +36,7 @@ def repriced_eta(row: dict) -> float | None:
     """The ETA this likra's pricing gives for the state one log line records."""
     from likra.job_progress import JobProgress
 
-    first = {kind: (units, seconds) for kind, (units, seconds) in row["first"].items()}
-    return JobProgress(dict(row["planned"]), dict(row["done"]), dict(row["seconds"]), first).eta_seconds()
+    return JobProgress.from_log_row(row).eta_seconds()
 
 
 def main() -> None:

@@ -177,13 +177,9 @@ def test_a_logged_line_holds_the_whole_state_its_eta_came_from(clock, tmp_path):
     spec.loader.exec_module(eta_accuracy)
     log = tmp_path / "progress.jsonl"
     with job_progress.job({"score": 300.0, "train": 60.0, "preference": 30.0}, enabled=False, log=log):
-        for kind, units, seconds in [("score", 100, 7.3), ("train", 20, 9.1), ("score", 100, 5.2)] + [
-            ("train", 20, 4.4),
-            ("preference", 15, 30.7),
-            ("score", 100, 5.1),
-            ("preference", 15, 6.6),
-            ("train", 20, 4.9),
-        ]:
+        reports = [("score", 100, 7.3), ("train", 20, 9.1), ("score", 100, 5.2), ("train", 20, 4.4)]
+        reports += [("preference", 15, 30.7), ("score", 100, 5.1), ("preference", 15, 6.6), ("train", 20, 4.9)]
+        for kind, units, seconds in reports:
             clock.now += seconds + job_progress.LOG_EVERY_S  # every report writes a line
             job_progress.advance(kind, units)
     rows = [json.loads(line) for line in log.read_text().splitlines()]

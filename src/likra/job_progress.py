@@ -42,7 +42,7 @@ PRIOR_COST = {"train": 3.0, "preference": 7.5, "score": 1.0, "generate": 4.0}
 # training with fp32 scores on AMD), so each is priced from the other first. TRL's step against
 # likra's, measured (s per GFLOP, later reports): 2.6-3.5x in fp32 on Intel, 1.1x in bf16 on AMD;
 # priced from scoring at 6x, DPO was 6x too dear on AMD and the HellaSwag profile's ETA up to 28%
-# high until its first DPO step (+7.9% repriced) (scripts/eta_accuracy.py --reprice replays a log with these prices).
+# high until its first DPO step; +7.9% with these prices (scripts/eta_accuracy.py --reprice).
 PRICED_FROM = {"preference": ("train",), "train": ("preference",)}
 LOG_EVERY_S = 15.0
 
@@ -61,6 +61,12 @@ class JobProgress:
     _last_mark: float = field(default_factory=lambda: time.perf_counter())
     _last_log: float = 0.0
     stage: str | None = None  # what the job is on now (a run's name), written with each log line
+
+    @classmethod
+    def from_log_row(cls, row: dict) -> JobProgress:
+        """The state one ``progress.jsonl`` line records (see ``write_log_row``), to price again."""
+        first = {kind: (units, seconds) for kind, (units, seconds) in row["first"].items()}
+        return cls(dict(row["planned"]), dict(row["done"]), dict(row["seconds"]), first)
 
     def cost(self, kind: str) -> float | None:
         """Seconds per unit of ``kind``: measured over its reports after the first. A kind with one
